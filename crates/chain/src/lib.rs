@@ -1,0 +1,1 @@
+//! Block building, import, finalization and notifications

@@ -1,0 +1,1 @@
+//! UnixFS import/export, blockstore, chunked encryption, manifests, CAR

@@ -1,0 +1,1 @@
+//! FileRegistry and Market contracts: artifacts, bindings, genesis predeploys

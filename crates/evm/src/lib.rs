@@ -1,0 +1,1 @@
+//! revm block executor over Lightstreams state

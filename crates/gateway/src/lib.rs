@@ -1,0 +1,1 @@
+//! IPFS HTTP gateway: /ipfs/<cid> with Range, trustless formats, uploads

@@ -1,0 +1,1 @@
+//! Web3 secret-storage v3 keystore files, geth compatible

@@ -1,0 +1,1 @@
+//! Ethereum JSON-RPC server (eth_, net_, web3_, lightstreams_)

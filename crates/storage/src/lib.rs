@@ -1,0 +1,1 @@
+//! redb-backed chain storage: headers, bodies, receipts, state, indexes

@@ -1,0 +1,1 @@
+//! Transaction pool: validation, nonce ordering, replacement, bounded eviction
