@@ -1,1 +1,23 @@
-//! redb-backed chain storage: headers, bodies, receipts, state, indexes
+//! Chain storage on redb.
+//!
+//! One [`Store`] holds the whole chain: headers, bodies, receipts, a transaction index, the
+//! latest state (plain and keccak-hashed, the latter ordered as the state trie wants it) and
+//! per-block changesets that let any past block's state be read back.
+//!
+//! Writing a block is one redb write transaction ([`Store::commit_block`]): a crash leaves either
+//! the whole block or none of it, and the head pointer moves in the same transaction.
+//!
+//! [`Store::in_memory`] runs the very same code on redb's in-memory backend, for tests.
+
+mod changes;
+mod error;
+mod state;
+mod store;
+mod tables;
+mod trie;
+
+pub use changes::{AccountChange, AccountInfo, StateChanges};
+pub use error::StorageError;
+pub use state::StateView;
+pub use store::{BlockLocation, Store};
+pub use trie::{state_root_of_alloc, storage_root_of};

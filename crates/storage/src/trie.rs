@@ -1,0 +1,110 @@
+//! State and storage roots with alloy-trie's `HashBuilder`.
+//!
+//! Storage roots are recomputed only for accounts whose storage a block changed, and cached in
+//! the account record, so their cost follows the block's changes. The account trie is rebuilt
+//! from the ordered `hashed_accounts` table (one sequential scan, no sorting); replacing that scan
+//! with stored branch nodes and a prefix-set walk is the planned next step (docs/decisions.md).
+
+use alloy_primitives::{B256, U256, keccak256};
+use alloy_rlp::Encodable;
+use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, Nibbles, TrieAccount};
+use redb::{ReadableTable, Table};
+
+use crate::{StorageError, error::corrupt};
+
+/// RLP of a storage value as the storage trie holds it.
+pub(crate) fn storage_leaf(value: &U256) -> Vec<u8> {
+    let mut out = Vec::with_capacity(33);
+    value.encode(&mut out);
+    out
+}
+
+/// Root of the storage trie of the account whose hashed address is `hashed_address`.
+pub(crate) fn storage_root(
+    table: &Table<'_, ([u8; 32], [u8; 32]), [u8; 32]>,
+    hashed_address: [u8; 32],
+) -> Result<B256, StorageError> {
+    let mut hb = HashBuilder::default();
+    let mut any = false;
+    for entry in table.range((hashed_address, [0u8; 32])..=(hashed_address, [0xffu8; 32]))? {
+        let (key, value) = entry?;
+        let (_, hashed_slot) = key.value();
+        hb.add_leaf(Nibbles::unpack(hashed_slot), &storage_leaf(&U256::from_be_bytes(value.value())));
+        any = true;
+    }
+    Ok(if any { hb.root() } else { EMPTY_ROOT_HASH })
+}
+
+/// Root of the account trie from the ordered `hashed_accounts` table.
+pub(crate) fn account_root(
+    table: &Table<'_, [u8; 32], &[u8]>,
+) -> Result<B256, StorageError> {
+    let mut hb = HashBuilder::default();
+    let mut any = false;
+    for entry in table.iter()? {
+        let (key, value) = entry?;
+        hb.add_leaf(Nibbles::unpack(key.value()), value.value());
+        any = true;
+    }
+    Ok(if any { hb.root() } else { EMPTY_ROOT_HASH })
+}
+
+/// Storage root of a storage map, computed in memory (for genesis checks and tests).
+pub fn storage_root_of<'a>(slots: impl IntoIterator<Item = (&'a B256, &'a U256)>) -> B256 {
+    let mut leaves: Vec<(B256, Vec<u8>)> = slots
+        .into_iter()
+        .filter(|(_, v)| !v.is_zero())
+        .map(|(k, v)| (keccak256(k), storage_leaf(v)))
+        .collect();
+    leaves.sort_by(|a, b| a.0.cmp(&b.0));
+    root_of_sorted(&leaves)
+}
+
+/// State root of a genesis allocation, computed in memory.
+pub fn state_root_of_alloc(spec: &ls_primitives::ChainSpec) -> B256 {
+    let mut leaves: Vec<(B256, Vec<u8>)> = spec
+        .alloc
+        .iter()
+        .map(|(addr, acc)| {
+            let storage: Vec<(B256, U256)> =
+                acc.storage.iter().map(|(k, v)| (*k, U256::from_be_bytes(v.0))).collect();
+            let trie_acc = TrieAccount {
+                nonce: acc.nonce,
+                balance: acc.balance,
+                storage_root: storage_root_of(storage.iter().map(|(k, v)| (k, v))),
+                code_hash: if acc.code.is_empty() {
+                    alloy_primitives::KECCAK256_EMPTY
+                } else {
+                    keccak256(&acc.code)
+                },
+            };
+            let mut rlp = Vec::new();
+            trie_acc.encode(&mut rlp);
+            (keccak256(addr), rlp)
+        })
+        .collect();
+    leaves.sort_by(|a, b| a.0.cmp(&b.0));
+    root_of_sorted(&leaves)
+}
+
+fn root_of_sorted(leaves: &[(B256, Vec<u8>)]) -> B256 {
+    if leaves.is_empty() {
+        return EMPTY_ROOT_HASH;
+    }
+    let mut hb = HashBuilder::default();
+    for (k, v) in leaves {
+        hb.add_leaf(Nibbles::unpack(k), v);
+    }
+    hb.root()
+}
+
+pub(crate) fn decode_account(bytes: &[u8]) -> Result<TrieAccount, StorageError> {
+    let mut buf = bytes;
+    alloy_rlp::Decodable::decode(&mut buf).map_err(|e| corrupt("accounts", e))
+}
+
+pub(crate) fn encode_account(acc: &TrieAccount) -> Vec<u8> {
+    let mut out = Vec::with_capacity(acc.length());
+    acc.encode(&mut out);
+    out
+}

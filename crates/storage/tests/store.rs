@@ -1,0 +1,184 @@
+//! Storage behaviour: genesis, block commits, historical reads, persistence, and that the
+//! incrementally maintained state root equals a from-scratch recomputation.
+
+use std::collections::BTreeMap;
+
+use alloy_consensus::Header;
+use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256, keccak256};
+use ls_primitives::{ChainSpec, GenesisAccount, dev::dev_chain_spec};
+use ls_storage::{AccountChange, AccountInfo, StateChanges, Store, state_root_of_alloc};
+use proptest::prelude::*;
+
+fn spec() -> ChainSpec {
+    dev_chain_spec(1337, 30_000_000, 0)
+}
+
+fn child(store: &Store, spec: &ChainSpec) -> Header {
+    let head = store.head().unwrap();
+    let parent = store.header(head).unwrap().unwrap();
+    spec.child_header(&parent, parent.hash_slow(), parent.timestamp + 1)
+}
+
+fn set_balance(addr: Address, nonce: u64, balance: u64) -> (Address, AccountChange) {
+    (
+        addr,
+        AccountChange {
+            info: Some(AccountInfo { nonce, balance: U256::from(balance), code_hash: KECCAK256_EMPTY }),
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn genesis_root_matches_in_memory_root_and_is_idempotent() {
+    let spec = spec();
+    let store = Store::in_memory().unwrap();
+    let g1 = store.init_genesis(&spec).unwrap();
+    assert_eq!(g1.header.state_root, state_root_of_alloc(&spec));
+    let g2 = store.init_genesis(&spec).unwrap();
+    assert_eq!(g1.hash, g2.hash);
+    let mut other = spec.clone();
+    other.chain_id = 7;
+    // Chain id is not in the header, but the alloc is: change it and the genesis differs.
+    other.alloc.insert(Address::repeat_byte(9), GenesisAccount { balance: U256::from(1), ..Default::default() });
+    assert!(store.init_genesis(&other).is_err());
+}
+
+#[test]
+fn empty_alloc_has_empty_root() {
+    let mut spec = spec();
+    spec.alloc.clear();
+    assert_eq!(state_root_of_alloc(&spec), alloy_trie::EMPTY_ROOT_HASH);
+}
+
+#[test]
+fn historical_reads_see_each_blocks_state() {
+    let spec = spec();
+    let store = Store::in_memory().unwrap();
+    store.init_genesis(&spec).unwrap();
+    let a = Address::repeat_byte(0xaa);
+    let contract = Address::repeat_byte(0xcc);
+    let code = Bytes::from_static(&[0x60, 0x00, 0x60, 0x00, 0xf3]);
+    let slot = B256::with_last_byte(1);
+
+    // Block 1: create a and a contract with one slot.
+    let mut c1 = StateChanges::default();
+    c1.accounts.extend([set_balance(a, 0, 100)]);
+    c1.accounts.insert(
+        contract,
+        AccountChange {
+            info: Some(AccountInfo { nonce: 1, balance: U256::ZERO, code_hash: keccak256(&code) }),
+            code: Some(code.clone()),
+            wipe_storage: false,
+            storage: BTreeMap::from([(slot, U256::from(7))]),
+        },
+    );
+    let b1 = store.commit_block(child(&store, &spec), vec![], vec![], &[], &c1).unwrap();
+    // Block 2: change both.
+    let mut c2 = StateChanges::default();
+    c2.accounts.extend([set_balance(a, 1, 50)]);
+    c2.accounts.insert(
+        contract,
+        AccountChange {
+            info: Some(AccountInfo { nonce: 1, balance: U256::ZERO, code_hash: keccak256(&code) }),
+            storage: BTreeMap::from([(slot, U256::ZERO)]),
+            ..Default::default()
+        },
+    );
+    let b2 = store.commit_block(child(&store, &spec), vec![], vec![], &[], &c2).unwrap();
+    assert_ne!(b1.header.state_root, b2.header.state_root);
+    assert_eq!(store.head().unwrap(), 2);
+    assert_eq!(store.block_number(b2.hash).unwrap(), Some(2));
+
+    let at0 = store.state_at(Some(0)).unwrap();
+    assert_eq!(at0.account(a).unwrap(), None);
+    assert_eq!(at0.storage(contract, slot).unwrap(), U256::ZERO);
+    let at1 = store.state_at(Some(1)).unwrap();
+    assert_eq!(at1.account(a).unwrap().unwrap().balance, U256::from(100));
+    assert_eq!(at1.storage(contract, slot).unwrap(), U256::from(7));
+    let latest = store.latest_state().unwrap();
+    assert_eq!(latest.account(a).unwrap().unwrap().balance, U256::from(50));
+    assert_eq!(latest.account(a).unwrap().unwrap().nonce, 1);
+    assert_eq!(latest.storage(contract, slot).unwrap(), U256::ZERO);
+    assert_eq!(latest.code(keccak256(&code)).unwrap(), Some(code));
+    assert_eq!(latest.block_hash(1).unwrap(), Some(b1.hash));
+    assert!(store.state_at(Some(3)).is_err());
+
+    // A block that does not extend the head is refused and changes nothing.
+    let mut stale = child(&store, &spec);
+    stale.number = 2;
+    assert!(store.commit_block(stale, vec![], vec![], &[], &c1).is_err());
+    assert_eq!(store.head().unwrap(), 2);
+}
+
+#[test]
+fn reopening_a_file_store_keeps_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let spec = spec();
+    let hash = {
+        let store = Store::open(&path).unwrap();
+        store.init_genesis(&spec).unwrap();
+        let mut c = StateChanges::default();
+        c.accounts.extend([set_balance(Address::repeat_byte(1), 0, 5)]);
+        store.commit_block(child(&store, &spec), vec![], vec![], &[], &c).unwrap().hash
+    };
+    let store = Store::open(&path).unwrap();
+    store.init_genesis(&spec).unwrap();
+    assert_eq!(store.head().unwrap(), 1);
+    assert_eq!(store.block(1).unwrap().unwrap().hash, hash);
+    let acc = store.latest_state().unwrap().account(Address::repeat_byte(1)).unwrap().unwrap();
+    assert_eq!(acc.balance, U256::from(5));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// After any sequence of blocks, the root kept by the store equals the root of the final
+    /// state computed from scratch.
+    #[test]
+    fn incremental_root_equals_full_recompute(
+        blocks in prop::collection::vec(
+            prop::collection::vec((0u8..12, 0u64..4, prop::option::of((0u8..4, 0u64..3))), 1..8),
+            1..6,
+        )
+    ) {
+        let mut spec = spec();
+        spec.alloc.clear();
+        let store = Store::in_memory().unwrap();
+        store.init_genesis(&spec).unwrap();
+        // Model of the full state: address -> (balance, storage).
+        let mut model: BTreeMap<Address, (u64, BTreeMap<B256, B256>)> = BTreeMap::new();
+        for block in blocks {
+            let mut changes = StateChanges::default();
+            for (who, bal, slot) in block {
+                let addr = Address::repeat_byte(who + 1);
+                let entry = changes.accounts.entry(addr).or_default();
+                if bal == 0 && slot.is_none() {
+                    entry.info = None;
+                    entry.wipe_storage = true;
+                    entry.storage.clear();
+                    model.remove(&addr);
+                    continue;
+                }
+                entry.info = Some(AccountInfo { nonce: 0, balance: U256::from(bal), code_hash: KECCAK256_EMPTY });
+                let m = model.entry(addr).or_default();
+                m.0 = bal;
+                if let Some((s, v)) = slot {
+                    let key = B256::with_last_byte(s);
+                    entry.storage.insert(key, U256::from(v));
+                    if v == 0 { m.1.remove(&key); } else { m.1.insert(key, B256::from(U256::from(v))); }
+                }
+            }
+            // Accounts deleted in the same block then re-created keep the model in sync.
+            for (addr, change) in &changes.accounts {
+                if change.info.is_none() { model.remove(addr); }
+            }
+            let block = store.commit_block(child(&store, &spec), vec![], vec![], &[], &changes).unwrap();
+            let mut expected = spec.clone();
+            expected.alloc = model.iter().map(|(a, (b, s))| (*a, GenesisAccount {
+                balance: U256::from(*b), nonce: 0, code: Bytes::new(), storage: s.clone(),
+            })).collect();
+            prop_assert_eq!(block.header.state_root, state_root_of_alloc(&expected));
+        }
+    }
+}
