@@ -1,1 +1,22 @@
-//! revm block executor over Lightstreams state
+//! Executes Ethereum transactions with revm (Prague rules) over a [`ls_storage::StateView`].
+//!
+//! - [`BlockExecutor`] runs a block's transactions one by one and yields the receipts, the
+//!   header fields they determine, and the [`ls_storage::StateChanges`] to commit.
+//! - [`call`] and [`estimate_gas`] serve `eth_call` and `eth_estimateGas` on any block's state.
+//!
+//! The EVM knows nothing of the network or the pool: it sees a state snapshot and transactions.
+
+mod db;
+mod error;
+mod executor;
+mod call;
+
+pub use call::{CallOutcome, DEFAULT_CALL_GAS, call, call_gas_cap, estimate_gas};
+pub use db::{DbError, StateDb};
+pub use error::{ExecError, invalid_tx_message};
+pub use executor::{BlockExecutor, ExecutedBlock, Rejected};
+
+use revm::primitives::hardfork::SpecId;
+
+/// The fork the chain runs.
+pub const SPEC: SpecId = SpecId::PRAGUE;
