@@ -10,6 +10,7 @@
 //! [`Store::in_memory`] runs the very same code on redb's in-memory backend, for tests.
 
 mod changes;
+mod mpt;
 mod error;
 mod state;
 mod store;

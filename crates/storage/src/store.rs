@@ -8,13 +8,15 @@ use ls_primitives::{
     ChainSpec, SealedBlock, StoredReceipt,
     types::{StoredBody, decode_receipts, encode_receipts},
 };
+use parking_lot::Mutex;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use crate::{
     AccountChange, AccountInfo, StateChanges, StateView, StorageError,
     error::corrupt,
     tables::*,
-    trie::{account_root, decode_account, encode_account, storage_root},
+    mpt::Trie,
+    trie::{decode_account, encode_account, load_storage_trie, load_trie, storage_leaf},
 };
 
 /// Where a transaction sits in the chain.
@@ -27,6 +29,17 @@ pub struct BlockLocation {
 /// The chain database. Cheap to share behind an `Arc`; readers never block the writer.
 pub struct Store {
     db: Database,
+    /// The account trie, kept in memory so a block re-hashes only the paths it changed. Built
+    /// from `hashed_accounts` on first use; dropped (and rebuilt later) if a commit fails.
+    account_trie: Mutex<Option<Tries>>,
+}
+
+/// The state trie in memory: the account trie and the storage tries of accounts touched since
+/// start. Either is loaded from the hashed tables on first use.
+#[derive(Debug, Default)]
+pub(crate) struct Tries {
+    accounts: Trie,
+    storage: std::collections::HashMap<B256, Trie>,
 }
 
 impl std::fmt::Debug for Store {
@@ -64,7 +77,7 @@ impl Store {
         txn.open_table(ACCOUNT_HISTORY)?;
         txn.open_table(STORAGE_HISTORY)?;
         txn.commit()?;
-        Ok(Self { db })
+        Ok(Self { db, account_trie: Mutex::new(None) })
     }
 
     /// Writes the genesis block if the store is empty, or checks that the stored chain is the one
@@ -98,14 +111,16 @@ impl Store {
             );
         }
         let txn = self.begin_write()?;
-        let state_root = apply_changes(&txn, 0, &changes)?;
+        let mut trie = self.account_trie.lock();
+        let state_root = apply_changes(&txn, 0, &changes, &mut trie)?;
         if state_root != expected.state_root {
+            *trie = None;
             return Err(corrupt("hashed_accounts", "genesis state root differs from the in-memory root"));
         }
         let block = SealedBlock::new(expected, vec![], vec![]);
         write_block(&txn, &block, &[])?;
         txn.open_table(META)?.insert("genesis", block.hash.as_slice())?;
-        txn.commit()?;
+        commit_or_forget(txn, &mut trie)?;
         Ok(block)
     }
 
@@ -131,20 +146,24 @@ impl Store {
         if header.number != head + 1 {
             return Err(StorageError::NotChild { number: header.number, head });
         }
-        header.state_root = apply_changes(&txn, header.number, changes)?;
-        let block = SealedBlock::new(header, transactions, senders);
-        write_block(&txn, &block, receipts)?;
-        txn.commit()?;
-        Ok(block)
-    }
-
-    /// Computes the state root `changes` would give on top of the head, without committing.
-    pub fn state_root_with(&self, changes: &StateChanges) -> Result<B256, StorageError> {
-        let txn = self.db.begin_write()?;
-        let head = read_head(&txn.open_table(META)?)?;
-        let root = apply_changes(&txn, head + 1, changes)?;
-        txn.abort()?;
-        Ok(root)
+        let mut trie = self.account_trie.lock();
+        let applied = apply_changes(&txn, header.number, changes, &mut trie)
+            .and_then(|root| {
+                header.state_root = root;
+                let block = SealedBlock::new(header, transactions, senders);
+                write_block(&txn, &block, receipts)?;
+                Ok(block)
+            });
+        match applied {
+            Ok(block) => {
+                commit_or_forget(txn, &mut trie)?;
+                Ok(block)
+            }
+            Err(e) => {
+                *trie = None;
+                Err(e)
+            }
+        }
     }
 
     fn meta_b256(&self, key: &str) -> Result<Option<B256>, StorageError> {
@@ -262,7 +281,15 @@ fn apply_changes(
     txn: &WriteTransaction,
     number: u64,
     changes: &StateChanges,
+    trie: &mut Option<Tries>,
 ) -> Result<B256, StorageError> {
+    let tries = match trie {
+        Some(t) => t,
+        // First block since start: load the account trie once (re-applying this block's
+        // updates below is idempotent).
+        None => trie.insert(Tries { accounts: load_trie(&txn.open_table(HASHED_ACCOUNTS)?)?, ..Default::default() }),
+    };
+    let mut leaf_updates: Vec<(B256, Option<Vec<u8>>)> = Vec::with_capacity(changes.accounts.len());
     let mut accounts = txn.open_table(ACCOUNTS)?;
     let mut storage = txn.open_table(STORAGE)?;
     let mut code = txn.open_table(CODE)?;
@@ -279,7 +306,10 @@ fn apply_changes(
         let old = old.as_deref().map(decode_account).transpose()?;
 
         let mut storage_touched = false;
-        if change.wipe_storage || change.info.is_none() {
+        let mut slot_updates: Vec<(B256, Option<Vec<u8>>)> = Vec::new();
+        let wiped = change.wipe_storage || change.info.is_none();
+        if wiped {
+            tries.storage.remove(&B256::from(hashed_addr));
             let slots: Vec<([u8; 32], [u8; 32])> = storage
                 .range((addr, [0u8; 32])..=(addr, [0xffu8; 32]))?
                 .map(|e| e.map(|(k, v)| (k.value().1, v.value())))
@@ -307,9 +337,11 @@ fn apply_changes(
                 if value.is_zero() {
                     storage.remove(key)?;
                     hashed_storage.remove((hashed_addr, hashed_slot))?;
+                    slot_updates.push((B256::from(hashed_slot), None));
                 } else {
                     storage.insert(key, new_value)?;
                     hashed_storage.insert((hashed_addr, hashed_slot), new_value)?;
+                    slot_updates.push((B256::from(hashed_slot), Some(storage_leaf(value))));
                 }
                 storage_touched = true;
             }
@@ -319,13 +351,28 @@ fn apply_changes(
             None => {
                 accounts.remove(addr)?;
                 hashed_accounts.remove(hashed_addr)?;
+                leaf_updates.push((B256::from(hashed_addr), None));
             }
             Some(info) => {
                 if let Some(bytecode) = &change.code {
                     code.insert(info.code_hash.0, bytecode.as_ref())?;
                 }
                 let storage_root = if storage_touched {
-                    storage_root(&hashed_storage, hashed_addr)?
+                    let key = B256::from(hashed_addr);
+                    let t = match tries.storage.entry(key) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        // Loaded after this block's writes: already up to date.
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(load_storage_trie(&hashed_storage, hashed_addr)?)
+                        }
+                    };
+                    for (slot, value) in slot_updates {
+                        match value {
+                            Some(v) => t.insert(slot, v),
+                            None => t.remove(slot),
+                        }
+                    }
+                    t.root()
                 } else {
                     old.map(|a| a.storage_root).unwrap_or(EMPTY_ROOT_HASH)
                 };
@@ -337,8 +384,22 @@ fn apply_changes(
                 });
                 accounts.insert(addr, record.as_slice())?;
                 hashed_accounts.insert(hashed_addr, record.as_slice())?;
+                leaf_updates.push((B256::from(hashed_addr), Some(record)));
             }
         }
     }
-    account_root(&hashed_accounts)
+    for (key, value) in leaf_updates {
+        match value {
+            Some(v) => tries.accounts.insert(key, v),
+            None => tries.accounts.remove(key),
+        }
+    }
+    Ok(tries.accounts.root())
+}
+
+fn commit_or_forget(txn: WriteTransaction, trie: &mut Option<Tries>) -> Result<(), StorageError> {
+    txn.commit().map_err(|e| {
+        *trie = None;
+        StorageError::from(e)
+    })
 }

@@ -1,16 +1,15 @@
 //! State and storage roots with alloy-trie's `HashBuilder`.
 //!
-//! Storage roots are recomputed only for accounts whose storage a block changed, and cached in
-//! the account record, so their cost follows the block's changes. The account trie is rebuilt
-//! from the ordered `hashed_accounts` table (one sequential scan, no sorting); replacing that scan
-//! with stored branch nodes and a prefix-set walk is the planned next step (docs/decisions.md).
+//! The live tries are kept in memory ([`crate::mpt::Trie`]) and re-hash only changed paths, so
+//! a block's root costs what the block changed; these helpers load them from the hashed tables
+//! and compute roots from scratch for genesis checks and tests.
 
 use alloy_primitives::{B256, U256, keccak256};
 use alloy_rlp::Encodable;
 use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, Nibbles, TrieAccount};
 use redb::{ReadableTable, Table};
 
-use crate::{StorageError, error::corrupt};
+use crate::{StorageError, error::corrupt, mpt::Trie};
 
 /// RLP of a storage value as the storage trie holds it.
 pub(crate) fn storage_leaf(value: &U256) -> Vec<u8> {
@@ -19,34 +18,28 @@ pub(crate) fn storage_leaf(value: &U256) -> Vec<u8> {
     out
 }
 
-/// Root of the storage trie of the account whose hashed address is `hashed_address`.
-pub(crate) fn storage_root(
+/// Loads the storage trie of the account whose hashed address is `hashed_address`.
+pub(crate) fn load_storage_trie(
     table: &Table<'_, ([u8; 32], [u8; 32]), [u8; 32]>,
     hashed_address: [u8; 32],
-) -> Result<B256, StorageError> {
-    let mut hb = HashBuilder::default();
-    let mut any = false;
+) -> Result<Trie, StorageError> {
+    let mut trie = Trie::default();
     for entry in table.range((hashed_address, [0u8; 32])..=(hashed_address, [0xffu8; 32]))? {
         let (key, value) = entry?;
         let (_, hashed_slot) = key.value();
-        hb.add_leaf(Nibbles::unpack(hashed_slot), &storage_leaf(&U256::from_be_bytes(value.value())));
-        any = true;
+        trie.insert(B256::from(hashed_slot), storage_leaf(&U256::from_be_bytes(value.value())));
     }
-    Ok(if any { hb.root() } else { EMPTY_ROOT_HASH })
+    Ok(trie)
 }
 
-/// Root of the account trie from the ordered `hashed_accounts` table.
-pub(crate) fn account_root(
-    table: &Table<'_, [u8; 32], &[u8]>,
-) -> Result<B256, StorageError> {
-    let mut hb = HashBuilder::default();
-    let mut any = false;
+/// Loads the whole account trie from the ordered `hashed_accounts` table.
+pub(crate) fn load_trie(table: &Table<'_, [u8; 32], &[u8]>) -> Result<Trie, StorageError> {
+    let mut trie = Trie::default();
     for entry in table.iter()? {
         let (key, value) = entry?;
-        hb.add_leaf(Nibbles::unpack(key.value()), value.value());
-        any = true;
+        trie.insert(B256::from(key.value()), value.value().to_vec());
     }
-    Ok(if any { hb.root() } else { EMPTY_ROOT_HASH })
+    Ok(trie)
 }
 
 /// Storage root of a storage map, computed in memory (for genesis checks and tests).

@@ -1,0 +1,274 @@
+//! An in-memory Merkle-Patricia trie over fixed-length (32-byte, hashed) keys, with each node's
+//! RLP reference cached so that after `k` updates only the `k` changed paths are re-hashed.
+//!
+//! Node encoding is alloy-trie's (`LeafNodeRef`, `ExtensionNodeRef`, `BranchNodeRef`); the
+//! property test below checks every root against alloy-trie's `HashBuilder`.
+
+use alloy_primitives::{B256, keccak256};
+use alloy_trie::{
+    EMPTY_ROOT_HASH, Nibbles, TrieMask,
+    nodes::{BranchNodeRef, ExtensionNodeRef, LeafNodeRef, RlpNode},
+};
+
+#[derive(Debug, Default)]
+enum Node {
+    #[default]
+    Empty,
+    Leaf(Box<Leaf>),
+    Ext(Box<Ext>),
+    Branch(Box<Branch>),
+}
+
+#[derive(Debug)]
+struct Leaf {
+    key: Nibbles,
+    value: Vec<u8>,
+    cached: Option<RlpNode>,
+}
+
+#[derive(Debug)]
+struct Ext {
+    key: Nibbles,
+    child: Node,
+    cached: Option<RlpNode>,
+}
+
+#[derive(Debug, Default)]
+struct Branch {
+    children: [Node; 16],
+    cached: Option<RlpNode>,
+}
+
+fn leaf(key: Nibbles, value: Vec<u8>) -> Node {
+    Node::Leaf(Box::new(Leaf { key, value, cached: None }))
+}
+
+/// `key` followed by `child`, collapsing as the trie's canonical form requires.
+fn prefixed(key: Nibbles, child: Node) -> Node {
+    if key.is_empty() {
+        return child;
+    }
+    match child {
+        Node::Empty => Node::Empty,
+        Node::Leaf(mut l) => {
+            l.key = key.join(&l.key);
+            l.cached = None;
+            Node::Leaf(l)
+        }
+        Node::Ext(mut e) => {
+            e.key = key.join(&e.key);
+            e.cached = None;
+            Node::Ext(e)
+        }
+        b @ Node::Branch(_) => Node::Ext(Box::new(Ext { key, child: b, cached: None })),
+    }
+}
+
+impl Node {
+    fn insert(self, path: Nibbles, value: Vec<u8>) -> Node {
+        match self {
+            Node::Empty => leaf(path, value),
+            Node::Leaf(mut l) => {
+                if l.key == path {
+                    l.value = value;
+                    l.cached = None;
+                    return Node::Leaf(l);
+                }
+                let p = l.key.common_prefix_length(&path);
+                let mut branch = Branch::default();
+                branch.children[l.key.get_unchecked(p) as usize] = leaf(l.key.slice(p + 1..), l.value);
+                branch.children[path.get_unchecked(p) as usize] = leaf(path.slice(p + 1..), value);
+                prefixed(path.slice(..p), Node::Branch(Box::new(branch)))
+            }
+            Node::Ext(mut e) => {
+                let p = e.key.common_prefix_length(&path);
+                if p == e.key.len() {
+                    e.child = std::mem::take(&mut e.child).insert(path.slice(p..), value);
+                    e.cached = None;
+                    return Node::Ext(e);
+                }
+                let mut branch = Branch::default();
+                let rest = e.key.slice(p + 1..);
+                branch.children[e.key.get_unchecked(p) as usize] = prefixed(rest, e.child);
+                branch.children[path.get_unchecked(p) as usize] = leaf(path.slice(p + 1..), value);
+                prefixed(path.slice(..p), Node::Branch(Box::new(branch)))
+            }
+            Node::Branch(mut b) => {
+                let i = path.get_unchecked(0) as usize;
+                b.children[i] = std::mem::take(&mut b.children[i]).insert(path.slice(1..), value);
+                b.cached = None;
+                Node::Branch(b)
+            }
+        }
+    }
+
+    fn remove(self, path: Nibbles) -> Node {
+        match self {
+            Node::Empty => Node::Empty,
+            Node::Leaf(l) => {
+                if l.key == path {
+                    Node::Empty
+                } else {
+                    Node::Leaf(l)
+                }
+            }
+            Node::Ext(mut e) => {
+                if !path.starts_with(&e.key) {
+                    return Node::Ext(e);
+                }
+                let child = std::mem::take(&mut e.child).remove(path.slice(e.key.len()..));
+                prefixed(e.key, child)
+            }
+            Node::Branch(mut b) => {
+                let i = path.get_unchecked(0) as usize;
+                if matches!(b.children[i], Node::Empty) {
+                    return Node::Branch(b);
+                }
+                b.children[i] = std::mem::take(&mut b.children[i]).remove(path.slice(1..));
+                b.cached = None;
+                let mut live = b.children.iter().enumerate().filter(|(_, c)| !matches!(c, Node::Empty));
+                match (live.next(), live.next()) {
+                    (None, _) => Node::Empty,
+                    (Some((only, _)), None) => {
+                        let child = std::mem::take(&mut b.children[only]);
+                        prefixed(Nibbles::from_nibbles_unchecked([only as u8]), child)
+                    }
+                    _ => Node::Branch(b),
+                }
+            }
+        }
+    }
+
+    /// The node's reference as its parent embeds it (inline RLP if short, else its hash).
+    fn rlp(&mut self, buf: &mut Vec<u8>) -> RlpNode {
+        match self {
+            Node::Empty => RlpNode::from_rlp(&[alloy_rlp::EMPTY_STRING_CODE]),
+            Node::Leaf(l) => {
+                if let Some(c) = &l.cached {
+                    return c.clone();
+                }
+                buf.clear();
+                let r = LeafNodeRef::new(&l.key, &l.value).rlp(buf);
+                l.cached = Some(r.clone());
+                r
+            }
+            Node::Ext(e) => {
+                if let Some(c) = &e.cached {
+                    return c.clone();
+                }
+                let child = e.child.rlp(buf);
+                buf.clear();
+                let r = ExtensionNodeRef::new(&e.key, &child).rlp(buf);
+                e.cached = Some(r.clone());
+                r
+            }
+            Node::Branch(b) => {
+                if let Some(c) = &b.cached {
+                    return c.clone();
+                }
+                let mut stack = Vec::with_capacity(16);
+                let mut mask = TrieMask::default();
+                for (i, child) in b.children.iter_mut().enumerate() {
+                    if !matches!(child, Node::Empty) {
+                        stack.push(child.rlp(buf));
+                        mask.set_bit(i as u8);
+                    }
+                }
+                buf.clear();
+                let r = BranchNodeRef::new(&stack, mask).rlp(buf);
+                b.cached = Some(r.clone());
+                r
+            }
+        }
+    }
+}
+
+/// A trie of 32-byte keys to RLP-encoded values.
+#[derive(Debug, Default)]
+pub struct Trie {
+    root: Node,
+}
+
+impl Trie {
+    /// Sets `key` to `value` (an empty value is not allowed; use [`Trie::remove`]).
+    pub fn insert(&mut self, key: B256, value: Vec<u8>) {
+        self.root = std::mem::take(&mut self.root).insert(Nibbles::unpack(key), value);
+    }
+
+    pub fn remove(&mut self, key: B256) {
+        self.root = std::mem::take(&mut self.root).remove(Nibbles::unpack(key));
+    }
+
+    /// The root hash; re-hashes only nodes changed since the last call.
+    pub fn root(&mut self) -> B256 {
+        if matches!(self.root, Node::Empty) {
+            return EMPTY_ROOT_HASH;
+        }
+        let mut buf = Vec::with_capacity(600);
+        let r = self.root.rlp(&mut buf);
+        r.as_hash().unwrap_or_else(|| keccak256(&r[..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use alloy_trie::HashBuilder;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn reference_root(map: &BTreeMap<B256, Vec<u8>>) -> B256 {
+        if map.is_empty() {
+            return EMPTY_ROOT_HASH;
+        }
+        let mut hb = HashBuilder::default();
+        for (k, v) in map {
+            hb.add_leaf(Nibbles::unpack(k), v);
+        }
+        hb.root()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn matches_hash_builder_after_random_updates(
+            ops in prop::collection::vec((any::<u8>(), any::<u8>(), 0usize..40, any::<bool>()), 1..200),
+            rounds in 1usize..5,
+        ) {
+            let mut trie = Trie::default();
+            let mut model = BTreeMap::new();
+            for chunk in ops.chunks(ops.len().div_ceil(rounds)) {
+                for (a, b, len, del) in chunk {
+                    // Few distinct first bytes so keys share long prefixes.
+                    let mut key = B256::ZERO;
+                    key.0[0] = a % 4;
+                    key.0[1] = *b;
+                    key.0[31] = *a;
+                    if *del {
+                        trie.remove(key);
+                        model.remove(&key);
+                    } else {
+                        let value = vec![b.wrapping_add(1); *len + 1];
+                        trie.insert(key, value.clone());
+                        model.insert(key, value);
+                    }
+                }
+                prop_assert_eq!(trie.root(), reference_root(&model));
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_single() {
+        let mut t = Trie::default();
+        assert_eq!(t.root(), EMPTY_ROOT_HASH);
+        t.insert(B256::repeat_byte(1), vec![0x80 + 1]);
+        let mut m = BTreeMap::new();
+        m.insert(B256::repeat_byte(1), vec![0x81]);
+        assert_eq!(t.root(), reference_root(&m));
+        t.remove(B256::repeat_byte(1));
+        assert_eq!(t.root(), EMPTY_ROOT_HASH);
+    }
+}
