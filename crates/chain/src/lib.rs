@@ -1,1 +1,12 @@
-//! Block building, import, finalization and notifications
+//! The chain: takes transactions into the pool, builds blocks from it, commits them to storage
+//! and announces them.
+//!
+//! Who decides *when* a block is sealed sits behind [`BlockProducer`]: on a dev node that is
+//! [`DevProducer`] (one validator, a block every `block_time` while transactions wait); a BFT
+//! engine with several validators takes its place later without touching the rest.
+
+mod chain;
+mod producer;
+
+pub use chain::{Chain, ChainError, NewBlock};
+pub use producer::{BlockProducer, DevProducer};

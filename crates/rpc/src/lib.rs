@@ -1,1 +1,93 @@
-//! Ethereum JSON-RPC server (eth_, net_, web3_, lightstreams_)
+//! Ethereum JSON-RPC for Lightstreams, on jsonrpsee: HTTP and WebSocket on one port.
+//!
+//! Covers what ethers, viem, web3.py and foundry's cast call in ordinary use (see docs/rpc.md),
+//! with geth's error codes and messages. Every request is bounded: body size, batch length,
+//! connection count, log range and result count.
+//!
+//! ```no_run
+//! # async fn run(chain: std::sync::Arc<ls_chain::Chain>) -> Result<(), Box<dyn std::error::Error>> {
+//! let api = ls_rpc::EthApi::new(chain, vec![], "lightstreams/v0.1.0".into());
+//! let server = ls_rpc::start(ls_rpc::RpcConfig::default(), ls_rpc::module(api)).await?;
+//! println!("listening on {}", server.local_addr);
+//! # Ok(()) }
+//! ```
+
+mod api;
+pub mod error;
+mod filters;
+mod methods;
+mod pubsub;
+
+use std::net::SocketAddr;
+
+pub use api::{EthApi, RpcLimits, SUGGESTED_TIP, rpc_block, rpc_header, rpc_receipts, rpc_transaction};
+use jsonrpsee::{
+    RpcModule,
+    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
+};
+
+/// Server limits and address.
+#[derive(Debug, Clone)]
+pub struct RpcConfig {
+    pub addr: SocketAddr,
+    /// Largest request body (bytes). geth: 5 MiB.
+    pub max_request_body: u32,
+    /// Largest response body (bytes).
+    pub max_response_body: u32,
+    /// Most calls in one batch.
+    pub max_batch: u32,
+    pub max_connections: u32,
+    /// Most subscriptions one WebSocket connection may hold.
+    pub max_subscriptions_per_connection: u32,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8545)),
+            max_request_body: 5 * 1024 * 1024,
+            max_response_body: 64 * 1024 * 1024,
+            max_batch: 1000,
+            max_connections: 1000,
+            max_subscriptions_per_connection: 1024,
+        }
+    }
+}
+
+/// The eth_, net_, web3_ module for `api`.
+pub fn module(api: EthApi) -> RpcModule<EthApi> {
+    let mut m = RpcModule::new(api);
+    methods::register(&mut m);
+    pubsub::register(&mut m);
+    m
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub local_addr: SocketAddr,
+    pub handle: ServerHandle,
+}
+
+/// Binds and starts serving `module` (merge more namespaces into it first).
+pub async fn start<C: Send + Sync + 'static>(
+    cfg: RpcConfig,
+    module: RpcModule<C>,
+) -> std::io::Result<RunningServer> {
+    let cors = tower_http::cors::CorsLayer::permissive();
+    let config = ServerConfig::builder()
+        .max_request_body_size(cfg.max_request_body)
+        .max_response_body_size(cfg.max_response_body)
+        .max_connections(cfg.max_connections)
+        .max_subscriptions_per_connection(cfg.max_subscriptions_per_connection)
+        .set_batch_request_config(BatchRequestConfig::Limit(cfg.max_batch))
+        .build();
+    let server = Server::builder()
+        .set_config(config)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(cors))
+        .build(cfg.addr)
+        .await?;
+    let local_addr = server.local_addr()?;
+    let handle = server.start(module);
+    Ok(RunningServer { local_addr, handle })
+}

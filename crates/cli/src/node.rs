@@ -1,0 +1,171 @@
+//! `lightstreams node`.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use ls_chain::{BlockProducer, Chain, DevProducer};
+use ls_primitives::{
+    ChainSpec,
+    chainspec::{DEFAULT_GAS_LIMIT, DEV_CHAIN_ID},
+    dev::{DEV_ACCOUNTS, DEV_MNEMONIC, dev_chain_spec, dev_signers},
+};
+use ls_storage::Store;
+use tokio::sync::watch;
+use tracing::info;
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Run a single-validator development chain with funded test accounts.
+    #[arg(long)]
+    dev: bool,
+    /// Where the chain lives. Without it a dev node uses a temporary directory.
+    #[arg(long, env = "LIGHTSTREAMS_DATADIR")]
+    datadir: Option<PathBuf>,
+    /// JSON-RPC address (HTTP and WebSocket on the same port).
+    #[arg(long, default_value = "127.0.0.1:8545")]
+    rpc_addr: SocketAddr,
+    /// Time between blocks while transactions are pending (e.g. 250ms, 1s).
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
+    block_time: Duration,
+    /// Chain id of a new dev chain.
+    #[arg(long, default_value_t = DEV_CHAIN_ID)]
+    chain_id: u64,
+    /// Block gas limit of a new dev chain.
+    #[arg(long, default_value_t = DEFAULT_GAS_LIMIT)]
+    gas_limit: u64,
+    /// Seal blocks even when no transaction is pending.
+    #[arg(long)]
+    empty_blocks: bool,
+    /// Print less at start-up (no account list).
+    #[arg(long, short)]
+    quiet: bool,
+    /// Log filter (tracing's EnvFilter syntax), e.g. "info,ls_chain=debug".
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+const SPEC_FILE: &str = "chainspec.json";
+const DB_FILE: &str = "chain.redb";
+
+/// Loads the chain spec a data directory was created with, or writes a new one.
+fn load_or_create_spec(dir: &std::path::Path, args: &NodeArgs) -> anyhow::Result<ChainSpec> {
+    let path = dir.join(SPEC_FILE);
+    if path.exists() {
+        let spec: ChainSpec = serde_json::from_slice(&std::fs::read(&path)?)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if spec.chain_id != args.chain_id && args.chain_id != DEV_CHAIN_ID {
+            bail!(
+                "{} holds chain {} but --chain-id {} was given; use another --datadir",
+                dir.display(),
+                spec.chain_id,
+                args.chain_id
+            );
+        }
+        return Ok(spec);
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let spec = dev_chain_spec(args.chain_id, args.gas_limit, now);
+    let tmp = dir.join(format!("{SPEC_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&spec)?)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(spec)
+}
+
+pub fn run(args: NodeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if !args.dev {
+        bail!("only --dev nodes exist so far: run `lightstreams node --dev`");
+    }
+    let (_tmp, dir) = match &args.datadir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            (None, d.clone())
+        }
+        None => {
+            let t = tempfile::Builder::new().prefix("lightstreams-dev-").tempdir()?;
+            let p = t.path().to_path_buf();
+            (Some(t), p)
+        }
+    };
+    let spec = load_or_create_spec(&dir, &args)?;
+    let store = Arc::new(
+        Store::open(dir.join(DB_FILE)).with_context(|| format!("opening the chain in {}", dir.display()))?,
+    );
+    let pool = ls_txpool::PoolConfig { chain_id: spec.chain_id, block_gas_limit: spec.gas_limit, ..Default::default() };
+    let chain = Chain::open(spec, store, pool)?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(serve(args, chain, dir))
+}
+
+async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Result<()> {
+    let signers = dev_signers(DEV_ACCOUNTS);
+    if !args.quiet {
+        print_banner(&chain, &signers, &dir);
+    }
+    let version = format!("lightstreams/v{}/{}-{}/rust", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH);
+    let api = ls_rpc::EthApi::new(chain.clone(), signers, version);
+    let module = ls_rpc::module(api);
+    let rpc = ls_rpc::start(ls_rpc::RpcConfig { addr: args.rpc_addr, ..Default::default() }, module)
+        .await
+        .with_context(|| format!("binding the RPC server to {}", args.rpc_addr))?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let producer = DevProducer { block_time: args.block_time, empty_blocks: args.empty_blocks };
+    let producing = tokio::spawn(producer.run(chain.clone(), stop_rx));
+    println!("Listening on {}", rpc.local_addr);
+
+    shutdown_signal().await;
+    info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = rpc.handle.stop();
+    let _ = tokio::time::timeout(Duration::from_millis(1500), producing).await;
+    let _ = tokio::time::timeout(Duration::from_millis(300), rpc.handle.stopped()).await;
+    info!(head = chain.store().head().unwrap_or_default(), "stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn print_banner(chain: &Chain, signers: &[alloy_signer_local::PrivateKeySigner], dir: &std::path::Path) {
+    let spec = chain.spec();
+    let mut out = String::new();
+    out.push_str("\nLightstreams dev node\n\nAvailable Accounts\n==================\n");
+    for (i, s) in signers.iter().enumerate() {
+        let bal = spec.alloc.get(&s.address()).map(|a| a.balance).unwrap_or_default();
+        let coins = bal / alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18));
+        out.push_str(&format!("({i}) {} ({coins} ETH)\n", s.address()));
+    }
+    out.push_str("\nPrivate Keys\n==================\n");
+    for (i, s) in signers.iter().enumerate() {
+        out.push_str(&format!("({i}) {}\n", s.to_bytes()));
+    }
+    out.push_str(&format!(
+        "\nWallet\n==================\nMnemonic:          {DEV_MNEMONIC}\nDerivation path:   m/44'/60'/0'/0/\n\nChain ID\n==================\n{}\n\nData directory:    {}\n",
+        spec.chain_id,
+        dir.display()
+    ));
+    println!("{out}");
+}

@@ -1,0 +1,137 @@
+//! Starts the real `lightstreams` binary on loopback and talks JSON-RPC to it.
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_network::TxSignerSync;
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_signer_local::PrivateKeySigner;
+use serde_json::{Value, json};
+
+pub const KEY0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+pub const KEY1: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+pub struct Node {
+    pub child: Child,
+    pub url: String,
+    client: reqwest::blocking::Client,
+}
+
+impl Node {
+    /// Starts `lightstreams node --dev` with `extra` args on a free loopback port.
+    pub fn start(datadir: Option<&Path>, extra: &[&str]) -> Node {
+        let bin = env!("CARGO_BIN_EXE_lightstreams");
+        let mut cmd = Command::new(bin);
+        cmd.args(["node", "--dev", "--quiet", "--rpc-addr", "127.0.0.1:0", "--block-time", "100ms"]);
+        if let Some(d) = datadir {
+            cmd.arg("--datadir").arg(d);
+        }
+        cmd.args(extra).env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("start lightstreams");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("Listening on ") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(30)).expect("node printed its address");
+        Node { child, url: format!("http://{addr}"), client: reqwest::blocking::Client::new() }
+    }
+
+    pub fn raw(&self, body: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .timeout(Duration::from_secs(20))
+            .send()
+            .expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Calls `method`, returning the whole response object.
+    pub fn call(&self, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        self.raw(&body.to_string()).1
+    }
+
+    /// Calls `method` and returns `result`, panicking on an error.
+    pub fn ok(&self, method: &str, params: Value) -> Value {
+        let r = self.call(method, params);
+        assert!(r.get("error").is_none(), "{method} failed: {r}");
+        r["result"].clone()
+    }
+
+    pub fn u256(&self, method: &str, params: Value) -> U256 {
+        let v = self.ok(method, params);
+        v.as_str().expect("hex string").parse().expect("hex quantity")
+    }
+
+    /// Polls for a receipt for up to `timeout`.
+    pub fn wait_receipt(&self, hash: &str, timeout: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let r = self.ok("eth_getTransactionReceipt", json!([hash]));
+            if !r.is_null() {
+                return r;
+            }
+            assert!(start.elapsed() < timeout, "no receipt for {hash} within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signer(key: &str) -> PrivateKeySigner {
+    key.parse().expect("valid key")
+}
+
+/// A signed EIP-1559 transaction as raw hex.
+pub fn signed_tx(
+    key: &str,
+    nonce: u64,
+    to: Option<Address>,
+    value: U256,
+    input: Bytes,
+    gas: u64,
+) -> String {
+    let s = signer(key);
+    let mut tx = TxEip1559 {
+        chain_id: 1337,
+        nonce,
+        gas_limit: gas,
+        max_fee_per_gas: 10_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: to.map_or(TxKind::Create, TxKind::Call),
+        value,
+        access_list: Default::default(),
+        input,
+    };
+    let sig = s.sign_transaction_sync(&mut tx).expect("sign");
+    let env: TxEnvelope = tx.into_signed(sig).into();
+    format!("0x{}", alloy_primitives::hex::encode(env.encoded_2718()))
+}

@@ -1,0 +1,267 @@
+//! The state behind the RPC methods, and the conversions from stored blocks to RPC shapes.
+
+use std::{collections::HashMap, sync::Arc};
+
+use alloy_consensus::{BlockBody, Header, ReceiptEnvelope, Transaction as _};
+use alloy_eips::{BlockId, BlockNumberOrTag};
+use alloy_primitives::{Address, B256, TxKind, U256};
+use alloy_rlp::Encodable;
+use alloy_rpc_types_eth::{
+    Block, BlockTransactions, Filter, FilterBlockOption, Header as RpcHeader, Log, Transaction,
+    TransactionReceipt,
+};
+use alloy_signer_local::PrivateKeySigner;
+use jsonrpsee::types::ErrorObjectOwned;
+use ls_chain::Chain;
+use ls_primitives::SealedBlock;
+use ls_storage::StateView;
+
+use crate::{error, filters::FilterManager};
+
+/// Limits that keep one request from taking the node down.
+#[derive(Debug, Clone)]
+pub struct RpcLimits {
+    /// Most blocks one eth_getLogs may scan.
+    pub max_log_range: u64,
+    /// Most logs one eth_getLogs may return.
+    pub max_logs: usize,
+    /// Most blocks eth_feeHistory may cover.
+    pub max_fee_history: u64,
+}
+
+impl Default for RpcLimits {
+    fn default() -> Self {
+        Self { max_log_range: 10_000, max_logs: 20_000, max_fee_history: 1024 }
+    }
+}
+
+/// Everything the eth_ namespace needs.
+pub struct EthApi {
+    pub(crate) chain: Arc<Chain>,
+    pub(crate) signers: HashMap<Address, PrivateKeySigner>,
+    pub(crate) accounts: Vec<Address>,
+    pub(crate) filters: FilterManager,
+    pub(crate) limits: RpcLimits,
+    pub(crate) client_version: String,
+}
+
+impl std::fmt::Debug for EthApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EthApi").field("accounts", &self.accounts).finish_non_exhaustive()
+    }
+}
+
+pub(crate) type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+/// The priority fee the node suggests (1 gwei).
+pub const SUGGESTED_TIP: u128 = 1_000_000_000;
+
+impl EthApi {
+    /// `signers` are the accounts this node signs for (eth_accounts, eth_sendTransaction).
+    pub fn new(chain: Arc<Chain>, signers: Vec<PrivateKeySigner>, client_version: String) -> Self {
+        let accounts = signers.iter().map(|s| s.address()).collect();
+        Self {
+            chain,
+            signers: signers.into_iter().map(|s| (s.address(), s)).collect(),
+            accounts,
+            filters: FilterManager::default(),
+            limits: RpcLimits::default(),
+            client_version,
+        }
+    }
+
+    pub fn with_limits(mut self, limits: RpcLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub(crate) fn head(&self) -> RpcResult<u64> {
+        self.chain.store().head().map_err(error::internal)
+    }
+
+    /// Resolves a tag or number to a block number that exists.
+    pub(crate) fn number_of(&self, tag: BlockNumberOrTag) -> RpcResult<Option<u64>> {
+        let head = self.head()?;
+        Ok(match tag {
+            BlockNumberOrTag::Earliest => Some(0),
+            BlockNumberOrTag::Number(n) if n > head => None,
+            BlockNumberOrTag::Number(n) => Some(n),
+            // One validator: every block is final the moment it is sealed.
+            _ => Some(head),
+        })
+    }
+
+    pub(crate) fn number_of_id(&self, id: BlockId) -> RpcResult<Option<u64>> {
+        match id {
+            BlockId::Number(tag) => self.number_of(tag),
+            BlockId::Hash(h) => self.chain.store().block_number(h.block_hash).map_err(error::internal),
+        }
+    }
+
+    /// The state at `id`, or a geth-style error if that block is unknown.
+    pub(crate) fn state_at(&self, id: Option<BlockId>) -> RpcResult<(StateView, Header)> {
+        let id = id.unwrap_or(BlockId::latest());
+        let n = self.number_of_id(id)?.ok_or_else(|| error::server("header not found"))?;
+        let header = self.header(n)?.ok_or_else(|| error::server("header not found"))?;
+        let state = self.chain.store().state_at(Some(n)).map_err(error::internal)?;
+        Ok((state, header))
+    }
+
+    pub(crate) fn header(&self, n: u64) -> RpcResult<Option<Header>> {
+        self.chain.store().header(n).map_err(error::internal)
+    }
+
+    pub(crate) fn block(&self, n: u64) -> RpcResult<Option<SealedBlock>> {
+        self.chain.store().block(n).map_err(error::internal)
+    }
+
+    pub(crate) fn receipts(&self, n: u64) -> RpcResult<Vec<ReceiptEnvelope>> {
+        Ok(self.chain.store().receipts(n).map_err(error::internal)?.unwrap_or_default())
+    }
+}
+
+/// The RPC header of a block.
+pub fn rpc_header(header: &Header, hash: B256, size: Option<usize>) -> RpcHeader {
+    RpcHeader {
+        hash,
+        inner: header.clone(),
+        total_difficulty: Some(U256::ZERO),
+        size: size.map(U256::from),
+    }
+}
+
+/// The RPC form of the transaction at `index` of `block`.
+pub fn rpc_transaction(block: &SealedBlock, index: usize) -> Option<Transaction> {
+    let tx = block.transactions.get(index)?.clone();
+    let sender = *block.senders.get(index)?;
+    let effective_gas_price = tx.effective_gas_price(block.header.base_fee_per_gas);
+    Some(Transaction {
+        inner: alloy_consensus::transaction::Recovered::new_unchecked(tx, sender),
+        block_hash: Some(block.hash),
+        block_number: Some(block.number()),
+        transaction_index: Some(index as u64),
+        effective_gas_price: Some(effective_gas_price),
+        block_timestamp: Some(block.header.timestamp),
+    })
+}
+
+/// The full RPC block, with transactions as objects or as hashes.
+pub fn rpc_block(block: &SealedBlock, full: bool) -> Block {
+    let transactions = if full {
+        BlockTransactions::Full((0..block.transactions.len()).filter_map(|i| rpc_transaction(block, i)).collect())
+    } else {
+        BlockTransactions::Hashes(block.transactions.iter().map(|t| *t.tx_hash()).collect())
+    };
+    let body = alloy_consensus::Block {
+        header: block.header.clone(),
+        body: BlockBody {
+            transactions: block.transactions.clone(),
+            ommers: vec![],
+            withdrawals: Some(Default::default()),
+        },
+    };
+    Block {
+        header: rpc_header(&block.header, block.hash, Some(body.length())),
+        uncles: vec![],
+        transactions,
+        withdrawals: Some(Default::default()),
+    }
+}
+
+/// The RPC logs of one block (in order), with block and transaction positions filled in.
+pub fn block_logs(block: &SealedBlock, receipts: &[ReceiptEnvelope]) -> Vec<Log> {
+    let mut out = Vec::new();
+    let mut log_index = 0u64;
+    for (i, receipt) in receipts.iter().enumerate() {
+        let tx_hash = block.transactions.get(i).map(|t| *t.tx_hash());
+        for log in receipt.logs() {
+            out.push(Log {
+                inner: log.clone(),
+                block_hash: Some(block.hash),
+                block_number: Some(block.number()),
+                block_timestamp: Some(block.header.timestamp),
+                transaction_hash: tx_hash,
+                transaction_index: Some(i as u64),
+                log_index: Some(log_index),
+                removed: false,
+            });
+            log_index += 1;
+        }
+    }
+    out
+}
+
+/// All receipts of a block in RPC form.
+pub fn rpc_receipts(block: &SealedBlock, receipts: &[ReceiptEnvelope]) -> Vec<TransactionReceipt> {
+    let logs = block_logs(block, receipts);
+    let mut logs = logs.into_iter().peekable();
+    let mut prev_cumulative = 0u64;
+    let mut out = Vec::with_capacity(receipts.len());
+    for (i, receipt) in receipts.iter().enumerate() {
+        let (Some(tx), Some(sender)) = (block.transactions.get(i), block.senders.get(i)) else { break };
+        let cumulative = receipt.cumulative_gas_used();
+        let gas_used = cumulative - prev_cumulative;
+        prev_cumulative = cumulative;
+        let mut tx_logs = Vec::new();
+        while logs.peek().is_some_and(|l| l.transaction_index == Some(i as u64)) {
+            tx_logs.extend(logs.next());
+        }
+        let inner = map_receipt_logs(receipt, tx_logs);
+        let (to, contract_address) = match tx.kind() {
+            TxKind::Call(to) => (Some(to), None),
+            TxKind::Create => (None, Some(sender.create(tx.nonce()))),
+        };
+        out.push(TransactionReceipt {
+            inner,
+            transaction_hash: *tx.tx_hash(),
+            transaction_index: Some(i as u64),
+            block_hash: Some(block.hash),
+            block_number: Some(block.number()),
+            gas_used,
+            effective_gas_price: tx.effective_gas_price(block.header.base_fee_per_gas),
+            blob_gas_used: None,
+            blob_gas_price: None,
+            from: *sender,
+            to,
+            contract_address,
+        });
+    }
+    out
+}
+
+fn map_receipt_logs(receipt: &ReceiptEnvelope, logs: Vec<Log>) -> ReceiptEnvelope<Log> {
+    use alloy_consensus::{Receipt, ReceiptWithBloom};
+    let with = |r: &ReceiptWithBloom<Receipt>| ReceiptWithBloom {
+        receipt: Receipt {
+            status: r.receipt.status,
+            cumulative_gas_used: r.receipt.cumulative_gas_used,
+            logs: logs.clone(),
+        },
+        logs_bloom: r.logs_bloom,
+    };
+    match receipt {
+        ReceiptEnvelope::Legacy(r) => ReceiptEnvelope::Legacy(with(r)),
+        ReceiptEnvelope::Eip2930(r) => ReceiptEnvelope::Eip2930(with(r)),
+        ReceiptEnvelope::Eip1559(r) => ReceiptEnvelope::Eip1559(with(r)),
+        ReceiptEnvelope::Eip4844(r) => ReceiptEnvelope::Eip4844(with(r)),
+        ReceiptEnvelope::Eip7702(r) => ReceiptEnvelope::Eip7702(with(r)),
+    }
+}
+
+/// Whether `filter`'s block range (not its address/topics) admits block `n`.
+pub(crate) fn filter_range(filter: &Filter, head: u64) -> Result<(u64, u64), ErrorObjectOwned> {
+    match filter.block_option {
+        FilterBlockOption::Range { from_block, to_block } => {
+            let resolve = |t: Option<BlockNumberOrTag>, default: u64| match t {
+                None => default,
+                Some(BlockNumberOrTag::Number(n)) => n,
+                Some(BlockNumberOrTag::Earliest) => 0,
+                Some(_) => head,
+            };
+            let from = resolve(from_block, head);
+            let to = resolve(to_block, head).min(head);
+            Ok((from, to))
+        }
+        FilterBlockOption::AtBlockHash(_) => Err(error::internal("block hash filters are resolved by the caller")),
+    }
+}

@@ -1,0 +1,567 @@
+//! The eth_, net_ and web3_ methods.
+
+use std::sync::Arc;
+
+use alloy_consensus::{
+    SignableTransaction, TxEip1559, TxEip2930, TxEnvelope, TxLegacy,
+    transaction::Recovered,
+};
+use alloy_dyn_abi::TypedData;
+use alloy_eips::{BlockId, BlockNumberOrTag, eip2718::Encodable2718};
+use alloy_network::TxSignerSync;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U128, U256, keccak256};
+use alloy_rpc_types_eth::{
+    Block, FeeHistory, Filter, FilterBlockOption, FilterChanges, Log, Transaction,
+    TransactionReceipt, TransactionRequest, state::StateOverride,
+};
+use alloy_signer::SignerSync;
+use jsonrpsee::{
+    RpcModule,
+    types::{ErrorObjectOwned, Params},
+};
+
+use crate::{
+    api::{EthApi, RpcResult, SUGGESTED_TIP, block_logs, filter_range, rpc_block, rpc_receipts, rpc_transaction},
+    error,
+    filters::FilterKind,
+};
+
+type M = RpcModule<EthApi>;
+
+fn reg<R>(m: &mut M, name: &'static str, f: fn(&EthApi, Params<'_>) -> RpcResult<R>)
+where
+    R: serde::Serialize + Clone + Send + 'static,
+{
+    m.register_method(name, move |p, api, _| f(api, p)).expect("method names are unique");
+}
+
+fn reg_blocking<R>(m: &mut M, name: &'static str, f: fn(&EthApi, Params<'_>) -> RpcResult<R>)
+where
+    R: serde::Serialize + Clone + Send + 'static,
+{
+    m.register_blocking_method(name, move |p, api: Arc<EthApi>, _| f(&api, p))
+        .expect("method names are unique");
+}
+
+/// Registers every method on `m`.
+pub(crate) fn register(m: &mut M) {
+    reg(m, "web3_clientVersion", |api, _| Ok(api.client_version.clone()));
+    reg(m, "web3_sha3", |_, p| {
+        let data: Bytes = p.one()?;
+        Ok(keccak256(&data))
+    });
+    reg(m, "net_version", |api, _| Ok(api.chain.spec().chain_id.to_string()));
+    reg(m, "net_listening", |_, _| Ok(true));
+    reg(m, "net_peerCount", |_, _| Ok(U64::ZERO));
+    reg(m, "eth_chainId", |api, _| Ok(U64::from(api.chain.spec().chain_id)));
+    reg(m, "eth_syncing", |_, _| Ok(false));
+    reg(m, "eth_mining", |_, _| Ok(true));
+    reg(m, "eth_hashrate", |_, _| Ok(U64::ZERO));
+    reg(m, "eth_coinbase", |api, _| Ok(api.chain.spec().coinbase));
+    reg(m, "eth_accounts", |api, _| Ok(api.accounts.clone()));
+    reg(m, "eth_blockNumber", |api, _| Ok(U64::from(api.head()?)));
+    reg(m, "eth_gasPrice", |api, _| Ok(U128::from(next_base_fee(api)? as u128 + SUGGESTED_TIP)));
+    reg(m, "eth_maxPriorityFeePerGas", |_, _| Ok(U128::from(SUGGESTED_TIP)));
+    reg(m, "eth_blobBaseFee", |_, _| Ok(U128::from(1u64)));
+
+    reg(m, "eth_getBalance", |api, p| {
+        let mut seq = p.sequence();
+        let addr: Address = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let (state, _) = api.state_at(id)?;
+        Ok(state.account(addr).map_err(error::internal)?.map(|a| a.balance).unwrap_or_default())
+    });
+    reg(m, "eth_getTransactionCount", |api, p| {
+        let mut seq = p.sequence();
+        let addr: Address = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let pending = matches!(id, Some(BlockId::Number(BlockNumberOrTag::Pending)));
+        let (state, _) = api.state_at(id)?;
+        let nonce = state.account(addr).map_err(error::internal)?.map(|a| a.nonce).unwrap_or_default();
+        Ok(U64::from(if pending { api.chain.pool().pending_nonce(addr, nonce) } else { nonce }))
+    });
+    reg(m, "eth_getCode", |api, p| {
+        let mut seq = p.sequence();
+        let addr: Address = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let (state, _) = api.state_at(id)?;
+        let Some(acc) = state.account(addr).map_err(error::internal)? else { return Ok(Bytes::new()) };
+        Ok(state.code(acc.code_hash).map_err(error::internal)?.unwrap_or_default())
+    });
+    reg(m, "eth_getStorageAt", |api, p| {
+        let mut seq = p.sequence();
+        let addr: Address = seq.next()?;
+        let slot: U256 = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let (state, _) = api.state_at(id)?;
+        Ok(B256::from(state.storage(addr, B256::from(slot)).map_err(error::internal)?))
+    });
+
+    reg_blocking(m, "eth_call", |api, p| {
+        let mut seq = p.sequence();
+        let req: TransactionRequest = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let overrides: Option<StateOverride> = seq.optional_next()?;
+        let (state, header) = api.state_at(id)?;
+        let out = ls_evm::call(api.chain.spec().chain_id, &header, &state, &req, overrides.as_ref())
+            .map_err(error::exec)?;
+        match out {
+            ls_evm::CallOutcome::Success { output, .. } => Ok(output),
+            other => Err(error::failed_call(&other)),
+        }
+    });
+    reg_blocking(m, "eth_estimateGas", |api, p| {
+        let mut seq = p.sequence();
+        let req: TransactionRequest = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let overrides: Option<StateOverride> = seq.optional_next()?;
+        estimate(api, &req, id, overrides.as_ref()).map(U64::from)
+    });
+
+    reg(m, "eth_sendRawTransaction", |api, p| {
+        let raw: Bytes = p.one()?;
+        api.chain.submit_raw(&raw).map_err(|e| ErrorObjectOwned::owned(e.code(), e.to_string(), None::<()>))
+    });
+    reg_blocking(m, "eth_sendTransaction", |api, p| {
+        let req: TransactionRequest = p.one()?;
+        send_transaction(api, req)
+    });
+    reg(m, "eth_sign", |api, p| {
+        let mut seq = p.sequence();
+        let addr: Address = seq.next()?;
+        let data: Bytes = seq.next()?;
+        let signer = signer(api, addr)?;
+        let sig = signer.sign_message_sync(&data).map_err(error::internal)?;
+        Ok(Bytes::from(sig.as_bytes().to_vec()))
+    });
+    reg(m, "personal_sign", |api, p| {
+        let mut seq = p.sequence();
+        let data: Bytes = seq.next()?;
+        let addr: Address = seq.next()?;
+        let signer = signer(api, addr)?;
+        let sig = signer.sign_message_sync(&data).map_err(error::internal)?;
+        Ok(Bytes::from(sig.as_bytes().to_vec()))
+    });
+    reg(m, "eth_signTypedData_v4", |api, p| {
+        let mut seq = p.sequence();
+        let addr: Address = seq.next()?;
+        // Wallets send the typed data as a JSON object or as a string holding one.
+        let raw: serde_json::Value = seq.next()?;
+        let data: TypedData = match raw {
+            serde_json::Value::String(s) => serde_json::from_str(&s),
+            v => serde_json::from_value(v),
+        }
+        .map_err(|e| error::invalid_params(format!("invalid typed data: {e}")))?;
+        let hash = data.eip712_signing_hash().map_err(|e| error::invalid_params(e.to_string()))?;
+        let sig = signer(api, addr)?.sign_hash_sync(&hash).map_err(error::internal)?;
+        Ok(Bytes::from(sig.as_bytes().to_vec()))
+    });
+    reg(m, "eth_signTypedData", |api, p| {
+        let mut seq = p.sequence();
+        let addr: Address = seq.next()?;
+        let data: TypedData = seq.next()?;
+        let hash = data.eip712_signing_hash().map_err(|e| error::invalid_params(e.to_string()))?;
+        let sig = signer(api, addr)?.sign_hash_sync(&hash).map_err(error::internal)?;
+        Ok(Bytes::from(sig.as_bytes().to_vec()))
+    });
+
+    reg(m, "eth_getBlockByNumber", |api, p| {
+        let mut seq = p.sequence();
+        let tag: BlockNumberOrTag = seq.next()?;
+        let full: Option<bool> = seq.optional_next()?;
+        block_by(api, api.number_of(tag)?, full.unwrap_or(false))
+    });
+    reg(m, "eth_getBlockByHash", |api, p| {
+        let mut seq = p.sequence();
+        let hash: B256 = seq.next()?;
+        let full: Option<bool> = seq.optional_next()?;
+        let n = api.chain.store().block_number(hash).map_err(error::internal)?;
+        block_by(api, n, full.unwrap_or(false))
+    });
+    reg(m, "eth_getBlockTransactionCountByNumber", |api, p| {
+        let tag: BlockNumberOrTag = p.one()?;
+        tx_count(api, api.number_of(tag)?)
+    });
+    reg(m, "eth_getBlockTransactionCountByHash", |api, p| {
+        let hash: B256 = p.one()?;
+        tx_count(api, api.chain.store().block_number(hash).map_err(error::internal)?)
+    });
+    reg(m, "eth_getUncleCountByBlockNumber", |_, _| Ok(U64::ZERO));
+    reg(m, "eth_getUncleCountByBlockHash", |_, _| Ok(U64::ZERO));
+    reg(m, "eth_getBlockReceipts", |api, p| {
+        let id: BlockId = p.one()?;
+        let Some(n) = api.number_of_id(id)? else { return Ok(None) };
+        let Some(block) = api.block(n)? else { return Ok(None) };
+        Ok(Some(rpc_receipts(&block, &api.receipts(n)?)))
+    });
+    reg(m, "eth_getTransactionByHash", |api, p| {
+        let hash: B256 = p.one()?;
+        transaction_by_hash(api, hash)
+    });
+    reg(m, "eth_getTransactionByBlockNumberAndIndex", |api, p| {
+        let mut seq = p.sequence();
+        let tag: BlockNumberOrTag = seq.next()?;
+        let index: U64 = seq.next()?;
+        let Some(n) = api.number_of(tag)? else { return Ok(None) };
+        Ok(api.block(n)?.and_then(|b| rpc_transaction(&b, index.to::<usize>())))
+    });
+    reg(m, "eth_getTransactionByBlockHashAndIndex", |api, p| {
+        let mut seq = p.sequence();
+        let hash: B256 = seq.next()?;
+        let index: U64 = seq.next()?;
+        let Some(n) = api.chain.store().block_number(hash).map_err(error::internal)? else { return Ok(None) };
+        Ok(api.block(n)?.and_then(|b| rpc_transaction(&b, index.to::<usize>())))
+    });
+    reg(m, "eth_getTransactionReceipt", |api, p| {
+        let hash: B256 = p.one()?;
+        receipt_by_hash(api, hash)
+    });
+    reg_blocking(m, "eth_getLogs", |api, p| {
+        let filter: Filter = p.one()?;
+        logs(api, &filter, None)
+    });
+    reg_blocking(m, "eth_feeHistory", |api, p| {
+        let mut seq = p.sequence();
+        let count: U64 = seq.next()?;
+        let newest: BlockNumberOrTag = seq.next()?;
+        let percentiles: Option<Vec<f64>> = seq.optional_next()?;
+        fee_history(api, count.to(), newest, percentiles)
+    });
+
+    reg(m, "eth_newFilter", |api, p| {
+        let filter: Filter = p.one()?;
+        let head = api.head()?;
+        let next = match filter.block_option {
+            FilterBlockOption::Range { from_block: Some(BlockNumberOrTag::Number(n)), .. } => n,
+            _ => head + 1,
+        };
+        install(api, FilterKind::Logs { filter: Box::new(filter), next })
+    });
+    reg(m, "eth_newBlockFilter", |api, _| {
+        let next = api.head()? + 1;
+        install(api, FilterKind::Blocks { next })
+    });
+    reg(m, "eth_newPendingTransactionFilter", |api, _| {
+        install(api, FilterKind::PendingTransactions { rx: api.chain.pool().subscribe() })
+    });
+    reg(m, "eth_uninstallFilter", |api, p| {
+        let id: U128 = p.one()?;
+        Ok(api.filters.uninstall(id))
+    });
+    reg_blocking(m, "eth_getFilterChanges", |api, p| {
+        let id: U128 = p.one()?;
+        filter_changes(api, id)
+    });
+    reg_blocking(m, "eth_getFilterLogs", |api, p| {
+        let id: U128 = p.one()?;
+        let filter = api
+            .filters
+            .with(id, |k| match k {
+                FilterKind::Logs { filter, .. } => Some(filter.clone()),
+                _ => None,
+            })
+            .flatten()
+            .ok_or_else(|| error::server("filter not found"))?;
+        logs(api, &filter, None)
+    });
+}
+
+fn next_base_fee(api: &EthApi) -> RpcResult<u64> {
+    api.chain.next_base_fee().map_err(error::internal)
+}
+
+fn signer(api: &EthApi, addr: Address) -> RpcResult<&alloy_signer_local::PrivateKeySigner> {
+    api.signers.get(&addr).ok_or_else(|| error::server("unknown account"))
+}
+
+fn install(api: &EthApi, kind: FilterKind) -> RpcResult<U128> {
+    api.filters.install(kind).ok_or_else(|| error::server("too many filters installed"))
+}
+
+fn block_by(api: &EthApi, n: Option<u64>, full: bool) -> RpcResult<Option<Block>> {
+    let Some(n) = n else { return Ok(None) };
+    Ok(api.block(n)?.map(|b| rpc_block(&b, full)))
+}
+
+fn tx_count(api: &EthApi, n: Option<u64>) -> RpcResult<Option<U64>> {
+    let Some(n) = n else { return Ok(None) };
+    Ok(api.block(n)?.map(|b| U64::from(b.transactions.len())))
+}
+
+fn transaction_by_hash(api: &EthApi, hash: B256) -> RpcResult<Option<Transaction>> {
+    if let Some(loc) = api.chain.store().transaction_location(hash).map_err(error::internal)? {
+        return Ok(api.block(loc.block)?.and_then(|b| rpc_transaction(&b, loc.index as usize)));
+    }
+    Ok(api.chain.pool().get(&hash).map(|tx| Transaction {
+        inner: (*tx).clone(),
+        block_hash: None,
+        block_number: None,
+        transaction_index: None,
+        effective_gas_price: None,
+        block_timestamp: None,
+    }))
+}
+
+fn receipt_by_hash(api: &EthApi, hash: B256) -> RpcResult<Option<TransactionReceipt>> {
+    let Some(loc) = api.chain.store().transaction_location(hash).map_err(error::internal)? else {
+        return Ok(None);
+    };
+    let Some(block) = api.block(loc.block)? else { return Ok(None) };
+    let receipts = api.receipts(loc.block)?;
+    Ok(rpc_receipts(&block, &receipts).into_iter().nth(loc.index as usize))
+}
+
+fn estimate(
+    api: &EthApi,
+    req: &TransactionRequest,
+    id: Option<BlockId>,
+    overrides: Option<&StateOverride>,
+) -> RpcResult<u64> {
+    let (state, header) = api.state_at(id)?;
+    match ls_evm::estimate_gas(api.chain.spec().chain_id, &header, &state, req, overrides)
+        .map_err(error::exec)?
+    {
+        Ok(gas) => Ok(gas),
+        Err(ls_evm::CallOutcome::Halt { reason, .. }) if reason.contains("OutOfGas") => Err(error::server(
+            format!("gas required exceeds allowance ({})", req.gas.unwrap_or(ls_evm::call_gas_cap(&header))),
+        )),
+        Err(outcome) => Err(error::failed_call(&outcome)),
+    }
+}
+
+/// Fills in and signs a transaction for one of the node's accounts, then submits it.
+fn send_transaction(api: &EthApi, mut req: TransactionRequest) -> RpcResult<B256> {
+    let from = req.from.ok_or_else(|| error::invalid_params("missing 'from'"))?;
+    let signer = signer(api, from)?.clone();
+    let chain_id = api.chain.spec().chain_id;
+    if let Some(id) = req.chain_id
+        && id != chain_id
+    {
+        return Err(error::server(format!("invalid chain id for signer: have {id} want {chain_id}")));
+    }
+    if req.nonce.is_none() {
+        let state = api.chain.store().latest_state().map_err(error::internal)?;
+        let nonce = state.account(from).map_err(error::internal)?.map(|a| a.nonce).unwrap_or_default();
+        req.nonce = Some(api.chain.pool().pending_nonce(from, nonce));
+    }
+    if req.gas.is_none() {
+        req.gas = Some(estimate(api, &req, None, None)?);
+    }
+    let base_fee = next_base_fee(api)? as u128;
+    let to = req.to.unwrap_or(TxKind::Create);
+    let input = req.input.input().cloned().unwrap_or_default();
+    let value = req.value.unwrap_or_default();
+    let (nonce, gas_limit) = (req.nonce.unwrap_or_default(), req.gas.unwrap_or_default());
+    let envelope: TxEnvelope = if let Some(gas_price) = req.gas_price {
+        if let Some(access_list) = req.access_list.clone() {
+            let mut tx = TxEip2930 { chain_id, nonce, gas_price, gas_limit, to, value, input, access_list };
+            let sig = signer.sign_transaction_sync(&mut tx).map_err(error::internal)?;
+            tx.into_signed(sig).into()
+        } else {
+            let mut tx = TxLegacy { chain_id: Some(chain_id), nonce, gas_price, gas_limit, to, value, input };
+            let sig = signer.sign_transaction_sync(&mut tx).map_err(error::internal)?;
+            tx.into_signed(sig).into()
+        }
+    } else {
+        let tip = req.max_priority_fee_per_gas.unwrap_or(SUGGESTED_TIP);
+        let max_fee = req.max_fee_per_gas.unwrap_or(base_fee * 2 + tip);
+        let mut tx = TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: tip,
+            to,
+            value,
+            access_list: req.access_list.clone().unwrap_or_default(),
+            input,
+        };
+        let sig = signer.sign_transaction_sync(&mut tx).map_err(error::internal)?;
+        tx.into_signed(sig).into()
+    };
+    let _ = envelope.encoded_2718();
+    api.chain
+        .submit(Recovered::new_unchecked(envelope, from))
+        .map_err(|e| ErrorObjectOwned::owned(e.code(), e.to_string(), None::<()>))
+}
+
+/// Logs matching `filter`, optionally starting no earlier than `from_override`.
+pub(crate) fn logs(api: &EthApi, filter: &Filter, from_override: Option<u64>) -> RpcResult<Vec<Log>> {
+    let head = api.head()?;
+    let (from, to) = match filter.block_option {
+        FilterBlockOption::AtBlockHash(hash) => {
+            let n = api
+                .chain
+                .store()
+                .block_number(hash)
+                .map_err(error::internal)?
+                .ok_or_else(|| error::server("unknown block"))?;
+            (n, n)
+        }
+        _ => filter_range(filter, head)?,
+    };
+    let from = from_override.map_or(from, |o| o.max(from));
+    if from > to {
+        return Ok(vec![]);
+    }
+    if to - from >= api.limits.max_log_range {
+        return Err(error::server(format!(
+            "query exceeds max block range {}",
+            api.limits.max_log_range
+        )));
+    }
+    let mut out = Vec::new();
+    for n in from..=to {
+        let Some(header) = api.header(n)? else { break };
+        if !filter.matches_bloom(header.logs_bloom) {
+            continue;
+        }
+        let Some(block) = api.block(n)? else { break };
+        let receipts = api.receipts(n)?;
+        out.extend(block_logs(&block, &receipts).into_iter().filter(|l| filter.matches(&l.inner)));
+        if out.len() > api.limits.max_logs {
+            return Err(error::server(format!(
+                "query returned more than {} results",
+                api.limits.max_logs
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn filter_changes(api: &EthApi, id: U128) -> RpcResult<FilterChanges> {
+    let head = api.head()?;
+    enum Todo {
+        Blocks(u64),
+        Logs(Box<Filter>, u64),
+        Pending(Vec<B256>),
+    }
+    let todo = api
+        .filters
+        .with(id, |kind| match kind {
+            FilterKind::Blocks { next } => {
+                let from = *next;
+                *next = head + 1;
+                Todo::Blocks(from)
+            }
+            FilterKind::Logs { filter, next } => {
+                let from = *next;
+                *next = head + 1;
+                Todo::Logs(filter.clone(), from)
+            }
+            FilterKind::PendingTransactions { rx } => {
+                let mut hashes = Vec::new();
+                loop {
+                    match rx.try_recv() {
+                        Ok(h) => hashes.push(h),
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue,
+                        Err(_) => break,
+                    }
+                }
+                Todo::Pending(hashes)
+            }
+        })
+        .ok_or_else(|| error::server("filter not found"))?;
+    Ok(match todo {
+        Todo::Blocks(from) => {
+            let mut hashes = Vec::new();
+            for n in from..=head {
+                if let Some(h) = api.header(n)? {
+                    hashes.push(h.hash_slow());
+                }
+            }
+            FilterChanges::Hashes(hashes)
+        }
+        Todo::Logs(filter, from) => {
+            let mut f = (*filter).clone();
+            f.block_option = FilterBlockOption::Range {
+                from_block: Some(BlockNumberOrTag::Number(from)),
+                to_block: Some(BlockNumberOrTag::Number(head)),
+            };
+            if let FilterBlockOption::Range { to_block: Some(BlockNumberOrTag::Number(to)), .. } = filter.block_option
+            {
+                f.block_option = FilterBlockOption::Range {
+                    from_block: Some(BlockNumberOrTag::Number(from)),
+                    to_block: Some(BlockNumberOrTag::Number(to.min(head))),
+                };
+            }
+            FilterChanges::Logs(logs(api, &f, None)?)
+        }
+        Todo::Pending(hashes) => FilterChanges::Hashes(hashes),
+    })
+}
+
+fn fee_history(
+    api: &EthApi,
+    count: u64,
+    newest: BlockNumberOrTag,
+    percentiles: Option<Vec<f64>>,
+) -> RpcResult<FeeHistory> {
+    let newest = api.number_of(newest)?.ok_or_else(|| error::server("header not found"))?;
+    let count = count.clamp(1, api.limits.max_fee_history).min(newest + 1);
+    if let Some(p) = &percentiles
+        && (p.len() > 100 || p.windows(2).any(|w| w[0] > w[1]) || p.iter().any(|x| !(0.0..=100.0).contains(x)))
+    {
+        return Err(error::invalid_params("invalid reward percentiles"));
+    }
+    let oldest = newest + 1 - count;
+    let mut base_fee_per_gas = Vec::new();
+    let mut gas_used_ratio = Vec::new();
+    let mut reward = percentiles.as_ref().map(|_| Vec::new());
+    let mut last = None;
+    for n in oldest..=newest {
+        let block = api.block(n)?.ok_or_else(|| error::server("header not found"))?;
+        let base_fee = block.header.base_fee_per_gas.unwrap_or_default();
+        base_fee_per_gas.push(base_fee as u128);
+        gas_used_ratio.push(block.header.gas_used as f64 / block.header.gas_limit.max(1) as f64);
+        if let (Some(p), Some(rewards)) = (&percentiles, reward.as_mut()) {
+            let receipts = api.receipts(n)?;
+            let mut prev = 0u64;
+            let mut tips: Vec<(u128, u64)> = block
+                .transactions
+                .iter()
+                .zip(&receipts)
+                .map(|(tx, r)| {
+                    let used = r.cumulative_gas_used() - prev;
+                    prev = r.cumulative_gas_used();
+                    (alloy_consensus::Transaction::effective_tip_per_gas(tx, base_fee).unwrap_or_default(), used)
+                })
+                .collect();
+            tips.sort_unstable();
+            rewards.push(percentile_rewards(&tips, p, block.header.gas_used));
+        }
+        last = Some(block.header);
+    }
+    if let Some(h) = last {
+        let next = api.chain.spec().child_header(&h, B256::ZERO, 0).base_fee_per_gas.unwrap_or_default();
+        base_fee_per_gas.push(next as u128);
+    }
+    Ok(FeeHistory {
+        base_fee_per_gas,
+        gas_used_ratio,
+        base_fee_per_blob_gas: vec![0; count as usize + 1],
+        blob_gas_used_ratio: vec![0.0; count as usize],
+        oldest_block: oldest,
+        reward,
+    })
+}
+
+/// geth's reward percentiles: tips sorted ascending, weighted by gas used.
+fn percentile_rewards(tips: &[(u128, u64)], percentiles: &[f64], gas_used: u64) -> Vec<u128> {
+    if tips.is_empty() {
+        return vec![0; percentiles.len()];
+    }
+    let mut out = Vec::with_capacity(percentiles.len());
+    let mut i = 0;
+    let mut sum = tips[0].1;
+    for p in percentiles {
+        let threshold = (gas_used as f64 * p / 100.0) as u64;
+        while sum < threshold && i < tips.len() - 1 {
+            i += 1;
+            sum += tips[i].1;
+        }
+        out.push(tips[i].0);
+    }
+    out
+}
+
