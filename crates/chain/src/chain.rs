@@ -9,7 +9,7 @@ use ls_evm::{BlockExecutor, ExecError};
 use ls_primitives::{ChainSpec, SealedBlock};
 use ls_storage::{StateView, StorageError, Store};
 use ls_txpool::{PoolConfig, PoolError, StateView as PoolState, TxPool};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
 
@@ -36,6 +36,11 @@ pub struct Chain {
     blocks: broadcast::Sender<Arc<NewBlock>>,
     /// Held while a block is built, so two producers never race for the same height.
     building: Mutex<()>,
+    /// Orders pool admission against block commits: a transaction is validated against the
+    /// head state and inserted while no block can commit (read side); committing a block and
+    /// telling the pool about it happen together (write side). Without it a transaction
+    /// validated against the previous head could be filed under a stale sender nonce.
+    head_lock: RwLock<()>,
 }
 
 impl std::fmt::Debug for Chain {
@@ -66,7 +71,14 @@ impl Chain {
         let genesis = store.init_genesis(&spec)?;
         info!(genesis = %genesis.hash, head = store.head()?, "chain opened");
         let (blocks, _) = broadcast::channel(256);
-        Ok(Arc::new(Self { spec, store, pool: Arc::new(TxPool::new(pool)), blocks, building: Mutex::new(()) }))
+        Ok(Arc::new(Self {
+            spec,
+            store,
+            pool: Arc::new(TxPool::new(pool)),
+            blocks,
+            building: Mutex::new(()),
+            head_lock: RwLock::new(()),
+        }))
     }
 
     pub fn spec(&self) -> &ChainSpec {
@@ -96,13 +108,14 @@ impl Chain {
 
     /// Validates a raw EIP-2718 transaction and adds it to the pool.
     pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, PoolError> {
-        let state = self.store.latest_state().map_err(|e| PoolError::Internal(e.to_string()))?;
-        let base_fee = self.next_base_fee().map_err(|e| PoolError::Internal(e.to_string()))?;
-        self.pool.add_raw(raw, &PoolStateAdapter(&state), base_fee)
+        // Decoding and signature recovery are the expensive part: done before taking the lock.
+        let tx = self.pool.decode_raw(raw)?;
+        self.submit(tx)
     }
 
     /// Adds an already signed and recovered transaction to the pool.
     pub fn submit(&self, tx: Recovered<TxEnvelope>) -> Result<B256, PoolError> {
+        let _head = self.head_lock.read();
         let state = self.store.latest_state().map_err(|e| PoolError::Internal(e.to_string()))?;
         let base_fee = self.next_base_fee().map_err(|e| PoolError::Internal(e.to_string()))?;
         self.pool.add(tx, &PoolStateAdapter(&state), base_fee)
@@ -150,6 +163,7 @@ impl Chain {
         }
         let executed = executor.finish();
         let receipts = executed.receipts;
+        let head_guard = self.head_lock.write();
         let block = self.store.commit_block(
             executed.header,
             executed.transactions,
@@ -165,6 +179,7 @@ impl Chain {
         if !rejected.is_empty() {
             self.pool.remove(&rejected);
         }
+        drop(head_guard);
         info!(number = block.number(), hash = %block.hash, txs = block.transactions.len(), gas_used = block.header.gas_used, "sealed block");
         let event = Arc::new(NewBlock { block, receipts });
         if self.blocks.send(event.clone()).is_err() {

@@ -78,8 +78,12 @@ fn bad_input_gets_errors_and_the_node_keeps_serving() {
     assert_eq!(r["error"]["code"], json!(-32700), "{r}");
     // A body over the limit.
     let huge = format!("{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_chainId\",\"params\":[\"{}\"]}}", "a".repeat(6 << 20));
-    let (status, _) = node.raw(&huge);
-    assert_eq!(status, 413);
+    // The server answers 413 as soon as it sees the length; a client still writing the body may
+    // find the connection closed instead. Either way the request is refused.
+    match node.try_raw(&huge) {
+        Ok((status, _)) => assert_eq!(status, 413),
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
     // A batch over the limit.
     let batch: Vec<_> = (0..1001).map(|i| json!({"jsonrpc":"2.0","id":i,"method":"eth_chainId"})).collect();
     let (_, r) = node.raw(&serde_json::to_string(&batch).unwrap());

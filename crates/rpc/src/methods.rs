@@ -118,7 +118,7 @@ pub(crate) fn register(m: &mut M) {
         estimate(api, &req, id, overrides.as_ref()).map(U64::from)
     });
 
-    reg(m, "eth_sendRawTransaction", |api, p| {
+    reg_blocking(m, "eth_sendRawTransaction", |api, p| {
         let raw: Bytes = p.one()?;
         api.chain.submit_raw(&raw).map_err(|e| ErrorObjectOwned::owned(e.code(), e.to_string(), None::<()>))
     });

@@ -118,6 +118,12 @@ impl TxPool {
     /// Decodes an EIP-2718 transaction (as sent to eth_sendRawTransaction), recovers its sender
     /// and adds it.
     pub fn add_raw(&self, raw: &[u8], state: &dyn StateView, base_fee: u64) -> Result<B256, PoolError> {
+        let tx = self.decode_raw(raw)?;
+        self.add(tx, state, base_fee)
+    }
+
+    /// Decodes an EIP-2718 transaction and recovers its sender, without touching the pool.
+    pub fn decode_raw(&self, raw: &[u8]) -> Result<Recovered<TxEnvelope>, PoolError> {
         if raw.len() > self.cfg.max_tx_bytes {
             return Err(PoolError::Oversized { size: raw.len(), limit: self.cfg.max_tx_bytes });
         }
@@ -127,7 +133,7 @@ impl TxPool {
             return Err(PoolError::Decode("input contains more than one value".into()));
         }
         let sender = tx.recover_signer().map_err(|e| PoolError::InvalidSender(e.to_string()))?;
-        self.add(Recovered::new_unchecked(tx, sender), state, base_fee)
+        Ok(Recovered::new_unchecked(tx, sender))
     }
 
     /// Validates and inserts an already recovered transaction.

@@ -49,17 +49,21 @@ impl Node {
     }
 
     pub fn raw(&self, body: &str) -> (u16, Value) {
+        self.try_raw(body).expect("request")
+    }
+
+    /// Like [`Node::raw`], but a connection the server closed is an `Err`.
+    pub fn try_raw(&self, body: &str) -> Result<(u16, Value), reqwest::Error> {
         let resp = self
             .client
             .post(&self.url)
             .header("content-type", "application/json")
             .body(body.to_string())
             .timeout(Duration::from_secs(20))
-            .send()
-            .expect("request");
+            .send()?;
         let status = resp.status().as_u16();
         let text = resp.text().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
     }
 
     /// Calls `method`, returning the whole response object.

@@ -1,0 +1,51 @@
+# Shared shell helpers for compat suites: start the node under test on a free loopback port.
+# Usage: source common/node.sh; start_node; ... ; (cleanup is automatic on exit)
+# Sets RPC_URL and WS_URL. TARGET=anvil starts anvil (npm @foundry-rs/anvil) instead.
+
+COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NODE_PID=""
+NODE_LOG="$(mktemp -t lightstreams-compat-XXXXXX.log)"
+
+cleanup_node() {
+  if [ -n "$NODE_PID" ] && kill -0 "$NODE_PID" 2>/dev/null; then
+    kill "$NODE_PID" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$NODE_PID" 2>/dev/null || true
+  fi
+  rm -f "$NODE_LOG"
+}
+trap cleanup_node EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+start_node() {
+  local port; port=$(free_port)
+  case "${TARGET:-lightstreams}" in
+    anvil)
+      npm ci --prefix "$COMPAT_DIR/common" --no-audit --no-fund --silent >/dev/null
+      "$COMPAT_DIR/common/node_modules/.bin/anvil" --port "$port" --chain-id 1337 --block-time 0.25 --silent >"$NODE_LOG" 2>&1 &
+      ;;
+    lightstreams)
+      if [ -z "${LIGHTSTREAMS_BIN:-}" ] || [ ! -x "$LIGHTSTREAMS_BIN" ]; then
+        echo "LIGHTSTREAMS_BIN must point at the lightstreams binary" >&2; exit 2
+      fi
+      "$LIGHTSTREAMS_BIN" node --dev --quiet --rpc-addr "127.0.0.1:$port" --block-time 250ms >"$NODE_LOG" 2>&1 &
+      ;;
+    *) echo "unknown TARGET ${TARGET}" >&2; exit 2 ;;
+  esac
+  NODE_PID=$!
+  export RPC_URL="http://127.0.0.1:$port" WS_URL="ws://127.0.0.1:$port"
+  for _ in $(seq 1 150); do
+    if curl -sf -m 1 -H 'content-type: application/json' \
+        -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$RPC_URL" >/dev/null 2>&1; then
+      return 0
+    fi
+    if ! kill -0 "$NODE_PID" 2>/dev/null; then
+      echo "node under test exited early:" >&2; cat "$NODE_LOG" >&2; exit 1
+    fi
+    sleep 0.1
+  done
+  echo "node under test did not answer within 15 s:" >&2; cat "$NODE_LOG" >&2; exit 1
+}
