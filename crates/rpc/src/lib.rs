@@ -54,6 +54,18 @@ impl Default for RpcConfig {
     }
 }
 
+/// Subscription ids as geth makes them: `0x` and 16 random bytes in hex. web3.py checks the
+/// shape (jsonrpsee's default ids are integers).
+#[derive(Debug, Clone, Copy)]
+struct HexIdProvider;
+
+impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
+    fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
+        let bytes: [u8; 16] = rand::random();
+        jsonrpsee::types::SubscriptionId::Str(format!("0x{}", alloy_primitives::hex::encode(bytes)).into())
+    }
+}
+
 /// The eth_, net_, web3_ module for `api`.
 pub fn module(api: EthApi) -> RpcModule<EthApi> {
     let mut m = RpcModule::new(api);
@@ -81,6 +93,7 @@ pub async fn start<C: Send + Sync + 'static>(
         .max_connections(cfg.max_connections)
         .max_subscriptions_per_connection(cfg.max_subscriptions_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(cfg.max_batch))
+        .set_id_provider(HexIdProvider)
         .build();
     let server = Server::builder()
         .set_config(config)
