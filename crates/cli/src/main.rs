@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod account;
 mod node;
 
 /// Lightstreams: an Ethereum-compatible chain that manages who may read which file, and an
@@ -17,11 +18,15 @@ struct Cli {
 enum Command {
     /// Run a node (`--dev` for a single-validator development chain).
     Node(node::NodeArgs),
+    /// Manage accounts in a keystore directory (geth-compatible key files).
+    #[command(subcommand)]
+    Account(account::AccountCommand),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Node(args) => node::run(args),
+        Command::Account(cmd) => account::run(cmd),
     }
 }

@@ -131,3 +131,29 @@ def test_new_heads_over_websocket():
             assert msg["result"]["number"] >= rc["blockNumber"] - 1
             assert await aw3.eth.unsubscribe(sub)
     asyncio.run(run())
+
+
+def test_keystore_written_by_lightstreams_decrypts_in_eth_account(tmp_path):
+    """`lightstreams account import` writes a v3 file that eth-account (geth's format) opens."""
+    import subprocess
+    from eth_account import Account
+
+    key = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+    (tmp_path / "key").write_text(key + "\n")
+    (tmp_path / "pw").write_text("correct horse\n")
+    subprocess.run(
+        [os.environ["LIGHTSTREAMS_BIN"], "account", "import", "--keystore", str(tmp_path / "ks"),
+         "--password-file", str(tmp_path / "pw"), str(tmp_path / "key")],
+        check=True, capture_output=True,
+    )
+    (path,) = list((tmp_path / "ks").iterdir())
+    assert path.name.startswith("UTC--") and path.name.endswith("70997970c51812dc3a010c7d01b50e0d17dc79c8")
+    keyfile = json.loads(path.read_text())
+    assert keyfile["address"] == "70997970c51812dc3a010c7d01b50e0d17dc79c8"
+    assert Account.decrypt(keyfile, "correct horse").hex().removeprefix("0x") == key
+    # And a file eth-account writes lists under our CLI.
+    theirs = Account.encrypt("0x" + "11" * 32, "pw2", kdf="scrypt")
+    (tmp_path / "ks" / "UTC--2020-01-01T00-00-00.000000000Z--theirs").write_text(json.dumps(theirs))
+    out = subprocess.run([os.environ["LIGHTSTREAMS_BIN"], "account", "list", "--keystore", str(tmp_path / "ks")],
+                         check=True, capture_output=True, text=True).stdout
+    assert Account.from_key("0x" + "11" * 32).address.lower()[2:] in out
