@@ -79,6 +79,23 @@ test("newHeads over WebSocket", async () => {
   }
 });
 
+test("logs and pending transactions over WebSocket subscriptions", async () => {
+  const ws = new WebSocketProvider(process.env.WS_URL);
+  try {
+    const wsStore = store.connect(ws);
+    const gotLog = new Promise((resolve) => wsStore.once("ValueChanged", (by, v, note) => resolve(note)));
+    const gotPending = new Promise((resolve) => ws.once("pending", (hash) => resolve(hash)));
+    await new Promise((r) => setTimeout(r, 300));
+    const tx = await store.set(21n, "over ws");
+    const timeout = (what) => new Promise((_, rej) => setTimeout(() => rej(new Error(`no ${what} in 10 s`)), 10000));
+    assert.equal(await Promise.race([gotPending, timeout("pending tx")]), tx.hash);
+    assert.equal(await Promise.race([gotLog, timeout("log")]), "over ws");
+    await tx.wait();
+  } finally {
+    await ws.destroy();
+  }
+});
+
 test("value transfer costs exactly value + gasUsed * effectiveGasPrice", async () => {
   const before0 = await provider.getBalance(wallet.address);
   const before1 = await provider.getBalance(other.address);

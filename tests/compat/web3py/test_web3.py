@@ -79,6 +79,17 @@ def test_transact_events_logs_and_filter(store):
     assert [e["args"]["newValue"] for e in flt.get_new_entries()] == [10]
 
 
+def test_block_and_pending_filters():
+    blocks = w3.eth.filter("latest")
+    pending = w3.eth.filter("pending")
+    rc = send({"to": DEV1, "value": 5})
+    hashes = blocks.get_new_entries()
+    assert w3.eth.get_block(rc["blockNumber"])["hash"] in hashes
+    assert rc["transactionHash"] in pending.get_new_entries()
+    assert w3.eth.uninstall_filter(blocks.filter_id)
+    assert not w3.eth.uninstall_filter(blocks.filter_id)
+
+
 def test_value_transfer_exact_cost():
     before0 = w3.eth.get_balance(acct.address)
     before1 = w3.eth.get_balance(DEV1)

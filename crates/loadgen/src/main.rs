@@ -1,0 +1,210 @@
+//! `ls-loadgen`: sustained, persisted value transfers against any Ethereum JSON-RPC node.
+//!
+//! 1. Funds `--senders` fresh accounts from the first dev account (one transfer each).
+//! 2. Pre-signs `--txs-per-sender` EIP-1559 transfers per sender (signing is not timed).
+//! 3. Sends them as JSON-RPC batches over `--connections` concurrent connections.
+//! 4. Stops the clock when every sender's *mined* nonce reached its count, i.e. when every
+//!    transfer is in a block the node has persisted, and prints transfers per second.
+//!
+//! Every wait is bounded by `--timeout`.
+
+use std::time::{Duration, Instant};
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_network::TxSignerSync;
+use alloy_primitives::{Address, B256, TxKind, U256, hex, keccak256};
+use alloy_signer_local::PrivateKeySigner;
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures::{StreamExt, stream};
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+#[command(about = "Persisted value-transfer throughput of an Ethereum JSON-RPC node")]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    #[arg(long, default_value_t = 200)]
+    senders: usize,
+    #[arg(long, default_value_t = 100)]
+    txs_per_sender: u64,
+    /// Concurrent HTTP connections sending batches.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Transactions per JSON-RPC batch.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// Funding key (default: the first account of the test mnemonic).
+    #[arg(long, default_value = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")]
+    funder: String,
+    /// Print one machine-readable JSON line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Rpc {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl Rpc {
+    async fn batch(&self, calls: &[(&str, Value)]) -> anyhow::Result<Vec<Value>> {
+        let body: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, (m, p))| json!({"jsonrpc": "2.0", "id": i, "method": m, "params": p}))
+            .collect();
+        let resp: Value = self.client.post(&self.url).json(&body).send().await?.json().await?;
+        let mut items = resp.as_array().cloned().context("batch response is not an array")?;
+        items.sort_by_key(|v| v["id"].as_u64().unwrap_or(u64::MAX));
+        Ok(items)
+    }
+
+    async fn call(&self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let resp = self.batch(&[(method, params)]).await?;
+        let r = resp.into_iter().next().context("empty response")?;
+        if let Some(e) = r.get("error") {
+            bail!("{method}: {e}");
+        }
+        Ok(r["result"].clone())
+    }
+}
+
+fn quantity(v: &Value) -> anyhow::Result<u64> {
+    let s = v.as_str().context("expected a hex quantity")?;
+    Ok(u64::from_str_radix(s.trim_start_matches("0x"), 16)?)
+}
+
+fn sign(s: &PrivateKeySigner, chain_id: u64, nonce: u64, to: Address, value: U256, max_fee: u128) -> String {
+    let mut tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(to),
+        value,
+        access_list: Default::default(),
+        input: Default::default(),
+    };
+    let sig = s.sign_transaction_sync(&mut tx).expect("local signing cannot fail");
+    let env: TxEnvelope = tx.into_signed(sig).into();
+    format!("0x{}", hex::encode(env.encoded_2718()))
+}
+
+async fn send_all(rpc: &Rpc, raws: Vec<String>, connections: usize, batch: usize) -> anyhow::Result<usize> {
+    let chunks: Vec<Vec<String>> = raws.chunks(batch).map(|c| c.to_vec()).collect();
+    let results = stream::iter(chunks)
+        .map(|chunk| async move {
+            let calls: Vec<(&str, Value)> = chunk.iter().map(|r| ("eth_sendRawTransaction", json!([r]))).collect();
+            let resp = rpc.batch(&calls).await?;
+            Ok::<usize, anyhow::Error>(resp.iter().filter(|r| r.get("error").is_some()).count())
+        })
+        .buffer_unordered(connections)
+        .collect::<Vec<_>>()
+        .await;
+    let mut errors = 0;
+    for r in results {
+        errors += r?;
+    }
+    Ok(errors)
+}
+
+async fn wait_nonces(rpc: &Rpc, addrs: &[Address], target: u64, deadline: Instant) -> anyhow::Result<()> {
+    loop {
+        let mut done = true;
+        for chunk in addrs.chunks(500) {
+            let calls: Vec<(&str, Value)> =
+                chunk.iter().map(|a| ("eth_getTransactionCount", json!([a, "latest"]))).collect();
+            for r in rpc.batch(&calls).await? {
+                if quantity(&r["result"]).unwrap_or(0) < target {
+                    done = false;
+                }
+            }
+            if !done {
+                break;
+            }
+        }
+        if done {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("timed out waiting for transfers to be mined");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rpc = Rpc { client: reqwest::Client::builder().pool_max_idle_per_host(64).build()?, url: args.rpc.clone() };
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let chain_id = quantity(&rpc.call("eth_chainId", json!([])).await?)?;
+    let funder: PrivateKeySigner = args.funder.parse().context("--funder is not a private key")?;
+    let base_fee = {
+        let b = rpc.call("eth_getBlockByNumber", json!(["latest", false])).await?;
+        quantity(&b["baseFeePerGas"]).unwrap_or(1_000_000_000) as u128
+    };
+    // Generous fee cap: the base fee climbs while blocks run above the gas target.
+    let max_fee = base_fee * 4 + 100_000_000_000;
+
+    // Fresh, deterministic sender keys (distinct per run via the funder's nonce).
+    let funder_nonce = quantity(&rpc.call("eth_getTransactionCount", json!([funder.address(), "pending"])).await?)?;
+    let senders: Vec<PrivateKeySigner> = (0..args.senders)
+        .map(|i| {
+            let seed = keccak256([funder_nonce.to_be_bytes(), (i as u64).to_be_bytes()].concat());
+            PrivateKeySigner::from_bytes(&B256::from(seed)).expect("keccak output is a valid key with overwhelming probability")
+        })
+        .collect();
+    let per_sender_cost = U256::from(args.txs_per_sender) * (U256::from(21_000u64) * U256::from(max_fee) + U256::from(1));
+    let funding: Vec<String> = senders
+        .iter()
+        .enumerate()
+        .map(|(i, s)| sign(&funder, chain_id, funder_nonce + i as u64, s.address(), per_sender_cost, max_fee))
+        .collect();
+    let errs = send_all(&rpc, funding, args.connections, args.batch).await?;
+    if errs > 0 {
+        bail!("{errs} funding transfers were refused");
+    }
+    wait_nonces(&rpc, &[funder.address()], funder_nonce + args.senders as u64, deadline).await?;
+
+    // Pre-sign, interleaving senders so every batch spreads over many accounts.
+    let sink = Address::repeat_byte(0x5e);
+    let mut raws = Vec::with_capacity(args.senders * args.txs_per_sender as usize);
+    for n in 0..args.txs_per_sender {
+        for s in &senders {
+            raws.push(sign(s, chain_id, n, sink, U256::from(1), max_fee));
+        }
+    }
+    let total = raws.len();
+    let start = Instant::now();
+    let errs = send_all(&rpc, raws, args.connections, args.batch).await?;
+    let sent = start.elapsed();
+    let addrs: Vec<Address> = senders.iter().map(|s| s.address()).collect();
+    if errs > 0 {
+        bail!("{errs} of {total} transfers were refused");
+    }
+    wait_nonces(&rpc, &addrs, args.txs_per_sender, deadline).await?;
+    let persisted = start.elapsed();
+    let tps = total as f64 / persisted.as_secs_f64();
+    if args.json {
+        println!(
+            "{}",
+            json!({"transfers": total, "send_secs": sent.as_secs_f64(), "persist_secs": persisted.as_secs_f64(), "transfers_per_sec": tps})
+        );
+    } else {
+        println!(
+            "{total} transfers: sent in {:.2}s ({:.0}/s), all persisted after {:.2}s => {:.0} transfers/s",
+            sent.as_secs_f64(),
+            total as f64 / sent.as_secs_f64(),
+            persisted.as_secs_f64(),
+            tps
+        );
+    }
+    Ok(())
+}
