@@ -41,6 +41,15 @@ pub struct Chain {
     /// telling the pool about it happen together (write side). Without it a transaction
     /// validated against the previous head could be filed under a stale sender nonce.
     head_lock: RwLock<()>,
+    /// The newest block's header, kept in memory: read on every request and every transaction.
+    head: RwLock<Arc<Head>>,
+}
+
+/// A header with its hash.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub header: alloy_consensus::Header,
+    pub hash: B256,
 }
 
 impl std::fmt::Debug for Chain {
@@ -69,7 +78,10 @@ impl Chain {
     /// Opens the chain in `store`, writing genesis if the store is new.
     pub fn open(spec: ChainSpec, store: Arc<Store>, pool: PoolConfig) -> Result<Arc<Self>, ChainError> {
         let genesis = store.init_genesis(&spec)?;
-        info!(genesis = %genesis.hash, head = store.head()?, "chain opened");
+        let number = store.head()?;
+        let header = store.header(number)?.ok_or(StorageError::UnknownBlock { requested: number, head: number })?;
+        let head = Arc::new(Head { hash: header.hash_slow(), header });
+        info!(genesis = %genesis.hash, head = number, "chain opened");
         let (blocks, _) = broadcast::channel(256);
         Ok(Arc::new(Self {
             spec,
@@ -78,6 +90,7 @@ impl Chain {
             blocks,
             building: Mutex::new(()),
             head_lock: RwLock::new(()),
+            head: RwLock::new(head),
         }))
     }
 
@@ -99,11 +112,15 @@ impl Chain {
         self.blocks.subscribe()
     }
 
+    /// The newest block's header and hash.
+    pub fn head(&self) -> Arc<Head> {
+        self.head.read().clone()
+    }
+
     /// The base fee the next block will have.
     pub fn next_base_fee(&self) -> Result<u64, ChainError> {
-        let head = self.store.head()?;
-        let parent = self.store.header(head)?.ok_or(StorageError::UnknownBlock { requested: head, head })?;
-        Ok(self.spec.child_header(&parent, B256::ZERO, 0).base_fee_per_gas.unwrap_or_default())
+        let head = self.head();
+        Ok(self.spec.child_header(&head.header, head.hash, 0).base_fee_per_gas.unwrap_or_default())
     }
 
     /// Validates a raw EIP-2718 transaction and adds it to the pool.
@@ -125,12 +142,8 @@ impl Chain {
     /// With `allow_empty` false, returns `None` when no transaction made it into the block.
     pub fn build_block(&self, allow_empty: bool) -> Result<Option<Arc<NewBlock>>, ChainError> {
         let _guard = self.building.lock();
-        let head = self.store.head()?;
-        let parent = self
-            .store
-            .header(head)?
-            .ok_or(StorageError::UnknownBlock { requested: head, head })?;
-        let header = self.spec.child_header(&parent, parent.hash_slow(), now_secs());
+        let parent = self.head();
+        let header = self.spec.child_header(&parent.header, parent.hash, now_secs());
         let base_fee = header.base_fee_per_gas.unwrap_or_default();
         let state = self.store.latest_state()?;
         let mut executor = BlockExecutor::new(&self.spec, header, &state);
@@ -179,6 +192,7 @@ impl Chain {
         if !rejected.is_empty() {
             self.pool.remove(&rejected);
         }
+        *self.head.write() = Arc::new(Head { header: block.header.clone(), hash: block.hash });
         drop(head_guard);
         info!(number = block.number(), hash = %block.hash, txs = block.transactions.len(), gas_used = block.header.gas_used, "sealed block");
         let event = Arc::new(NewBlock { block, receipts });

@@ -8,5 +8,5 @@
 mod chain;
 mod producer;
 
-pub use chain::{Chain, ChainError, NewBlock};
+pub use chain::{Chain, ChainError, Head, NewBlock};
 pub use producer::{BlockProducer, DevProducer};

@@ -76,7 +76,7 @@ impl EthApi {
     }
 
     pub(crate) fn head(&self) -> RpcResult<u64> {
-        self.chain.store().head().map_err(error::internal)
+        Ok(self.chain.head().header.number)
     }
 
     /// Resolves a tag or number to a block number that exists.
@@ -101,8 +101,14 @@ impl EthApi {
     /// The state at `id`, or a geth-style error if that block is unknown.
     pub(crate) fn state_at(&self, id: Option<BlockId>) -> RpcResult<(StateView, Header)> {
         let id = id.unwrap_or(BlockId::latest());
+        let head = self.chain.head();
         let n = self.number_of_id(id)?.ok_or_else(|| error::server("header not found"))?;
-        let header = self.header(n)?.ok_or_else(|| error::server("header not found"))?;
+        // The head's header is in memory; older ones come from storage.
+        let header = if n == head.header.number {
+            head.header.clone()
+        } else {
+            self.header(n)?.ok_or_else(|| error::server("header not found"))?
+        };
         let state = self.chain.store().state_at(Some(n)).map_err(error::internal)?;
         Ok((state, header))
     }

@@ -118,7 +118,8 @@ pub(crate) fn register(m: &mut M) {
         estimate(api, &req, id, overrides.as_ref()).map(U64::from)
     });
 
-    reg_blocking(m, "eth_sendRawTransaction", |api, p| {
+    // Inline: decoding, recovery and pool insertion take tens of microseconds, no I/O.
+    reg(m, "eth_sendRawTransaction", |api, p| {
         let raw: Bytes = p.one()?;
         api.chain.submit_raw(&raw).map_err(|e| ErrorObjectOwned::owned(e.code(), e.to_string(), None::<()>))
     });

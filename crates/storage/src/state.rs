@@ -1,5 +1,7 @@
 //! Point-in-time reads of the state.
 
+use std::cell::OnceCell;
+
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_rlp::Decodable;
 use alloy_trie::TrieAccount;
@@ -14,12 +16,27 @@ use crate::{StorageError, error::corrupt, tables::*, trie::decode_account};
 pub struct StateView {
     at: Option<u64>,
     head: u64,
-    accounts: ReadOnlyTable<[u8; 20], &'static [u8]>,
-    storage: ReadOnlyTable<([u8; 20], [u8; 32]), [u8; 32]>,
-    code: ReadOnlyTable<[u8; 32], &'static [u8]>,
-    headers: ReadOnlyTable<u64, &'static [u8]>,
-    account_history: ReadOnlyTable<([u8; 20], u64), &'static [u8]>,
-    storage_history: ReadOnlyTable<([u8; 20], [u8; 32], u64), [u8; 32]>,
+    txn: ReadTransaction,
+    // Opened on first use: most reads touch one or two tables.
+    accounts: OnceCell<ReadOnlyTable<[u8; 20], &'static [u8]>>,
+    storage: OnceCell<ReadOnlyTable<([u8; 20], [u8; 32]), [u8; 32]>>,
+    code: OnceCell<ReadOnlyTable<[u8; 32], &'static [u8]>>,
+    headers: OnceCell<ReadOnlyTable<u64, &'static [u8]>>,
+    account_history: OnceCell<ReadOnlyTable<([u8; 20], u64), &'static [u8]>>,
+    storage_history: OnceCell<ReadOnlyTable<([u8; 20], [u8; 32], u64), [u8; 32]>>,
+}
+
+/// Opens `def` in `txn` once, caching it in `cell`.
+fn table<'a, K: redb::Key + 'static, V: redb::Value + 'static>(
+    cell: &'a OnceCell<ReadOnlyTable<K, V>>,
+    txn: &ReadTransaction,
+    def: redb::TableDefinition<'static, K, V>,
+) -> Result<&'a ReadOnlyTable<K, V>, StorageError> {
+    if let Some(t) = cell.get() {
+        return Ok(t);
+    }
+    let t = txn.open_table(def)?;
+    Ok(cell.get_or_init(|| t))
 }
 
 impl std::fmt::Debug for StateView {
@@ -33,12 +50,13 @@ impl StateView {
         Ok(Self {
             at,
             head,
-            accounts: txn.open_table(ACCOUNTS)?,
-            storage: txn.open_table(STORAGE)?,
-            code: txn.open_table(CODE)?,
-            headers: txn.open_table(HEADERS)?,
-            account_history: txn.open_table(ACCOUNT_HISTORY)?,
-            storage_history: txn.open_table(STORAGE_HISTORY)?,
+            txn,
+            accounts: OnceCell::new(),
+            storage: OnceCell::new(),
+            code: OnceCell::new(),
+            headers: OnceCell::new(),
+            account_history: OnceCell::new(),
+            storage_history: OnceCell::new(),
         })
     }
 
@@ -51,14 +69,14 @@ impl StateView {
     pub fn account(&self, address: Address) -> Result<Option<TrieAccount>, StorageError> {
         let addr = address.0.0;
         if let Some(at) = self.at {
-            let mut later = self.account_history.range((addr, at + 1)..=(addr, u64::MAX))?;
+            let mut later = table(&self.account_history, &self.txn, ACCOUNT_HISTORY)?.range((addr, at + 1)..=(addr, u64::MAX))?;
             if let Some(entry) = later.next() {
                 let (_, pre) = entry?;
                 let pre = pre.value();
                 return if pre.is_empty() { Ok(None) } else { decode_account(pre).map(Some) };
             }
         }
-        self.accounts.get(addr)?.map(|v| decode_account(v.value())).transpose()
+        table(&self.accounts, &self.txn, ACCOUNTS)?.get(addr)?.map(|v| decode_account(v.value())).transpose()
     }
 
     /// A storage slot's value (zero when unset).
@@ -66,18 +84,18 @@ impl StateView {
         let addr = address.0.0;
         if let Some(at) = self.at {
             let mut later =
-                self.storage_history.range((addr, slot.0, at + 1)..=(addr, slot.0, u64::MAX))?;
+                table(&self.storage_history, &self.txn, STORAGE_HISTORY)?.range((addr, slot.0, at + 1)..=(addr, slot.0, u64::MAX))?;
             if let Some(entry) = later.next() {
                 let (_, pre) = entry?;
                 return Ok(U256::from_be_bytes(pre.value()));
             }
         }
-        Ok(self.storage.get((addr, slot.0))?.map(|v| U256::from_be_bytes(v.value())).unwrap_or_default())
+        Ok(table(&self.storage, &self.txn, STORAGE)?.get((addr, slot.0))?.map(|v| U256::from_be_bytes(v.value())).unwrap_or_default())
     }
 
     /// Bytecode by its hash.
     pub fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StorageError> {
-        Ok(self.code.get(code_hash.0)?.map(|v| Bytes::copy_from_slice(v.value())))
+        Ok(table(&self.code, &self.txn, CODE)?.get(code_hash.0)?.map(|v| Bytes::copy_from_slice(v.value())))
     }
 
     /// Hash of block `number`, if it is at or below this view's block.
@@ -85,7 +103,7 @@ impl StateView {
         if number > self.block_number() {
             return Ok(None);
         }
-        let Some(raw) = self.headers.get(number)? else { return Ok(None) };
+        let Some(raw) = table(&self.headers, &self.txn, HEADERS)?.get(number)? else { return Ok(None) };
         let header = alloy_consensus::Header::decode(&mut raw.value()).map_err(|e| corrupt("headers", e))?;
         Ok(Some(header.hash_slow()))
     }
