@@ -151,6 +151,18 @@ pub fn rpc_transaction(block: &SealedBlock, index: usize) -> Option<Transaction>
     })
 }
 
+/// The RPC form of a transaction still in the pool.
+pub fn pending_transaction(tx: &alloy_consensus::transaction::Recovered<alloy_consensus::TxEnvelope>) -> Transaction {
+    Transaction {
+        inner: tx.clone(),
+        block_hash: None,
+        block_number: None,
+        transaction_index: None,
+        effective_gas_price: None,
+        block_timestamp: None,
+    }
+}
+
 /// The full RPC block, with transactions as objects or as hashes.
 pub fn rpc_block(block: &SealedBlock, full: bool) -> Block {
     let transactions = if full {

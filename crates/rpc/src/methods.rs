@@ -21,7 +21,10 @@ use jsonrpsee::{
 };
 
 use crate::{
-    api::{EthApi, RpcResult, SUGGESTED_TIP, block_logs, filter_range, rpc_block, rpc_receipts, rpc_transaction},
+    api::{
+        EthApi, RpcResult, SUGGESTED_TIP, block_logs, filter_range, pending_transaction, rpc_block, rpc_receipts,
+        rpc_transaction,
+    },
     error,
     filters::FilterKind,
 };
@@ -131,17 +134,13 @@ pub(crate) fn register(m: &mut M) {
         let mut seq = p.sequence();
         let addr: Address = seq.next()?;
         let data: Bytes = seq.next()?;
-        let signer = signer(api, addr)?;
-        let sig = signer.sign_message_sync(&data).map_err(error::internal)?;
-        Ok(Bytes::from(sig.as_bytes().to_vec()))
+        sign_message(api, addr, &data)
     });
     reg(m, "personal_sign", |api, p| {
         let mut seq = p.sequence();
         let data: Bytes = seq.next()?;
         let addr: Address = seq.next()?;
-        let signer = signer(api, addr)?;
-        let sig = signer.sign_message_sync(&data).map_err(error::internal)?;
-        Ok(Bytes::from(sig.as_bytes().to_vec()))
+        sign_message(api, addr, &data)
     });
     reg(m, "eth_signTypedData_v4", |api, p| {
         let mut seq = p.sequence();
@@ -153,17 +152,13 @@ pub(crate) fn register(m: &mut M) {
             v => serde_json::from_value(v),
         }
         .map_err(|e| error::invalid_params(format!("invalid typed data: {e}")))?;
-        let hash = data.eip712_signing_hash().map_err(|e| error::invalid_params(e.to_string()))?;
-        let sig = signer(api, addr)?.sign_hash_sync(&hash).map_err(error::internal)?;
-        Ok(Bytes::from(sig.as_bytes().to_vec()))
+        sign_typed_data(api, addr, &data)
     });
     reg(m, "eth_signTypedData", |api, p| {
         let mut seq = p.sequence();
         let addr: Address = seq.next()?;
         let data: TypedData = seq.next()?;
-        let hash = data.eip712_signing_hash().map_err(|e| error::invalid_params(e.to_string()))?;
-        let sig = signer(api, addr)?.sign_hash_sync(&hash).map_err(error::internal)?;
-        Ok(Bytes::from(sig.as_bytes().to_vec()))
+        sign_typed_data(api, addr, &data)
     });
 
     reg(m, "eth_getBlockByNumber", |api, p| {
@@ -275,6 +270,19 @@ fn signer(api: &EthApi, addr: Address) -> RpcResult<&alloy_signer_local::Private
     api.signers.get(&addr).ok_or_else(|| error::server("unknown account"))
 }
 
+/// EIP-191 personal message signature by one of the node's accounts (65 bytes, v = 27/28).
+fn sign_message(api: &EthApi, addr: Address, data: &[u8]) -> RpcResult<Bytes> {
+    let sig = signer(api, addr)?.sign_message_sync(data).map_err(error::internal)?;
+    Ok(Bytes::from(sig.as_bytes().to_vec()))
+}
+
+/// EIP-712 signature by one of the node's accounts.
+fn sign_typed_data(api: &EthApi, addr: Address, data: &TypedData) -> RpcResult<Bytes> {
+    let hash = data.eip712_signing_hash().map_err(|e| error::invalid_params(e.to_string()))?;
+    let sig = signer(api, addr)?.sign_hash_sync(&hash).map_err(error::internal)?;
+    Ok(Bytes::from(sig.as_bytes().to_vec()))
+}
+
 fn install(api: &EthApi, kind: FilterKind) -> RpcResult<U128> {
     api.filters.install(kind).ok_or_else(|| error::server("too many filters installed"))
 }
@@ -293,14 +301,7 @@ fn transaction_by_hash(api: &EthApi, hash: B256) -> RpcResult<Option<Transaction
     if let Some(loc) = api.chain.store().transaction_location(hash).map_err(error::internal)? {
         return Ok(api.block(loc.block)?.and_then(|b| rpc_transaction(&b, loc.index as usize)));
     }
-    Ok(api.chain.pool().get(&hash).map(|tx| Transaction {
-        inner: (*tx).clone(),
-        block_hash: None,
-        block_number: None,
-        transaction_index: None,
-        effective_gas_price: None,
-        block_timestamp: None,
-    }))
+    Ok(api.chain.pool().get(&hash).map(|tx| pending_transaction(&tx)))
 }
 
 fn receipt_by_hash(api: &EthApi, hash: B256) -> RpcResult<Option<TransactionReceipt>> {

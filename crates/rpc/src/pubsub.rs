@@ -6,9 +6,9 @@ use alloy_rpc_types_eth::{Filter, pubsub::SubscriptionKind};
 use jsonrpsee::{
     PendingSubscriptionSink, RpcModule, SubscriptionMessage, core::SubscriptionError, types::Params,
 };
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use crate::api::{EthApi, block_logs, rpc_header};
+use crate::api::{EthApi, block_logs, pending_transaction, rpc_header};
 
 pub(crate) fn register(m: &mut RpcModule<EthApi>) {
     m.register_subscription(
@@ -26,22 +26,10 @@ pub(crate) fn register(m: &mut RpcModule<EthApi>) {
             };
             match kind {
                 SubscriptionKind::NewHeads => {
-                    let mut rx = api.chain.subscribe();
-                    let sink = pending.accept().await?;
-                    loop {
-                        tokio::select! {
-                            _ = sink.closed() => break,
-                            ev = rx.recv() => match ev {
-                                Ok(ev) => {
-                                    let header = rpc_header(&ev.block.header, ev.block.hash, None);
-                                    let msg = msg(&header)?;
-                                    if sink.send(msg).await.is_err() { break; }
-                                }
-                                Err(RecvError::Lagged(_)) => continue,
-                                Err(RecvError::Closed) => break,
-                            }
-                        }
-                    }
+                    forward(pending, api.chain.subscribe(), |ev| {
+                        Ok(vec![msg(&rpc_header(&ev.block.header, ev.block.hash, None))?])
+                    })
+                    .await
                 }
                 SubscriptionKind::Logs => {
                     let filter: Filter = match seq.optional_next() {
@@ -51,68 +39,66 @@ pub(crate) fn register(m: &mut RpcModule<EthApi>) {
                             return Ok(());
                         }
                     };
-                    let mut rx = api.chain.subscribe();
-                    let sink = pending.accept().await?;
-                    loop {
-                        tokio::select! {
-                            _ = sink.closed() => break,
-                            ev = rx.recv() => match ev {
-                                Ok(ev) => {
-                                    if !filter.matches_bloom(ev.block.header.logs_bloom) { continue; }
-                                    for log in block_logs(&ev.block, &ev.receipts) {
-                                        if !filter.matches(&log.inner) { continue; }
-                                        let msg = msg(&log)?;
-                                        if sink.send(msg).await.is_err() { return Ok(()); }
-                                    }
-                                }
-                                Err(RecvError::Lagged(_)) => continue,
-                                Err(RecvError::Closed) => break,
-                            }
+                    forward(pending, api.chain.subscribe(), move |ev| {
+                        if !filter.matches_bloom(ev.block.header.logs_bloom) {
+                            return Ok(vec![]);
                         }
-                    }
+                        block_logs(&ev.block, &ev.receipts)
+                            .iter()
+                            .filter(|log| filter.matches(&log.inner))
+                            .map(msg)
+                            .collect()
+                    })
+                    .await
                 }
                 SubscriptionKind::NewPendingTransactions => {
                     let full: bool = seq.optional_next().ok().flatten().unwrap_or(false);
-                    let mut rx = api.chain.pool().subscribe();
-                    let sink = pending.accept().await?;
-                    loop {
-                        tokio::select! {
-                            _ = sink.closed() => break,
-                            ev = rx.recv() => match ev {
-                                Ok(hash) => {
-                                    let msg = if full {
-                                        match api.chain.pool().get(&hash) {
-                                            Some(tx) => msg(&alloy_rpc_types_eth::Transaction {
-                                                inner: (*tx).clone(),
-                                                block_hash: None,
-                                                block_number: None,
-                                                transaction_index: None,
-                                                effective_gas_price: None,
-                                                block_timestamp: None,
-                                            })?,
-                                            None => continue,
-                                        }
-                                    } else {
-                                        msg(&hash)?
-                                    };
-                                    if sink.send(msg).await.is_err() { break; }
-                                }
-                                Err(RecvError::Lagged(_)) => continue,
-                                Err(RecvError::Closed) => break,
-                            }
+                    let pool = api.chain.pool().clone();
+                    forward(pending, pool.subscribe(), move |hash| {
+                        if !full {
+                            return Ok(vec![msg(&hash)?]);
                         }
-                    }
+                        // Already mined or evicted: nothing to announce.
+                        pool.get(&hash).map(|tx| msg(&pending_transaction(&tx))).into_iter().collect()
+                    })
+                    .await
                 }
                 other => {
                     pending
                         .reject(crate::error::invalid_params(format!("unsupported subscription: {other:?}")))
                         .await;
+                    Ok(())
                 }
             }
-            Ok::<(), SubscriptionError>(())
         },
     )
     .expect("subscription names are unique");
+}
+
+/// Accepts the subscription and sends what `each` makes of every event until the client goes
+/// away or the source closes. A subscriber that falls behind skips what it missed.
+async fn forward<T: Clone>(
+    pending: PendingSubscriptionSink,
+    mut rx: Receiver<T>,
+    mut each: impl FnMut(T) -> Result<Vec<SubscriptionMessage>, serde_json::Error>,
+) -> Result<(), SubscriptionError> {
+    let sink = pending.accept().await?;
+    loop {
+        tokio::select! {
+            _ = sink.closed() => return Ok(()),
+            ev = rx.recv() => match ev {
+                Ok(ev) => {
+                    for m in each(ev)? {
+                        if sink.send(m).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return Ok(()),
+            }
+        }
+    }
 }
 
 fn msg(value: &impl serde::Serialize) -> Result<SubscriptionMessage, serde_json::Error> {
