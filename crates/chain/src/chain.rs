@@ -153,11 +153,13 @@ impl Chain {
             if executor.gas_left() < 21_000 {
                 break;
             }
+            let sender = tx.signer();
             if tx.gas_limit() > executor.gas_left() {
+                // It waits for the next block, and so must everything after it from this sender.
+                best.mark_invalid(sender);
                 continue;
             }
             let tx = (*tx).clone();
-            let sender = tx.signer();
             if let Err(r) = executor.execute(tx) {
                 debug!(hash = %r.hash, error = %r.error, "transaction left out of block");
                 if let ExecError::Db(e) = r.error {
@@ -196,9 +198,8 @@ impl Chain {
         drop(head_guard);
         info!(number = block.number(), hash = %block.hash, txs = block.transactions.len(), gas_used = block.header.gas_used, "sealed block");
         let event = Arc::new(NewBlock { block, receipts });
-        if self.blocks.send(event.clone()).is_err() {
-            // Nobody is subscribed; that is fine.
-        }
+        // An error only means nobody is subscribed.
+        let _ = self.blocks.send(event.clone());
         Ok(Some(event))
     }
 

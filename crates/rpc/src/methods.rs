@@ -7,7 +7,7 @@ use alloy_consensus::{
     transaction::Recovered,
 };
 use alloy_dyn_abi::TypedData;
-use alloy_eips::{BlockId, BlockNumberOrTag, eip2718::Encodable2718};
+use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_network::TxSignerSync;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U128, U256, keccak256};
 use alloy_rpc_types_eth::{
@@ -381,7 +381,6 @@ fn send_transaction(api: &EthApi, mut req: TransactionRequest) -> RpcResult<B256
         let sig = signer.sign_transaction_sync(&mut tx).map_err(error::internal)?;
         tx.into_signed(sig).into()
     };
-    let _ = envelope.encoded_2718();
     api.chain
         .submit(Recovered::new_unchecked(envelope, from))
         .map_err(|e| ErrorObjectOwned::owned(e.code(), e.to_string(), None::<()>))
