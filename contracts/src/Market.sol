@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {FileRegistry} from "./FileRegistry.sol";
+
+/// @title Market: sell read access to registered files.
+/// @notice The owner of a file lists it for a price in the native coin (token = address(0)) or
+/// an ERC-20, as a permanent purchase (duration 0) or a time-limited pass. The revenue is split
+/// among payees in basis points that add up to 10 000. `buy` takes exactly the price, grants Read
+/// through the FileRegistry and pays the platform fee and the payees in the same transaction. A
+/// payee that cannot take a payment (a contract that rejects ether, a failing token) is credited
+/// instead and withdraws later, so one bad payee cannot block sales.
+contract Market {
+    struct Payee {
+        address account;
+        uint16 bps;
+    }
+
+    struct Listing {
+        address seller;
+        address token;
+        uint256 price;
+        uint64 duration;
+        bool active;
+    }
+
+    uint16 public constant MAX_PAYEES = 16;
+    uint16 public constant MAX_FEE_BPS = 2_000;
+
+    FileRegistry public immutable registry;
+    uint16 public immutable feeBps;
+    address public immutable feeRecipient;
+
+    mapping(bytes32 => Listing) private listings;
+    mapping(bytes32 => Payee[]) private splits;
+    /// token (address(0) = native) => account => amount credited after a failed payment.
+    mapping(address => mapping(address => uint256)) public owed;
+    uint256 private locked = 1;
+
+    event Listed(bytes32 indexed fileId, address indexed seller, address indexed token, uint256 price, uint64 duration);
+    event Delisted(bytes32 indexed fileId, address indexed seller);
+    event PriceChanged(bytes32 indexed fileId, uint256 price);
+    event Purchased(bytes32 indexed fileId, address indexed buyer, address indexed token, uint256 price, uint64 expiry);
+    event Paid(bytes32 indexed fileId, address indexed payee, address indexed token, uint256 amount);
+    event PaymentDeferred(bytes32 indexed fileId, address indexed payee, address indexed token, uint256 amount);
+    event Withdrawn(address indexed account, address indexed token, uint256 amount);
+
+    error NotFileOwner(bytes32 fileId, address caller);
+    error NotSeller(bytes32 fileId, address caller);
+    error NotListed(bytes32 fileId);
+    error WrongToken(address expected, address given);
+    error WrongPrice(uint256 expected, uint256 given);
+    error WrongPayment(uint256 expected, uint256 given);
+    error SplitDoesNotAddUp(uint256 totalBps);
+    error BadPayees();
+    error ZeroPrice();
+    error FeeTooHigh(uint16 feeBps);
+    error Reentrancy();
+    error TokenTransferFailed(address token);
+    error NothingOwed();
+    error WithdrawFailed();
+
+    modifier nonReentrant() {
+        if (locked != 1) revert Reentrancy();
+        locked = 2;
+        _;
+        locked = 1;
+    }
+
+    constructor(FileRegistry registry_, uint16 feeBps_, address feeRecipient_) {
+        if (feeBps_ > MAX_FEE_BPS) revert FeeTooHigh(feeBps_);
+        registry = registry_;
+        feeBps = feeBps_;
+        feeRecipient = feeRecipient_;
+    }
+
+    function listingOf(bytes32 fileId) external view returns (Listing memory listing, Payee[] memory payees) {
+        return (listings[fileId], splits[fileId]);
+    }
+
+    /// Lists (or re-lists) a file the caller owns.
+    function list(bytes32 fileId, address token, uint256 price, uint64 duration, Payee[] calldata payees) external {
+        if (registry.ownerOf(fileId) != msg.sender) revert NotFileOwner(fileId, msg.sender);
+        if (price == 0) revert ZeroPrice();
+        if (payees.length == 0 || payees.length > MAX_PAYEES) revert BadPayees();
+        uint256 total;
+        delete splits[fileId];
+        for (uint256 i = 0; i < payees.length; ++i) {
+            if (payees[i].account == address(0) || payees[i].bps == 0) revert BadPayees();
+            total += payees[i].bps;
+            splits[fileId].push(payees[i]);
+        }
+        if (total != 10_000) revert SplitDoesNotAddUp(total);
+        listings[fileId] = Listing(msg.sender, token, price, duration, true);
+        registry.enableMarket(fileId, msg.sender, true);
+        emit Listed(fileId, msg.sender, token, price, duration);
+    }
+
+    function delist(bytes32 fileId) external {
+        Listing storage l = listings[fileId];
+        if (!l.active) revert NotListed(fileId);
+        if (l.seller != msg.sender) revert NotSeller(fileId, msg.sender);
+        l.active = false;
+        // After an ownership transfer the registry already dropped the listing.
+        if (registry.ownerOf(fileId) == msg.sender) registry.enableMarket(fileId, msg.sender, false);
+        emit Delisted(fileId, msg.sender);
+    }
+
+    function setPrice(bytes32 fileId, uint256 price) external {
+        Listing storage l = listings[fileId];
+        if (!l.active) revert NotListed(fileId);
+        if (l.seller != msg.sender) revert NotSeller(fileId, msg.sender);
+        if (price == 0) revert ZeroPrice();
+        l.price = price;
+        emit PriceChanged(fileId, price);
+    }
+
+    /// Buys read access. `token` and `price` must match the listing (so a price change between
+    /// signing and mining cannot charge more); native payments must be exactly `price`.
+    function buy(bytes32 fileId, address token, uint256 price) external payable nonReentrant returns (uint64 expiry) {
+        Listing memory l = listings[fileId];
+        if (!l.active || registry.ownerOf(fileId) != l.seller) revert NotListed(fileId);
+        if (token != l.token) revert WrongToken(l.token, token);
+        if (price != l.price) revert WrongPrice(l.price, price);
+        if (token == address(0)) {
+            if (msg.value != price) revert WrongPayment(price, msg.value);
+        } else {
+            if (msg.value != 0) revert WrongPayment(0, msg.value);
+            if (!_tokenCall(token, abi.encodeCall(IERC20.transferFrom, (msg.sender, address(this), price)))) {
+                revert TokenTransferFailed(token);
+            }
+        }
+        // Effects before paying anyone.
+        expiry = l.duration == 0 ? 0 : uint64(block.timestamp) + l.duration;
+        registry.grantFromMarket(fileId, msg.sender, expiry);
+        emit Purchased(fileId, msg.sender, token, price, expiry);
+
+        uint256 fee = price * feeBps / 10_000;
+        if (fee != 0) _pay(fileId, feeRecipient, token, fee);
+        uint256 rest = price - fee;
+        Payee[] storage payees = splits[fileId];
+        uint256 paid;
+        for (uint256 i = 0; i < payees.length; ++i) {
+            // The last payee takes the rounding remainder.
+            uint256 amount = i + 1 == payees.length ? rest - paid : rest * payees[i].bps / 10_000;
+            paid += amount;
+            if (amount != 0) _pay(fileId, payees[i].account, token, amount);
+        }
+    }
+
+    /// Withdraws what failed payments credited to the caller.
+    function withdraw(address token) external nonReentrant {
+        uint256 amount = owed[token][msg.sender];
+        if (amount == 0) revert NothingOwed();
+        owed[token][msg.sender] = 0;
+        bool ok = token == address(0)
+            ? _sendNative(msg.sender, amount)
+            : _tokenCall(token, abi.encodeCall(IERC20.transfer, (msg.sender, amount)));
+        if (!ok) revert WithdrawFailed();
+        emit Withdrawn(msg.sender, token, amount);
+    }
+
+    function _pay(bytes32 fileId, address to, address token, uint256 amount) private {
+        bool ok = token == address(0) ? _sendNative(to, amount) : _tokenCall(token, abi.encodeCall(IERC20.transfer, (to, amount)));
+        if (ok) {
+            emit Paid(fileId, to, token, amount);
+        } else {
+            owed[token][to] += amount;
+            emit PaymentDeferred(fileId, to, token, amount);
+        }
+    }
+
+    function _sendNative(address to, uint256 amount) private returns (bool ok) {
+        (ok,) = to.call{value: amount}("");
+    }
+
+    /// Calls an ERC-20 that may or may not return a bool.
+    function _tokenCall(address token, bytes memory data) private returns (bool) {
+        if (token.code.length == 0) return false;
+        (bool ok, bytes memory ret) = token.call(data);
+        return ok && (ret.length == 0 || (ret.length == 32 && abi.decode(ret, (bool))));
+    }
+}
+
+interface IERC20 {
+    function transfer(address to, uint256 amount) external returns (bool);
+    function transferFrom(address from, address to, uint256 amount) external returns (bool);
+}
