@@ -34,6 +34,12 @@ pub struct NodeArgs {
     /// Block gas limit of a new dev chain.
     #[arg(long, default_value_t = DEFAULT_GAS_LIMIT)]
     gas_limit: u64,
+    /// Platform fee of the Market contract on a new chain, in basis points (0-2000).
+    #[arg(long, default_value_t = 0)]
+    platform_fee_bps: u16,
+    /// Who receives the platform fee on a new chain [default: the first dev account].
+    #[arg(long)]
+    fee_recipient: Option<alloy_primitives::Address>,
     /// Seal blocks even when no transaction is pending.
     #[arg(long)]
     empty_blocks: bool,
@@ -65,7 +71,13 @@ fn load_or_create_spec(dir: &std::path::Path, args: &NodeArgs) -> anyhow::Result
         return Ok(spec);
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-    let spec = dev_chain_spec(args.chain_id, args.gas_limit, now);
+    let mut spec = dev_chain_spec(args.chain_id, args.gas_limit, now);
+    // The FileRegistry and Market live at fixed addresses from genesis on.
+    let contracts = ls_contracts::PredeployConfig {
+        platform_fee_bps: args.platform_fee_bps,
+        fee_recipient: args.fee_recipient.unwrap_or_else(|| ls_primitives::dev::dev_signer(0).address()),
+    };
+    spec.alloc.extend(ls_contracts::predeploys(&contracts)?);
     let tmp = dir.join(format!("{SPEC_FILE}.tmp"));
     std::fs::write(&tmp, serde_json::to_vec_pretty(&spec)?)?;
     std::fs::rename(&tmp, &path)?;
@@ -110,7 +122,8 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Resul
     }
     let version = format!("lightstreams/v{}/{}-{}/rust", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH);
     let api = ls_rpc::EthApi::new(chain.clone(), signers, version);
-    let module = ls_rpc::module(api);
+    let mut module = ls_rpc::module(api);
+    module.merge(lightstreams_module()).context("registering lightstreams_ methods")?;
     let rpc = ls_rpc::start(ls_rpc::RpcConfig { addr: args.rpc_addr, ..Default::default() }, module)
         .await
         .with_context(|| format!("binding the RPC server to {}", args.rpc_addr))?;
@@ -128,6 +141,24 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Resul
     let _ = tokio::time::timeout(Duration::from_millis(300), rpc.handle.stopped()).await;
     info!(head = chain.store().head().unwrap_or_default(), "stopped");
     Ok(())
+}
+
+/// The `lightstreams_` namespace.
+fn lightstreams_module() -> jsonrpsee::RpcModule<()> {
+    let mut m = jsonrpsee::RpcModule::new(());
+    let contracts = serde_json::json!({
+        "FileRegistry": {
+            "address": ls_contracts::FILE_REGISTRY,
+            "abi": ls_contracts::artifact_abi(ls_contracts::artifacts::FILE_REGISTRY),
+        },
+        "Market": {
+            "address": ls_contracts::MARKET,
+            "abi": ls_contracts::artifact_abi(ls_contracts::artifacts::MARKET),
+        },
+    });
+    m.register_method("lightstreams_contracts", move |_, _, _| contracts.clone())
+        .expect("a fresh module has no methods");
+    m
 }
 
 async fn shutdown_signal() {

@@ -176,3 +176,28 @@ fn sigterm_shuts_down_cleanly_within_two_seconds() {
     let node = Node::start(Some(dir.path()), &[]);
     assert_eq!(node.ok("eth_chainId", json!([])), json!("0x539"));
 }
+
+#[test]
+fn contracts_are_predeployed_and_described_over_rpc() {
+    let node = Node::start(None, &[]);
+    let c = node.ok("lightstreams_contracts", json!([]));
+    let registry = c["FileRegistry"]["address"].as_str().unwrap().to_lowercase();
+    assert_eq!(registry, "0x4c53000000000000000000000000000000000001");
+    assert_eq!(c["Market"]["address"].as_str().unwrap().to_lowercase(), "0x4c53000000000000000000000000000000000002");
+    assert!(c["Market"]["abi"].as_array().unwrap().iter().any(|f| f["name"] == "buy"));
+    let code = node.ok("eth_getCode", json!([registry, "earliest"]));
+    assert!(code.as_str().unwrap().len() > 100, "registry code at genesis");
+    // The Market's immutables point at the registry, and the registry answers hasAccess.
+    use alloy_sol_types::SolCall;
+    let call = |to: &str, data: Vec<u8>| {
+        node.ok("eth_call", json!([{"to": to, "data": format!("0x{}", alloy_primitives::hex::encode(data))}, "latest"]))
+    };
+    let market = c["Market"]["address"].as_str().unwrap().to_string();
+    let reg = call(&market, ls_contracts::Market::registryCall {}.abi_encode());
+    assert_eq!(reg.as_str().unwrap(), format!("0x{:0>64}", registry.trim_start_matches("0x")));
+    let has = call(
+        &registry,
+        ls_contracts::FileRegistry::hasAccessCall { fileId: Default::default(), account: DEV0, level: 1 }.abi_encode(),
+    );
+    assert_eq!(has.as_str().unwrap(), format!("0x{:0>64}", "0"), "unknown file: no access");
+}
