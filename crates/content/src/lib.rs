@@ -1,1 +1,17 @@
-//! UnixFS import/export, blockstore, chunked encryption, manifests, CAR
+//! Content addressing as IPFS does it: files are cut into fixed-size chunks and linked into a
+//! balanced UnixFS DAG whose root CID equals what Kubo's `ipfs add` prints for the same bytes
+//! and settings (checked against golden vectors in `testdata/unixfs`).
+//!
+//! - [`import`] streams any `Read` into a [`Blockstore`] in constant memory: at most one chunk
+//!   and one pending link list of up to 174 entries per tree level.
+//! - [`Blockstore`] is the storage boundary, with [`MemBlockstore`] beside future disk stores.
+//!
+//! Status: import only. Export, range reads, the disk blockstore, encryption, manifests, CAR
+//! and the gateway are still to come (issue 5).
+
+mod blockstore;
+mod importer;
+mod pb;
+
+pub use blockstore::{Blockstore, BlockstoreError, MemBlockstore};
+pub use importer::{CHUNK_SIZE, CidVersion, ImportError, ImportOptions, Imported, MAX_LINKS, import};
