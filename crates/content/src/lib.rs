@@ -6,12 +6,18 @@
 //!   and one pending link list of up to 174 entries per tree level.
 //! - [`Blockstore`] is the storage boundary, with [`MemBlockstore`] beside future disk stores.
 //!
-//! Status: import only. Export, range reads, the disk blockstore, encryption, manifests, CAR
-//! and the gateway are still to come (issue 5).
+//! - [`read_range`] / [`read_all`] read any UnixFS file (dag-pb or raw leaves, any layout)
+//!   back, fetching only the blocks a range covers and verifying each against its CID.
+//!
+//! Status: the disk blockstore, encryption, manifests, CAR and the gateway are still to come
+//! (issue 5).
 
 mod blockstore;
+pub mod decode;
+mod exporter;
 mod importer;
 mod pb;
 
 pub use blockstore::{Blockstore, BlockstoreError, MemBlockstore};
+pub use exporter::{ExportError, MAX_DEPTH, file_size, read_all, read_range};
 pub use importer::{CHUNK_SIZE, CidVersion, ImportError, ImportOptions, Imported, MAX_LINKS, import};
