@@ -14,12 +14,14 @@ pub enum BlockstoreError {
     Io(#[from] std::io::Error),
 }
 
-/// Content-addressed blocks. Implementations verify nothing on `put` (the caller hashed) but
-/// must never return bytes that do not match the CID.
+/// Content-addressed blocks. `put` trusts the caller's CID; stores that keep bytes outside the
+/// process must verify them on `get` and report [`BlockstoreError::Corrupt`].
 pub trait Blockstore: Send + Sync {
     fn put(&self, cid: Cid, data: Bytes) -> Result<(), BlockstoreError>;
     fn get(&self, cid: &Cid) -> Result<Option<Bytes>, BlockstoreError>;
     fn has(&self, cid: &Cid) -> Result<bool, BlockstoreError>;
+    /// Removes a block; `false` if it was not there.
+    fn delete(&self, cid: &Cid) -> Result<bool, BlockstoreError>;
 }
 
 /// Blocks in a hash map.
@@ -50,5 +52,91 @@ impl Blockstore for MemBlockstore {
 
     fn has(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
         Ok(self.blocks.read().contains_key(cid))
+    }
+
+    fn delete(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
+        Ok(self.blocks.write().remove(cid).is_some())
+    }
+}
+
+/// Blocks as files under a directory, `blocks/<2-char shard>/<cid>`, as Kubo's flatfs does.
+///
+/// Writes go to `tmp/` and are fsynced, then renamed into place, so a crash never leaves a
+/// partial block visible. Every read re-hashes the bytes: a block damaged on disk is reported
+/// as [`BlockstoreError::Corrupt`], never returned.
+#[derive(Debug)]
+pub struct FsBlockstore {
+    root: std::path::PathBuf,
+    tmp_counter: std::sync::atomic::AtomicU64,
+}
+
+impl FsBlockstore {
+    pub fn open(root: impl Into<std::path::PathBuf>) -> Result<Self, BlockstoreError> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join("blocks"))?;
+        let tmp = root.join("tmp");
+        // Leftovers of an interrupted write are garbage by construction.
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Self { root, tmp_counter: Default::default() })
+    }
+
+    fn path(&self, cid: &Cid) -> std::path::PathBuf {
+        let name = cid.to_string();
+        let shard = &name[name.len().saturating_sub(3)..name.len().saturating_sub(1)];
+        self.root.join("blocks").join(shard).join(name)
+    }
+}
+
+/// Whether `data` hashes to `cid` (sha2-256 only; other hashes are not accepted).
+pub(crate) fn matches(cid: &Cid, data: &[u8]) -> bool {
+    use sha2::Digest;
+    cid.hash().code() == 0x12 && cid.hash().digest() == &sha2::Sha256::digest(data)[..]
+}
+
+impl Blockstore for FsBlockstore {
+    fn put(&self, cid: Cid, data: Bytes) -> Result<(), BlockstoreError> {
+        use std::io::Write;
+        let path = self.path(&cid);
+        if path.exists() {
+            return Ok(());
+        }
+        let n = self.tmp_counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.root.join("tmp").join(format!("{}-{n}", std::process::id()));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&data)?;
+        f.sync_all()?;
+        drop(f);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    fn get(&self, cid: &Cid) -> Result<Option<Bytes>, BlockstoreError> {
+        let data = match std::fs::read(self.path(cid)) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if !matches(cid, &data) {
+            return Err(BlockstoreError::Corrupt(*cid));
+        }
+        Ok(Some(data.into()))
+    }
+
+    fn has(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
+        Ok(self.path(cid).exists())
+    }
+
+    fn delete(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
+        match std::fs::remove_file(self.path(cid)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -4,12 +4,13 @@
 //!
 //! - [`import`] streams any `Read` into a [`Blockstore`] in constant memory: at most one chunk
 //!   and one pending link list of up to 174 entries per tree level.
-//! - [`Blockstore`] is the storage boundary, with [`MemBlockstore`] beside future disk stores.
+//! - [`Blockstore`] is the storage boundary: [`FsBlockstore`] on disk (atomic writes, every
+//!   read verified) and [`MemBlockstore`] in memory, tested by the same suite.
 //!
 //! - [`read_range`] / [`read_all`] read any UnixFS file (dag-pb or raw leaves, any layout)
 //!   back, fetching only the blocks a range covers and verifying each against its CID.
 //!
-//! Status: the disk blockstore, encryption, manifests, CAR and the gateway are still to come
+//! Status: pins and GC, encryption, manifests, CAR and the gateway are still to come
 //! (issue 5).
 
 mod blockstore;
@@ -18,6 +19,6 @@ mod exporter;
 mod importer;
 mod pb;
 
-pub use blockstore::{Blockstore, BlockstoreError, MemBlockstore};
+pub use blockstore::{Blockstore, BlockstoreError, FsBlockstore, MemBlockstore};
 pub use exporter::{ExportError, MAX_DEPTH, file_size, read_all, read_range};
 pub use importer::{CHUNK_SIZE, CidVersion, ImportError, ImportOptions, Imported, MAX_LINKS, import};

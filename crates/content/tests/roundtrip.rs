@@ -77,6 +77,9 @@ impl Blockstore for Tampered {
     fn has(&self, cid: &Cid) -> Result<bool, ls_content::BlockstoreError> {
         self.inner.has(cid)
     }
+    fn delete(&self, cid: &Cid) -> Result<bool, ls_content::BlockstoreError> {
+        self.inner.delete(cid)
+    }
 }
 
 #[test]
