@@ -10,15 +10,20 @@
 //! - [`read_range`] / [`read_all`] read any UnixFS file (dag-pb or raw leaves, any layout)
 //!   back, fetching only the blocks a range covers and verifying each against its CID.
 //!
-//! Status: pins and GC, encryption, manifests, CAR and the gateway are still to come
+//! - [`encrypt_import`] / [`decrypt_range`]: chunked AES-256-GCM (STREAM) whose ciphertext is an
+//!   ordinary UnixFS file; any range decrypts alone; tampering of any kind is detected.
+//!
+//! Status: pins and GC, manifests, CAR and the gateway are still to come
 //! (issue 5).
 
 mod blockstore;
+mod crypto;
 pub mod decode;
 mod exporter;
 mod importer;
 mod pb;
 
 pub use blockstore::{Blockstore, BlockstoreError, FsBlockstore, MemBlockstore};
+pub use crypto::{CryptoError, EncryptedFile, FileKey, SEGMENT, decrypt_range, encrypt_import};
 pub use exporter::{ExportError, MAX_DEPTH, file_size, read_all, read_range};
 pub use importer::{CHUNK_SIZE, CidVersion, ImportError, ImportOptions, Imported, MAX_LINKS, import};

@@ -1,0 +1,219 @@
+//! Encrypted files: AES-256-GCM in the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár).
+//!
+//! The plaintext is cut into segments of [`SEGMENT`] bytes (256 KiB − 16). Segment `i` is sealed
+//! with the nonce `prefix(7) ‖ i(u32 BE) ‖ last(1 byte)`, so its ciphertext is exactly one 256 KiB
+//! UnixFS chunk at offset `i · 256 KiB`. Any byte range therefore decrypts alone, by fetching only
+//! its segments. Moving a segment changes its index, dropping the tail changes which segment is
+//! last, and appending one makes a non-final segment claim to be last; each of these, like any
+//! altered byte, fails authentication. The ciphertext is imported as an ordinary UnixFS file, so
+//! any IPFS node can pin and serve it without being able to read it.
+
+use std::io::{Read, Write};
+
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce, aead::Aead};
+use cid::Cid;
+use zeroize::Zeroize;
+
+use crate::{Blockstore, CHUNK_SIZE, ExportError, ImportError, ImportOptions, Imported, import, read_range};
+
+/// GCM tag length.
+pub const TAG: usize = 16;
+/// Plaintext bytes per segment: one ciphertext segment fills one UnixFS chunk.
+pub const SEGMENT: usize = CHUNK_SIZE - TAG;
+/// Most segments a file may have (the index is 32 bits).
+pub const MAX_SEGMENTS: u64 = u32::MAX as u64;
+
+/// A file's secret key. Zeroed when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileKey(pub [u8; 32]);
+
+impl Drop for FileKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl std::fmt::Debug for FileKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileKey(..)")
+    }
+}
+
+impl FileKey {
+    /// A fresh key and nonce prefix from `rng`.
+    pub fn generate(rng: &mut impl rand::RngCore) -> (FileKey, [u8; 7]) {
+        let mut key = [0u8; 32];
+        let mut prefix = [0u8; 7];
+        rng.fill_bytes(&mut key);
+        rng.fill_bytes(&mut prefix);
+        (FileKey(key), prefix)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("segment {0} failed authentication: the ciphertext was altered, reordered, truncated or extended, or the key is wrong")]
+    Tampered(u64),
+    #[error("file too large for one key: more than 2^32 segments")]
+    TooLarge,
+    #[error("range {start}-{end} is outside the file of {size} bytes")]
+    Range { start: u64, end: u64, size: u64 },
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error("writing the output: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+fn nonce(prefix: &[u8; 7], index: u64, last: bool) -> Nonce<aes_gcm::aead::consts::U12> {
+    let mut n = [0u8; 12];
+    n[..7].copy_from_slice(prefix);
+    n[7..11].copy_from_slice(&(index as u32).to_be_bytes());
+    n[11] = last as u8;
+    n.into()
+}
+
+/// Reads plaintext, yields ciphertext segments. Keeps one segment of look-ahead to know which
+/// segment is last.
+struct Encryptor<R> {
+    input: R,
+    cipher: Aes256Gcm,
+    prefix: [u8; 7],
+    index: u64,
+    next: Option<Vec<u8>>,
+    out: Vec<u8>,
+    out_pos: usize,
+    done: bool,
+    plaintext_len: u64,
+}
+
+impl<R: Read> Encryptor<R> {
+    fn read_segment(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut seg = vec![0u8; SEGMENT];
+        let mut n = 0;
+        while n < SEGMENT {
+            match self.input.read(&mut seg[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        seg.truncate(n);
+        self.plaintext_len += n as u64;
+        Ok(seg)
+    }
+
+    fn seal_next(&mut self) -> std::io::Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        let current = match self.next.take() {
+            Some(s) => s,
+            None => self.read_segment()?,
+        };
+        // A full segment may or may not be the last: look ahead.
+        let last = if current.len() < SEGMENT {
+            true
+        } else {
+            let following = self.read_segment()?;
+            let last = following.is_empty();
+            if !last {
+                self.next = Some(following);
+            }
+            last
+        };
+        if self.index >= MAX_SEGMENTS {
+            return Err(std::io::Error::other(CryptoError::TooLarge));
+        }
+        self.out = self
+            .cipher
+            .encrypt(&nonce(&self.prefix, self.index, last), current.as_slice())
+            .map_err(|_| std::io::Error::other("AES-GCM refused a segment"))?;
+        self.out_pos = 0;
+        self.index += 1;
+        self.done = last;
+        Ok(true)
+    }
+}
+
+impl<R: Read> Read for Encryptor<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.out_pos == self.out.len() && !self.seal_next()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.out.len() - self.out_pos);
+        buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
+}
+
+/// An encrypted file in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncryptedFile {
+    /// The ciphertext, an ordinary UnixFS file.
+    pub ciphertext: Imported,
+    pub plaintext_len: u64,
+}
+
+/// Encrypts `plain` under `key` and stores the ciphertext as UnixFS (CIDv1, raw leaves). No
+/// plaintext byte is written anywhere.
+pub fn encrypt_import<S: Blockstore + ?Sized>(
+    plain: impl Read,
+    store: &S,
+    key: &FileKey,
+    prefix: [u8; 7],
+) -> Result<EncryptedFile, CryptoError> {
+    let mut enc = Encryptor {
+        input: plain,
+        cipher: Aes256Gcm::new((&key.0).into()),
+        prefix,
+        index: 0,
+        next: None,
+        out: Vec::new(),
+        out_pos: 0,
+        done: false,
+        plaintext_len: 0,
+    };
+    let opts = ImportOptions { cid_version: crate::CidVersion::V1, ..Default::default() };
+    let ciphertext = import(&mut enc, store, opts)?;
+    Ok(EncryptedFile { ciphertext, plaintext_len: enc.plaintext_len })
+}
+
+/// Decrypts plaintext bytes `start..end` of an encrypted file, fetching only their segments.
+#[allow(clippy::too_many_arguments)]
+pub fn decrypt_range<S: Blockstore + ?Sized>(
+    store: &S,
+    ciphertext_root: &Cid,
+    plaintext_len: u64,
+    key: &FileKey,
+    prefix: [u8; 7],
+    start: u64,
+    end: u64,
+    out: &mut impl Write,
+) -> Result<(), CryptoError> {
+    if start > end || end > plaintext_len {
+        return Err(CryptoError::Range { start, end, size: plaintext_len });
+    }
+    let segments = plaintext_len.div_ceil(SEGMENT as u64).max(1);
+    if start == end {
+        return Ok(());
+    }
+    let cipher = Aes256Gcm::new((&key.0).into());
+    let seg = SEGMENT as u64;
+    for i in start / seg..=(end - 1) / seg {
+        let plain_here = if i + 1 == segments { plaintext_len - i * seg } else { seg };
+        let c_start = i * CHUNK_SIZE as u64;
+        let mut sealed = Vec::with_capacity(plain_here as usize + TAG);
+        read_range(store, ciphertext_root, c_start, c_start + plain_here + TAG as u64, &mut sealed)?;
+        let plain = cipher
+            .decrypt(&nonce(&prefix, i, i + 1 == segments), sealed.as_slice())
+            .map_err(|_| CryptoError::Tampered(i))?;
+        let from = start.saturating_sub(i * seg) as usize;
+        let to = (end - i * seg).min(plain_here) as usize;
+        out.write_all(&plain[from..to])?;
+    }
+    Ok(())
+}
