@@ -25,6 +25,9 @@ pub struct NodeArgs {
     /// JSON-RPC address (HTTP and WebSocket on the same port).
     #[arg(long, default_value = "127.0.0.1:8545")]
     rpc_addr: SocketAddr,
+    /// HTTP gateway address (/ipfs/<cid> and uploads), like Kubo's.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    gateway_addr: SocketAddr,
     /// Time between blocks while transactions are pending (e.g. 250ms, 1s).
     #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
     block_time: Duration,
@@ -128,9 +131,27 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Resul
         .await
         .with_context(|| format!("binding the RPC server to {}", args.rpc_addr))?;
 
+    let blocks: Arc<dyn ls_content::Blockstore> = Arc::new(
+        ls_content::FsBlockstore::open(dir.join("blocks")).context("opening the block store")?,
+    );
+    let gateway = tokio::net::TcpListener::bind(args.gateway_addr)
+        .await
+        .with_context(|| format!("binding the gateway to {}", args.gateway_addr))?;
+    let gateway_addr = gateway.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut gw_stop = stop_rx.clone();
+    let serving = tokio::spawn(async move {
+        let app = ls_gateway::router(blocks, ls_gateway::GatewayConfig::default());
+        let shutdown = async move {
+            let _ = gw_stop.changed().await;
+        };
+        if let Err(e) = axum::serve(gateway, app).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %e, "gateway stopped");
+        }
+    });
     let producer = DevProducer { block_time: args.block_time, empty_blocks: args.empty_blocks };
     let producing = tokio::spawn(producer.run(chain.clone(), stop_rx));
+    println!("Gateway listening on {gateway_addr}");
     println!("Listening on {}", rpc.local_addr);
 
     shutdown_signal().await;
@@ -138,6 +159,7 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Resul
     let _ = stop_tx.send(true);
     let _ = rpc.handle.stop();
     let _ = tokio::time::timeout(Duration::from_millis(1500), producing).await;
+    let _ = tokio::time::timeout(Duration::from_millis(300), serving).await;
     let _ = tokio::time::timeout(Duration::from_millis(300), rpc.handle.stopped()).await;
     info!(head = chain.store().head().unwrap_or_default(), "stopped");
     Ok(())

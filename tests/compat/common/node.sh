@@ -31,7 +31,7 @@ start_node() {
       if [ -z "${LIGHTSTREAMS_BIN:-}" ] || [ ! -x "$LIGHTSTREAMS_BIN" ]; then
         echo "LIGHTSTREAMS_BIN must point at the lightstreams binary" >&2; exit 2
       fi
-      "$LIGHTSTREAMS_BIN" node --dev --quiet --rpc-addr "127.0.0.1:$port" --block-time 250ms >"$NODE_LOG" 2>&1 &
+      "$LIGHTSTREAMS_BIN" node --dev --quiet --rpc-addr "127.0.0.1:$port" --gateway-addr 127.0.0.1:0 --block-time 250ms >"$NODE_LOG" 2>&1 &
       ;;
     *) echo "unknown TARGET ${TARGET}" >&2; exit 2 ;;
   esac

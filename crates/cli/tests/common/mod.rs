@@ -21,6 +21,7 @@ pub const KEY1: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b
 pub struct Node {
     pub child: Child,
     pub url: String,
+    pub gateway: String,
     client: reqwest::blocking::Client,
 }
 
@@ -29,7 +30,7 @@ impl Node {
     pub fn start(datadir: Option<&Path>, extra: &[&str]) -> Node {
         let bin = env!("CARGO_BIN_EXE_lightstreams");
         let mut cmd = Command::new(bin);
-        cmd.args(["node", "--dev", "--quiet", "--rpc-addr", "127.0.0.1:0", "--block-time", "100ms"]);
+        cmd.args(["node", "--dev", "--quiet", "--rpc-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--block-time", "100ms"]);
         if let Some(d) = datadir {
             cmd.arg("--datadir").arg(d);
         }
@@ -38,14 +39,18 @@ impl Node {
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut gateway = String::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("Gateway listening on ") {
+                    gateway = addr.trim().to_string();
+                }
                 if let Some(addr) = line.strip_prefix("Listening on ") {
-                    let _ = tx.send(addr.trim().to_string());
+                    let _ = tx.send((addr.trim().to_string(), gateway.clone()));
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(30)).expect("node printed its address");
-        Node { child, url: format!("http://{addr}"), client: reqwest::blocking::Client::new() }
+        let (addr, gateway) = rx.recv_timeout(Duration::from_secs(30)).expect("node printed its address");
+        Node { child, url: format!("http://{addr}"), gateway: format!("http://{gateway}"), client: reqwest::blocking::Client::new() }
     }
 
     pub fn raw(&self, body: &str) -> (u16, Value) {
