@@ -13,10 +13,14 @@
 //! - [`encrypt_import`] / [`decrypt_range`]: chunked AES-256-GCM (STREAM) whose ciphertext is an
 //!   ordinary UnixFS file; any range decrypts alone; tampering of any kind is detected.
 //!
-//! Status: pins and GC, manifests, CAR and the gateway are still to come
+//! - [`export_car`] / [`import_car`]: CARv1 in Kubo's `dag export` order; imports verify every
+//!   block and leave nothing behind on error.
+//!
+//! Status: pins and GC and manifests are still to come
 //! (issue 5).
 
 mod blockstore;
+mod car;
 mod crypto;
 pub mod decode;
 mod exporter;
@@ -24,6 +28,7 @@ mod importer;
 mod pb;
 
 pub use blockstore::{Blockstore, BlockstoreError, FsBlockstore, MemBlockstore};
+pub use car::{CarError, export_car, import_car};
 pub use crypto::{CryptoError, EncryptedFile, FileKey, SEGMENT, decrypt_range, encrypt_import};
 pub use exporter::{ExportError, MAX_DEPTH, file_size, read_all, read_range};
 pub use importer::{CHUNK_SIZE, CidVersion, ImportError, ImportOptions, Imported, MAX_LINKS, import};
