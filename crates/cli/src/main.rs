@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod account;
+mod file;
 mod node;
 
 /// Lightstreams: an Ethereum-compatible chain that manages who may read which file, and an
@@ -21,12 +22,23 @@ enum Command {
     /// Manage accounts in a keystore directory (geth-compatible key files).
     #[command(subcommand)]
     Account(account::AccountCommand),
+    /// Add and read files through the local node's gateway (like `ipfs add` / `ipfs cat`).
+    #[command(subcommand)]
+    File(file::FileCommand),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        // One line, causes included: what a user of a CLI expects (no debug dump).
+        eprintln!("Error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Node(args) => node::run(args),
         Command::Account(cmd) => account::run(cmd),
+        Command::File(cmd) => file::run(cmd),
     }
 }

@@ -16,7 +16,9 @@
 //! - [`export_car`] / [`import_car`]: CARv1 in Kubo's `dag export` order; imports verify every
 //!   block and leave nothing behind on error.
 //!
-//! Status: pins and GC and manifests are still to come
+//! - [`Manifest`]: names an encrypted file; one canonical dag-json block whose CID is the file's id.
+//!
+//! Status: pins and GC are still to come
 //! (issue 5).
 
 mod blockstore;
@@ -24,11 +26,13 @@ mod car;
 mod crypto;
 pub mod decode;
 mod exporter;
+mod manifest;
 mod importer;
 mod pb;
 
 pub use blockstore::{Blockstore, BlockstoreError, FsBlockstore, MemBlockstore};
 pub use car::{CarError, export_car, import_car};
+pub use manifest::{DAG_JSON, Manifest, ManifestError};
 pub use crypto::{CryptoError, EncryptedFile, FileKey, SEGMENT, decrypt_range, encrypt_import};
 pub use exporter::{ExportError, MAX_DEPTH, file_size, read_all, read_range};
 pub use importer::{CHUNK_SIZE, CidVersion, ImportError, ImportOptions, Imported, MAX_LINKS, import};

@@ -5,7 +5,10 @@
 //!   grow with the file.
 //! - `?format=raw` or `Accept: application/vnd.ipld.raw`: the block itself (trustless gateway).
 //! - `POST /ipfs`: the body is imported as a UnixFS file while it streams in (constant memory,
-//!   size limit), answered with `201` and `{"Hash": cid, "Size": n}`.
+//!   size limit), answered with `201` and `{"Hash": cid, "Size": n}`. With `?encrypt=true`
+//!   (key and nonce prefix in `x-lightstreams-key` / `x-lightstreams-nonce-prefix`, chosen and
+//!   kept by the client) the stream is encrypted on the way in: only ciphertext and a manifest
+//!   are stored, and `Hash` is the manifest's CID.
 //!
 //! Bad CIDs are 400, missing content 404, oversized uploads 413, each with a plain message.
 
@@ -215,16 +218,70 @@ impl Read for ChannelReader {
     }
 }
 
-async fn upload(State(st): State<Arc<AppState>>, Query(q): Query<std::collections::HashMap<String, String>>, body: Body) -> Response {
+/// The key material a client sends for an encrypted upload (it keeps the key; the node only
+/// uses it while the upload streams through).
+fn upload_key(headers: &HeaderMap) -> Result<(ls_content::FileKey, [u8; 7]), String> {
+    let field = |name: &str, len: usize| -> Result<Vec<u8>, String> {
+        let v = headers.get(name).and_then(|v| v.to_str().ok()).ok_or(format!("encrypted uploads need the {name} header"))?;
+        let b = hex::decode(v).map_err(|_| format!("{name} is not hex"))?;
+        if b.len() != len {
+            return Err(format!("{name} must be {len} bytes"));
+        }
+        Ok(b)
+    };
+    let key: [u8; 32] = field("x-lightstreams-key", 32)?.try_into().expect("length checked");
+    let prefix: [u8; 7] = field("x-lightstreams-nonce-prefix", 7)?.try_into().expect("length checked");
+    Ok((ls_content::FileKey(key), prefix))
+}
+
+async fn upload(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let cid_version = match q.get("cid-version").map(String::as_str) {
         None | Some("0") => ls_content::CidVersion::V0,
         Some("1") => ls_content::CidVersion::V1,
         Some(other) => return error(StatusCode::BAD_REQUEST, format!("cid-version must be 0 or 1, not {other}")),
     };
+    let encrypt = match q.get("encrypt").map(String::as_str) {
+        None | Some("false") => None,
+        Some("true") => match upload_key(&headers) {
+            Ok(k) => Some(k),
+            Err(m) => return error(StatusCode::BAD_REQUEST, m),
+        },
+        Some(other) => return error(StatusCode::BAD_REQUEST, format!("encrypt must be true or false, not {other}")),
+    };
+    let media_type = q.get("media-type").cloned().unwrap_or_else(|| "application/octet-stream".into());
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Bytes, std::io::Error>>(16);
     let store = st.store.clone();
-    let importing = tokio::task::spawn_blocking(move || {
-        import(ChannelReader { rx, cur: Bytes::new() }, store.as_ref(), ImportOptions { cid_version, ..Default::default() })
+    let importing = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, String> {
+        let reader = ChannelReader { rx, cur: Bytes::new() };
+        match encrypt {
+            None => {
+                let done = import(reader, store.as_ref(), ImportOptions { cid_version, ..Default::default() })
+                    .map_err(|e| e.to_string())?;
+                Ok(serde_json::json!({"Hash": done.root.to_string(), "Size": done.size}))
+            }
+            Some((key, prefix)) => {
+                let f = ls_content::encrypt_import(reader, store.as_ref(), &key, prefix).map_err(|e| e.to_string())?;
+                let manifest = ls_content::Manifest {
+                    plaintext_len: f.plaintext_len,
+                    media_type,
+                    ciphertext: f.ciphertext.root,
+                    nonce_prefix: prefix,
+                    key_shares: vec![],
+                };
+                let id = manifest.store(store.as_ref()).map_err(|e| e.to_string())?;
+                Ok(serde_json::json!({
+                    "Hash": id.to_string(),
+                    "Ciphertext": f.ciphertext.root.to_string(),
+                    "Size": f.plaintext_len,
+                    "Encrypted": true,
+                }))
+            }
+        }
     });
     let mut stream = body.into_data_stream();
     let mut received = 0u64;
@@ -254,8 +311,8 @@ async fn upload(State(st): State<Arc<AppState>>, Query(q): Query<std::collection
         _ if too_large => error(StatusCode::PAYLOAD_TOO_LARGE, format!("uploads are limited to {} bytes", st.cfg.max_upload)),
         Ok(Ok(done)) => (
             StatusCode::CREATED,
-            [(header::LOCATION, format!("/ipfs/{}", done.root))],
-            axum::Json(serde_json::json!({"Hash": done.root.to_string(), "Size": done.size})),
+            [(header::LOCATION, format!("/ipfs/{}", done["Hash"].as_str().unwrap_or_default()))],
+            axum::Json(done),
         )
             .into_response(),
         Ok(Err(e)) => error(StatusCode::BAD_REQUEST, format!("upload failed: {e}")),

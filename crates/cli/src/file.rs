@@ -1,0 +1,264 @@
+//! `lightstreams file add | get | cat`: talk to a running node's gateway, as `ipfs` talks to its
+//! daemon. Encrypted files (the default) are keyed here: the key and nonce prefix are made on
+//! this machine, kept in `~/.lightstreams/keys/<file id>.json` (0600), sent to the node only for
+//! the duration of the upload, and used here to decrypt what the node serves.
+
+use std::{
+    io::Write,
+    path::PathBuf,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use cid::Cid;
+use clap::{Args, Subcommand};
+use ls_content::{Blockstore, BlockstoreError, DAG_JSON, FileKey, Manifest, decrypt_range};
+
+#[derive(Debug, Args)]
+pub struct NodeArg {
+    /// The node's gateway.
+    #[arg(long, env = "LIGHTSTREAMS_NODE", default_value = "http://127.0.0.1:8080")]
+    node: String,
+    /// Where file keys are kept [default: ~/.lightstreams/keys].
+    #[arg(long, env = "LIGHTSTREAMS_KEYS")]
+    keys: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FileCommand {
+    /// Add a file. Encrypted unless --public; prints the file id.
+    Add {
+        #[command(flatten)]
+        node: NodeArg,
+        path: PathBuf,
+        /// Store as plain UnixFS: prints the same CID `ipfs add` would.
+        #[arg(long)]
+        public: bool,
+        /// CID version for public files (1 = raw leaves, as `ipfs add --cid-version 1`).
+        #[arg(long, default_value_t = 0)]
+        cid_version: u8,
+        /// Media type recorded in the manifest of an encrypted file.
+        #[arg(long, default_value = "application/octet-stream")]
+        media_type: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch a file (decrypting it if it is encrypted and the key is here) into a file.
+    Get {
+        #[command(flatten)]
+        node: NodeArg,
+        id: String,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Write a file, or a byte range of it (`--range 1000-1999`, inclusive), to stdout.
+    Cat {
+        #[command(flatten)]
+        node: NodeArg,
+        id: String,
+        #[arg(long)]
+        range: Option<String>,
+    },
+}
+
+fn client() -> anyhow::Result<reqwest::blocking::Client> {
+    Ok(reqwest::blocking::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(None).build()?)
+}
+
+fn keys_dir(n: &NodeArg) -> anyhow::Result<PathBuf> {
+    if let Some(k) = &n.keys {
+        return Ok(k.clone());
+    }
+    let home = std::env::var_os("HOME").context("HOME is not set; pass --keys")?;
+    Ok(PathBuf::from(home).join(".lightstreams").join("keys"))
+}
+
+fn unreachable(node: &str, e: &reqwest::Error) -> anyhow::Error {
+    // A refused connection can surface as a body error while an upload streams.
+    let mut refused = false;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            refused |= matches!(io.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset);
+        }
+        source = err.source();
+    }
+    if refused || e.is_connect() || e.is_timeout() {
+        anyhow::anyhow!("no lightstreams node answers at {node}: start one with `lightstreams node --dev`")
+    } else {
+        anyhow::anyhow!("request to {node} failed: {e}")
+    }
+}
+
+fn progress(len: u64, msg: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(msg);
+    // Only show it on a terminal, and only for work that takes a moment.
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) || len < 8 << 20 {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+/// Blocks fetched from the node's gateway as raw blocks; the readers verify every hash.
+struct GatewayBlocks {
+    http: reqwest::blocking::Client,
+    node: String,
+}
+
+impl Blockstore for GatewayBlocks {
+    fn put(&self, _: Cid, _: Bytes) -> Result<(), BlockstoreError> {
+        Err(BlockstoreError::Io(std::io::Error::other("read-only")))
+    }
+
+    fn get(&self, cid: &Cid) -> Result<Option<Bytes>, BlockstoreError> {
+        let resp = self
+            .http
+            .get(format!("{}/ipfs/{cid}?format=raw", self.node))
+            .send()
+            .map_err(|e| BlockstoreError::Io(std::io::Error::other(unreachable(&self.node, &e).to_string())))?;
+        match resp.status().as_u16() {
+            200 => Ok(Some(resp.bytes().map_err(|e| BlockstoreError::Io(std::io::Error::other(e)))?)),
+            404 => Ok(None),
+            s => Err(BlockstoreError::Io(std::io::Error::other(format!("gateway answered {s}")))),
+        }
+    }
+
+    fn has(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
+        Ok(self.get(cid)?.is_some())
+    }
+
+    fn delete(&self, _: &Cid) -> Result<bool, BlockstoreError> {
+        Err(BlockstoreError::Io(std::io::Error::other("read-only")))
+    }
+}
+
+fn parse_range(r: &str) -> anyhow::Result<(u64, u64)> {
+    let (a, b) = r.split_once('-').context("--range is START-END (inclusive)")?;
+    let (a, b): (u64, u64) = (a.trim().parse()?, b.trim().parse()?);
+    if b < a {
+        bail!("--range end {b} is before its start {a}");
+    }
+    Ok((a, b + 1))
+}
+
+fn load_key(n: &NodeArg, id: &Cid) -> anyhow::Result<(FileKey, [u8; 7])> {
+    let path = keys_dir(n)?.join(format!("{id}.json"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).with_context(|| {
+        format!("{id} is encrypted and its key is not in {} (key release from validators comes later)", path.display())
+    })?)?;
+    let key: [u8; 32] = hex::decode(v["key"].as_str().unwrap_or_default())?.try_into().map_err(|_| anyhow::anyhow!("bad key file"))?;
+    let prefix: [u8; 7] =
+        hex::decode(v["noncePrefix"].as_str().unwrap_or_default())?.try_into().map_err(|_| anyhow::anyhow!("bad key file"))?;
+    Ok((FileKey(key), prefix))
+}
+
+/// Writes `range` (or all) of file `id` to `out`.
+fn read_to(n: &NodeArg, id: &str, range: Option<(u64, u64)>, out: &mut impl Write) -> anyhow::Result<()> {
+    let cid = Cid::try_from(id).map_err(|e| anyhow::anyhow!("{id:?} is not a CID: {e}"))?;
+    let http = client()?;
+    if cid.codec() == DAG_JSON {
+        let blocks = GatewayBlocks { http, node: n.node.clone() };
+        let manifest = Manifest::load(&blocks, &cid)?;
+        let (key, prefix) = load_key(n, &cid)?;
+        let (start, end) = range.unwrap_or((0, manifest.plaintext_len));
+        let bar = progress(end - start, "decrypting");
+        let mut w = bar.wrap_write(out);
+        decrypt_range(&blocks, &manifest.ciphertext, manifest.plaintext_len, &key, prefix, start, end, &mut w)?;
+        bar.finish_and_clear();
+        return Ok(());
+    }
+    let mut req = http.get(format!("{}/ipfs/{cid}", n.node));
+    if let Some((a, b)) = range {
+        req = req.header("Range", format!("bytes={a}-{}", b - 1));
+    }
+    let mut resp = req.send().map_err(|e| unreachable(&n.node, &e))?;
+    if !resp.status().is_success() {
+        bail!("{}: {}", resp.status(), resp.text().unwrap_or_default().trim());
+    }
+    let bar = progress(resp.content_length().unwrap_or(0), "fetching");
+    resp.copy_to(&mut bar.wrap_write(out))?;
+    bar.finish_and_clear();
+    Ok(())
+}
+
+pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
+    match cmd {
+        FileCommand::Add { node, path, public, cid_version, media_type, json } => {
+            let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let len = file.metadata()?.len();
+            let bar = progress(len, "adding");
+            let body = reqwest::blocking::Body::sized(bar.wrap_read(file), len);
+            let http = client()?;
+            let mut req = http.post(format!("{}/ipfs", node.node));
+            let mut key_material = None;
+            if public {
+                req = req.query(&[("cid-version", cid_version.to_string())]);
+            } else {
+                let (key, prefix) = FileKey::generate(&mut rand::rng());
+                req = req
+                    .query(&[("encrypt", "true"), ("media-type", media_type.as_str())])
+                    .header("x-lightstreams-key", hex::encode(key.0))
+                    .header("x-lightstreams-nonce-prefix", hex::encode(prefix));
+                key_material = Some((key, prefix));
+            }
+            let resp = req.body(body).send().map_err(|e| unreachable(&node.node, &e))?;
+            bar.finish_and_clear();
+            if !resp.status().is_success() {
+                bail!("{}: {}", resp.status(), resp.text().unwrap_or_default().trim());
+            }
+            let created: serde_json::Value = resp.json()?;
+            let id = created["Hash"].as_str().context("the node answered without a CID")?.to_string();
+            if let Some((key, prefix)) = key_material {
+                let dir = keys_dir(&node)?;
+                std::fs::create_dir_all(&dir)?;
+                let path = dir.join(format!("{id}.json"));
+                let tmp = dir.join(format!(".{id}.tmp"));
+                let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                }
+                f.write_all(serde_json::json!({"key": hex::encode(key.0), "noncePrefix": hex::encode(prefix)}).to_string().as_bytes())?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &path)?;
+            }
+            if json {
+                println!("{created}");
+            } else if public {
+                println!("added {id} {}", path.display());
+            } else {
+                println!("added {id} {} (encrypted; key kept in {})", path.display(), keys_dir(&node)?.display());
+            }
+        }
+        FileCommand::Get { node, id, output } => {
+            let tmp = output.with_extension("lightstreams-partial");
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+            let res = read_to(&node, &id, None, &mut f).and_then(|()| Ok(f.flush()?));
+            match res {
+                Ok(()) => std::fs::rename(&tmp, &output)?,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            }
+        }
+        FileCommand::Cat { node, id, range } => {
+            let range = range.as_deref().map(parse_range).transpose()?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            read_to(&node, &id, range, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+

@@ -1,0 +1,139 @@
+//! The manifest names an encrypted file: cipher, segment size, lengths, media type, the
+//! ciphertext root, the nonce prefix, and (once key release exists) the key-share envelopes.
+//! It is stored as one canonical dag-json block (CIDv1, codec 0x0129); its CID is the file's id.
+
+use bytes::Bytes;
+use cid::Cid;
+use serde_json::{Map, Value, json};
+
+use crate::{Blockstore, BlockstoreError, SEGMENT};
+
+/// dag-json multicodec.
+pub const DAG_JSON: u64 = 0x0129;
+/// Largest manifest accepted.
+pub const MAX_MANIFEST: usize = 64 * 1024;
+pub const CIPHER: &str = "aes-256-gcm-stream";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub plaintext_len: u64,
+    pub media_type: String,
+    pub ciphertext: Cid,
+    pub nonce_prefix: [u8; 7],
+    /// Encrypted key shares for the validators (empty until key release lands).
+    pub key_shares: Vec<Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest is not valid: {0}")]
+    Invalid(String),
+    #[error("manifest {0} is not in the store")]
+    Missing(Cid),
+    #[error("block {0} is not a manifest (codec {1:#x})")]
+    NotAManifest(Cid, u64),
+    #[error(transparent)]
+    Store(#[from] BlockstoreError),
+}
+
+impl Manifest {
+    /// Canonical dag-json: keys sorted, no whitespace, links as {"/": cid}.
+    pub fn encode(&self) -> Vec<u8> {
+        let v = json!({
+            "version": 1,
+            "cipher": CIPHER,
+            "segmentSize": SEGMENT,
+            "plaintextLength": self.plaintext_len,
+            "mediaType": self.media_type,
+            "ciphertext": { "/": self.ciphertext.to_string() },
+            "noncePrefix": hex::encode(self.nonce_prefix),
+            "keyShares": self.key_shares,
+        });
+        // serde_json's default map is a BTreeMap: keys come out sorted bytewise.
+        serde_json::to_vec(&v).expect("a JSON value always serializes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let bad = |m: &str| ManifestError::Invalid(m.to_string());
+        if bytes.len() > MAX_MANIFEST {
+            return Err(bad("larger than 64 KiB"));
+        }
+        let v: Map<String, Value> = serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+        if v.get("version") != Some(&json!(1)) {
+            return Err(bad("unsupported version"));
+        }
+        if v.get("cipher") != Some(&json!(CIPHER)) {
+            return Err(bad("unsupported cipher"));
+        }
+        if v.get("segmentSize") != Some(&json!(SEGMENT)) {
+            return Err(bad("unsupported segment size"));
+        }
+        let ciphertext = v["ciphertext"]["/"].as_str().ok_or_else(|| bad("no ciphertext link"))?;
+        let prefix = hex::decode(v["noncePrefix"].as_str().ok_or_else(|| bad("no nonce prefix"))?)
+            .map_err(|_| bad("nonce prefix is not hex"))?;
+        Ok(Manifest {
+            plaintext_len: v["plaintextLength"].as_u64().ok_or_else(|| bad("no plaintext length"))?,
+            media_type: v["mediaType"].as_str().unwrap_or("application/octet-stream").to_string(),
+            ciphertext: Cid::try_from(ciphertext).map_err(|e| ManifestError::Invalid(e.to_string()))?,
+            nonce_prefix: prefix.try_into().map_err(|_| bad("nonce prefix is not 7 bytes"))?,
+            key_shares: v["keyShares"].as_array().cloned().unwrap_or_default(),
+        })
+    }
+
+    /// Stores the manifest; returns its CID (the file's id).
+    pub fn store<S: Blockstore + ?Sized>(&self, store: &S) -> Result<Cid, ManifestError> {
+        let bytes = self.encode();
+        let cid = block_cid(DAG_JSON, &bytes);
+        store.put(cid, Bytes::from(bytes))?;
+        Ok(cid)
+    }
+
+    /// Loads and checks a manifest by CID.
+    pub fn load<S: Blockstore + ?Sized>(store: &S, cid: &Cid) -> Result<Self, ManifestError> {
+        if cid.codec() != DAG_JSON {
+            return Err(ManifestError::NotAManifest(*cid, cid.codec()));
+        }
+        let bytes = store.get(cid)?.ok_or(ManifestError::Missing(*cid))?;
+        if !crate::blockstore::matches(cid, &bytes) {
+            return Err(ManifestError::Invalid(format!("block {cid} does not match its CID")));
+        }
+        Self::decode(&bytes)
+    }
+}
+
+pub(crate) fn block_cid(codec: u64, bytes: &[u8]) -> Cid {
+    use sha2::Digest;
+    let mh = multihash::Multihash::<64>::wrap(0x12, &sha2::Sha256::digest(bytes)).expect("32-byte digest fits");
+    Cid::new_v1(codec, mh)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemBlockstore;
+
+    #[test]
+    fn round_trip_and_canonical_bytes() {
+        let m = Manifest {
+            plaintext_len: 12345,
+            media_type: "video/mp4".into(),
+            ciphertext: Cid::try_from("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku").unwrap(),
+            nonce_prefix: [1, 2, 3, 4, 5, 6, 7],
+            key_shares: vec![],
+        };
+        let bytes = m.encode();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.starts_with("{\"cipher\":\"aes-256-gcm-stream\",\"ciphertext\":{\"/\":\"bafk"), "{text}");
+        assert!(!text.contains(' '));
+        assert_eq!(Manifest::decode(&bytes).unwrap(), m);
+        let store = MemBlockstore::default();
+        let cid = m.store(&store).unwrap();
+        assert_eq!(cid.codec(), DAG_JSON);
+        assert_eq!(Manifest::load(&store, &cid).unwrap(), m);
+        // Same manifest, same id.
+        assert_eq!(m.store(&store).unwrap(), cid);
+        for bad in [&b"{}"[..], b"not json", &text.replace("\"version\":1", "\"version\":2").into_bytes()] {
+            assert!(Manifest::decode(bad).is_err());
+        }
+    }
+}
