@@ -118,9 +118,8 @@ impl Chain {
     }
 
     /// The base fee the next block will have.
-    pub fn next_base_fee(&self) -> Result<u64, ChainError> {
-        let head = self.head();
-        Ok(self.spec.child_header(&head.header, head.hash, 0).base_fee_per_gas.unwrap_or_default())
+    pub fn next_base_fee(&self) -> u64 {
+        self.spec.next_base_fee(&self.head().header)
     }
 
     /// Validates a raw EIP-2718 transaction and adds it to the pool.
@@ -134,8 +133,7 @@ impl Chain {
     pub fn submit(&self, tx: Recovered<TxEnvelope>) -> Result<B256, PoolError> {
         let _head = self.head_lock.read();
         let state = self.store.latest_state().map_err(|e| PoolError::Internal(e.to_string()))?;
-        let base_fee = self.next_base_fee().map_err(|e| PoolError::Internal(e.to_string()))?;
-        self.pool.add(tx, &PoolStateAdapter(&state), base_fee)
+        self.pool.add(tx, &PoolStateAdapter(&state), self.next_base_fee())
     }
 
     /// Builds a block from the pool's best transactions, commits it and announces it.
@@ -189,8 +187,7 @@ impl Chain {
         drop(state);
         let mined: Vec<B256> = block.transactions.iter().map(|t| *t.tx_hash()).collect();
         let new_state = self.store.latest_state()?;
-        let next_base_fee = self.spec.child_header(&block.header, block.hash, 0).base_fee_per_gas.unwrap_or_default();
-        self.pool.on_block(&mined, &PoolStateAdapter(&new_state), next_base_fee);
+        self.pool.on_block(&mined, &PoolStateAdapter(&new_state), self.spec.next_base_fee(&block.header));
         if !rejected.is_empty() {
             self.pool.remove(&rejected);
         }

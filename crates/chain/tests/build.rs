@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, transaction::Recovered};
-use alloy_network::TxSignerSync;
-use alloy_primitives::{Address, TxKind, U256};
+use alloy_consensus::{TxEnvelope, transaction::Recovered};
+use alloy_primitives::{Address, U256};
 use alloy_signer_local::PrivateKeySigner;
 use ls_chain::Chain;
 use ls_primitives::dev::{dev_chain_spec, dev_signer};
@@ -18,18 +17,7 @@ fn chain(gas_limit: u64) -> Arc<Chain> {
 }
 
 fn transfer(s: &PrivateKeySigner, nonce: u64, gas: u64) -> Recovered<TxEnvelope> {
-    let mut tx = TxEip1559 {
-        chain_id: 1337,
-        nonce,
-        gas_limit: gas,
-        max_fee_per_gas: 10_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(Address::repeat_byte(7)),
-        value: U256::from(1),
-        ..Default::default()
-    };
-    let sig = s.sign_transaction_sync(&mut tx).unwrap();
-    Recovered::new_unchecked(tx.into_signed(sig).into(), s.address())
+    ls_testkit::eip1559(s, nonce, Some(Address::repeat_byte(7)), U256::from(1), Default::default(), gas)
 }
 
 #[test]
@@ -66,9 +54,9 @@ fn a_tx_that_does_not_fit_holds_back_its_sender_only() {
 #[test]
 fn next_base_fee_follows_the_head() {
     let c = chain(30_000_000);
-    let before = c.next_base_fee().unwrap();
+    let before = c.next_base_fee();
     c.submit(transfer(&dev_signer(0), 0, 21_000)).unwrap();
     c.build_block(false).unwrap().unwrap();
     // A nearly empty block lowers the base fee.
-    assert!(c.next_base_fee().unwrap() < before);
+    assert!(c.next_base_fee() < before);
 }

@@ -51,17 +51,11 @@ fn public_and_encrypted_files_round_trip_through_the_node() {
     assert_eq!(out.stdout, &secret[262_140..=262_160]);
 
     // No plaintext reached the node's disk.
-    let mut stack = vec![data_dir.join("blocks")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let b = std::fs::read(&p).unwrap();
-                assert!(!b.windows(16).any(|w| w == &b"TOP-SECRET-LIGHT"[..]), "plaintext in {}", p.display());
-            }
-        }
+    let blocks = ls_testkit::files_under(&data_dir.join("blocks"));
+    assert!(!blocks.is_empty());
+    for p in &blocks {
+        let b = std::fs::read(p).unwrap();
+        assert!(!b.windows(16).any(|w| w == &b"TOP-SECRET-LIGHT"[..]), "plaintext in {}", p.display());
     }
 
     // Without the key: a clear error, nothing written.

@@ -44,18 +44,9 @@ fn fs_blockstore_detects_corruption_on_disk_and_survives_reopen() {
     assert!(std::fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none());
     assert!(store.get(&got.root).unwrap().is_some());
     // Flip a byte on disk: reported, never returned.
-    let file = walk(dir.path().join("blocks")).into_iter().next().unwrap();
+    let file = ls_testkit::files_under(&dir.path().join("blocks")).into_iter().next().unwrap();
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[3] ^= 0xff;
     std::fs::write(&file, bytes).unwrap();
     assert!(matches!(store.get(&got.root), Err(BlockstoreError::Corrupt(c)) if c == got.root));
-}
-
-fn walk(dir: std::path::PathBuf) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() { out.extend(walk(p)) } else { out.push(p) }
-    }
-    out
 }

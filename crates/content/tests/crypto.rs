@@ -121,20 +121,11 @@ fn no_plaintext_byte_reaches_the_disk() {
     let plain: Vec<u8> = marker.iter().copied().cycle().take(2 * SEGMENT + 999).collect();
     let (key, prefix) = keyed(3);
     let f = encrypt_import(&plain[..], &store, &key, prefix).unwrap();
-    let mut files = 0;
-    let mut stack = vec![dir.path().to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files += 1;
-                let bytes = std::fs::read(&p).unwrap();
-                assert!(!bytes.windows(16).any(|w| w == &marker[..16]), "plaintext found in {}", p.display());
-            }
-        }
+    let files = ls_testkit::files_under(dir.path());
+    for p in &files {
+        let bytes = std::fs::read(p).unwrap();
+        assert!(!bytes.windows(16).any(|w| w == &marker[..16]), "plaintext found in {}", p.display());
     }
-    assert!(files >= 3, "the ciphertext blocks are on disk");
+    assert!(files.len() >= 3, "the ciphertext blocks are on disk");
     assert_eq!(decrypt_all(&store, &f.ciphertext.root, f.plaintext_len, &key, prefix).unwrap(), plain);
 }

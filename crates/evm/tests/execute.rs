@@ -1,7 +1,7 @@
 //! Executes real signed transactions against an in-memory store and checks receipts, state,
 //! calls and gas estimates.
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy, transaction::Recovered};
+use alloy_consensus::{SignableTransaction, TxEnvelope, TxLegacy, transaction::Recovered};
 use alloy_network::TxSignerSync;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, hex};
 use alloy_rpc_types_eth::TransactionRequest;
@@ -40,19 +40,7 @@ fn reverter_init() -> Bytes {
 }
 
 fn tx(signer: &PrivateKeySigner, nonce: u64, to: Option<Address>, value: u64, input: Bytes, gas: u64) -> Recovered<TxEnvelope> {
-    let mut t = TxEip1559 {
-        chain_id: 1337,
-        nonce,
-        gas_limit: gas,
-        max_fee_per_gas: 10_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: to.map_or(TxKind::Create, TxKind::Call),
-        value: U256::from(value),
-        access_list: Default::default(),
-        input,
-    };
-    let sig = signer.sign_transaction_sync(&mut t).unwrap();
-    Recovered::new_unchecked(t.into_signed(sig).into(), signer.address())
+    ls_testkit::eip1559(signer, nonce, to, U256::from(value), input, gas)
 }
 
 #[test]

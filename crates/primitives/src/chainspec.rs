@@ -76,12 +76,15 @@ impl ChainSpec {
         }
     }
 
+    /// The base fee of the block after `parent` (EIP-1559).
+    pub fn next_base_fee(&self, parent: &Header) -> u64 {
+        parent.next_block_base_fee(self.base_fee_params()).unwrap_or(self.initial_base_fee)
+    }
+
     /// The header template of the child of `parent`: every field that does not depend on the
     /// block's transactions. The executor fills in roots, bloom and gas used.
     pub fn child_header(&self, parent: &Header, parent_hash: B256, timestamp: u64) -> Header {
-        let base_fee = parent
-            .next_block_base_fee(self.base_fee_params())
-            .unwrap_or(self.initial_base_fee);
+        let base_fee = self.next_base_fee(parent);
         Header {
             parent_hash,
             beneficiary: self.coinbase,

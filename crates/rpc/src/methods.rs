@@ -63,7 +63,7 @@ pub(crate) fn register(m: &mut M) {
     reg(m, "eth_coinbase", |api, _| Ok(api.chain.spec().coinbase));
     reg(m, "eth_accounts", |api, _| Ok(api.accounts.clone()));
     reg(m, "eth_blockNumber", |api, _| Ok(U64::from(api.head()?)));
-    reg(m, "eth_gasPrice", |api, _| Ok(U128::from(next_base_fee(api)? as u128 + SUGGESTED_TIP)));
+    reg(m, "eth_gasPrice", |api, _| Ok(U128::from(api.chain.next_base_fee() as u128 + SUGGESTED_TIP)));
     reg(m, "eth_maxPriorityFeePerGas", |_, _| Ok(U128::from(SUGGESTED_TIP)));
     reg(m, "eth_blobBaseFee", |_, _| Ok(U128::from(1u64)));
 
@@ -262,10 +262,6 @@ pub(crate) fn register(m: &mut M) {
     });
 }
 
-fn next_base_fee(api: &EthApi) -> RpcResult<u64> {
-    api.chain.next_base_fee().map_err(error::internal)
-}
-
 fn signer(api: &EthApi, addr: Address) -> RpcResult<&alloy_signer_local::PrivateKeySigner> {
     api.signers.get(&addr).ok_or_else(|| error::server("unknown account"))
 }
@@ -349,7 +345,7 @@ fn send_transaction(api: &EthApi, mut req: TransactionRequest) -> RpcResult<B256
     if req.gas.is_none() {
         req.gas = Some(estimate(api, &req, None, None)?);
     }
-    let base_fee = next_base_fee(api)? as u128;
+    let base_fee = api.chain.next_base_fee() as u128;
     let to = req.to.unwrap_or(TxKind::Create);
     let input = req.input.input().cloned().unwrap_or_default();
     let value = req.value.unwrap_or_default();
@@ -534,8 +530,7 @@ fn fee_history(
         last = Some(block.header);
     }
     if let Some(h) = last {
-        let next = api.chain.spec().child_header(&h, B256::ZERO, 0).base_fee_per_gas.unwrap_or_default();
-        base_fee_per_gas.push(next as u128);
+        base_fee_per_gas.push(api.chain.spec().next_base_fee(&h) as u128);
     }
     Ok(FeeHistory {
         base_fee_per_gas,

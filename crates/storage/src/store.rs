@@ -31,7 +31,7 @@ pub struct Store {
     db: Database,
     /// The account trie, kept in memory so a block re-hashes only the paths it changed. Built
     /// from `hashed_accounts` on first use; dropped (and rebuilt later) if a commit fails.
-    account_trie: Mutex<Option<Tries>>,
+    tries: Mutex<Option<Tries>>,
 }
 
 /// The state trie in memory: the account trie and the storage tries of accounts touched since
@@ -77,7 +77,7 @@ impl Store {
         txn.open_table(ACCOUNT_HISTORY)?;
         txn.open_table(STORAGE_HISTORY)?;
         txn.commit()?;
-        Ok(Self { db, account_trie: Mutex::new(None) })
+        Ok(Self { db, tries: Mutex::new(None) })
     }
 
     /// Writes the genesis block if the store is empty, or checks that the stored chain is the one
@@ -111,7 +111,7 @@ impl Store {
             );
         }
         let txn = self.begin_write()?;
-        let mut trie = self.account_trie.lock();
+        let mut trie = self.tries.lock();
         let state_root = apply_changes(&txn, 0, &changes, &mut trie)?;
         if state_root != expected.state_root {
             *trie = None;
@@ -146,7 +146,7 @@ impl Store {
         if header.number != head + 1 {
             return Err(StorageError::NotChild { number: header.number, head });
         }
-        let mut trie = self.account_trie.lock();
+        let mut trie = self.tries.lock();
         let applied = apply_changes(&txn, header.number, changes, &mut trie)
             .and_then(|root| {
                 header.state_root = root;

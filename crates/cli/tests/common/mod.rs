@@ -8,10 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_network::TxSignerSync;
-use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_primitives::{Address, Bytes, U256};
 use alloy_signer_local::PrivateKeySigner;
 use serde_json::{Value, json};
 
@@ -120,27 +117,6 @@ pub fn signer(key: &str) -> PrivateKeySigner {
 }
 
 /// A signed EIP-1559 transaction as raw hex.
-pub fn signed_tx(
-    key: &str,
-    nonce: u64,
-    to: Option<Address>,
-    value: U256,
-    input: Bytes,
-    gas: u64,
-) -> String {
-    let s = signer(key);
-    let mut tx = TxEip1559 {
-        chain_id: 1337,
-        nonce,
-        gas_limit: gas,
-        max_fee_per_gas: 10_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: to.map_or(TxKind::Create, TxKind::Call),
-        value,
-        access_list: Default::default(),
-        input,
-    };
-    let sig = s.sign_transaction_sync(&mut tx).expect("sign");
-    let env: TxEnvelope = tx.into_signed(sig).into();
-    format!("0x{}", alloy_primitives::hex::encode(env.encoded_2718()))
+pub fn signed_tx(key: &str, nonce: u64, to: Option<Address>, value: U256, input: Bytes, gas: u64) -> String {
+    ls_testkit::raw_hex(&ls_testkit::eip1559(&signer(key), nonce, to, value, input, gas))
 }
