@@ -76,19 +76,17 @@ fn keys_dir(n: &NodeArg) -> anyhow::Result<PathBuf> {
 }
 
 fn unreachable(node: &str, e: &reqwest::Error) -> anyhow::Error {
-    // A refused connection can surface as a body error while an upload streams.
-    let mut refused = false;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            refused |= matches!(io.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset);
-        }
-        source = err.source();
-    }
-    if refused || e.is_connect() || e.is_timeout() {
-        anyhow::anyhow!("no lightstreams node answers at {node}: start one with `lightstreams node --dev`")
-    } else {
+    // A request that got no HTTP answer at all may fail in many ways (refused, reset, closed
+    // while the upload streamed, a proxy in between); ask once more with a bare GET to tell
+    // "nothing is there" from "the node failed this request".
+    let answers = e.status().is_some()
+        || client()
+            .and_then(|c| Ok(c.get(format!("{node}/")).timeout(Duration::from_secs(5)).send()?))
+            .is_ok();
+    if answers {
         anyhow::anyhow!("request to {node} failed: {e}")
+    } else {
+        anyhow::anyhow!("no lightstreams node answers at {node}: start one with `lightstreams node --dev`")
     }
 }
 

@@ -69,9 +69,12 @@ fn no_node_is_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("f");
     std::fs::write(&src, b"x").unwrap();
-    let out = ls(&["file", "add", "--public", "--node", "http://127.0.0.1:9", src.to_str().unwrap()], dir.path());
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let node = format!("http://127.0.0.1:{port}");
+    let out = ls(&["file", "add", "--public", "--node", &node, src.to_str().unwrap()], dir.path());
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no lightstreams node answers at http://127.0.0.1:9"), "{err}");
+    assert!(err.contains(&format!("no lightstreams node answers at {node}")), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
