@@ -47,8 +47,28 @@ async function cidOf(len, cidVersion) {
   return last.cid.toString();
 }
 
+// A directory as `ipfs add -r dir` builds it (plain directory nodes, links sorted by name).
+const tree = { "a.txt": 1, "b.bin": CHUNK + 1, "sub/c.dat": 10, "sub/d/e": 3 * CHUNK };
+
+async function dirCidOf(cidVersion) {
+  const opts = {
+    cidVersion,
+    rawLeaves: cidVersion === 1,
+    leafType: "file",
+    reduceSingleLeafToSelf: true,
+    chunker: fixedSize({ chunkSize: CHUNK }),
+    layout: balanced({ maxChildrenPerNode: 174 }),
+    wrapWithDirectory: false,
+  };
+  const files = Object.entries(tree).map(([p, len]) => ({ path: `dir/${p}`, content: bytes(len) }));
+  const cids = {};
+  for await (const entry of importer(files, new MemoryBlockstore(), opts)) cids[entry.path] = entry.cid.toString();
+  return cids;
+}
+
 const out = { tool: "ipfs-unixfs-importer 17.1.1 (npm), Kubo ipfs add defaults", byte_formula: "(i * 31 + 7) % 251", vectors: [] };
 for (const [name, size] of Object.entries(sizes)) {
   out.vectors.push({ name, size, cid_v0: await cidOf(size, 0), cid_v1_raw_leaves: await cidOf(size, 1) });
 }
+out.directory = { files: tree, cid_v0: await dirCidOf(0), cid_v1_raw_leaves: await dirCidOf(1) };
 process.stdout.write(JSON.stringify(out, null, 1) + "\n");

@@ -136,6 +136,10 @@ impl Blockstore for GatewayBlocks {
     fn delete(&self, _: &Cid) -> Result<bool, BlockstoreError> {
         Err(BlockstoreError::Io(std::io::Error::other("read-only")))
     }
+
+    fn cids(&self) -> Result<Vec<Cid>, BlockstoreError> {
+        Err(BlockstoreError::Io(std::io::Error::other("a gateway does not list its blocks")))
+    }
 }
 
 fn parse_range(r: &str) -> anyhow::Result<(u64, u64)> {

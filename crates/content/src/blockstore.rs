@@ -22,6 +22,8 @@ pub trait Blockstore: Send + Sync {
     fn has(&self, cid: &Cid) -> Result<bool, BlockstoreError>;
     /// Removes a block; `false` if it was not there.
     fn delete(&self, cid: &Cid) -> Result<bool, BlockstoreError>;
+    /// Every block's CID, in no particular order (for garbage collection and listings).
+    fn cids(&self) -> Result<Vec<Cid>, BlockstoreError>;
 }
 
 /// Blocks in a hash map.
@@ -56,6 +58,10 @@ impl Blockstore for MemBlockstore {
 
     fn delete(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
         Ok(self.blocks.write().remove(cid).is_some())
+    }
+
+    fn cids(&self) -> Result<Vec<Cid>, BlockstoreError> {
+        Ok(self.blocks.read().keys().copied().collect())
     }
 }
 
@@ -138,5 +144,94 @@ impl Blockstore for FsBlockstore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn cids(&self) -> Result<Vec<Cid>, BlockstoreError> {
+        let mut out = Vec::new();
+        for shard in std::fs::read_dir(self.root.join("blocks"))? {
+            for entry in std::fs::read_dir(shard?.path())? {
+                // Names that are not CIDs are not ours: leave them alone.
+                if let Some(cid) = entry?.file_name().to_str().and_then(|n| Cid::try_from(n).ok()) {
+                    out.push(cid);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A size-bounded, least-recently-used cache of verified blocks in front of another store.
+///
+/// Reads that hit skip the disk and the re-hash; writes go straight through (an upload does not
+/// evict what readers use); deletes invalidate.
+pub struct CachedBlockstore<B> {
+    inner: B,
+    budget: usize,
+    cache: parking_lot::Mutex<(lru::LruCache<Cid, Bytes>, usize)>,
+}
+
+impl<B: Blockstore> CachedBlockstore<B> {
+    /// Keeps at most `budget` bytes of block data in memory.
+    pub fn new(inner: B, budget: usize) -> Self {
+        Self { inner, budget, cache: parking_lot::Mutex::new((lru::LruCache::unbounded(), 0)) }
+    }
+
+    /// The store behind the cache.
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    /// Bytes of block data held right now.
+    pub fn cached_bytes(&self) -> usize {
+        self.cache.lock().1
+    }
+}
+
+impl<B: Blockstore> Blockstore for CachedBlockstore<B> {
+    fn put(&self, cid: Cid, data: Bytes) -> Result<(), BlockstoreError> {
+        self.inner.put(cid, data)
+    }
+
+    fn get(&self, cid: &Cid) -> Result<Option<Bytes>, BlockstoreError> {
+        if let Some(b) = self.cache.lock().0.get(cid) {
+            return Ok(Some(b.clone()));
+        }
+        let got = self.inner.get(cid)?;
+        if let Some(b) = &got
+            && b.len() <= self.budget
+        {
+            let mut guard = self.cache.lock();
+            let (lru, used) = &mut *guard;
+            if let Some(old) = lru.put(*cid, b.clone()) {
+                *used -= old.len();
+            }
+            *used += b.len();
+            while *used > self.budget {
+                let Some((_, evicted)) = lru.pop_lru() else { break };
+                *used -= evicted.len();
+            }
+        }
+        Ok(got)
+    }
+
+    fn has(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
+        // Always the store's answer: a read racing a delete may leave a stale cache entry,
+        // which must never make a missing block look present.
+        self.inner.has(cid)
+    }
+
+    fn delete(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
+        {
+            let mut guard = self.cache.lock();
+            let (lru, used) = &mut *guard;
+            if let Some(old) = lru.pop(cid) {
+                *used -= old.len();
+            }
+        }
+        self.inner.delete(cid)
+    }
+
+    fn cids(&self) -> Result<Vec<Cid>, BlockstoreError> {
+        self.inner.cids()
     }
 }

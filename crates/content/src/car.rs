@@ -11,12 +11,10 @@ use cid::Cid;
 use crate::{
     Blockstore, BlockstoreError,
     blockstore::matches,
-    decode::{MAX_BLOCK_SIZE, decode_pb_node},
+    decode::MAX_BLOCK_SIZE,
     pb::varint,
 };
 
-const DAG_PB: u64 = 0x70;
-const RAW: u64 = 0x55;
 /// Largest CAR header accepted.
 const MAX_HEADER: u64 = 64 * 1024;
 
@@ -36,7 +34,7 @@ pub enum CarError {
     Missing(Cid),
     #[error("cannot follow links of codec {0:#x}")]
     Codec(u64),
-    #[error("malformed dag-pb block {0}")]
+    #[error("malformed block {0}")]
     Malformed(Cid),
     #[error(transparent)]
     Store(#[from] BlockstoreError),
@@ -66,7 +64,7 @@ fn header(root: &Cid) -> Vec<u8> {
 }
 
 /// Writes the DAG under `root` as a CARv1: root first, then depth-first in link order, each
-/// block once. Only dag-pb and raw blocks are followed (UnixFS).
+/// block once. dag-pb, raw and dag-json (manifests) blocks are followed.
 pub fn export_car<S: Blockstore + ?Sized>(store: &S, root: &Cid, out: &mut impl Write) -> Result<u64, CarError> {
     let h = header(root);
     let mut buf = Vec::new();
@@ -91,14 +89,11 @@ pub fn export_car<S: Blockstore + ?Sized>(store: &S, root: &Cid, out: &mut impl 
         out.write_all(&cid_bytes)?;
         out.write_all(&data)?;
         blocks += 1;
-        match cid.codec() {
-            RAW => {}
-            DAG_PB => {
-                let node = decode_pb_node(&data).map_err(|_| CarError::Malformed(cid))?;
-                stack.extend(node.links.iter().rev().map(|l| l.cid));
-            }
-            c => return Err(CarError::Codec(c)),
-        }
+        let links = crate::decode::links(&cid, &data).map_err(|e| match e {
+            crate::decode::LinkError::Codec(c) => CarError::Codec(c),
+            _ => CarError::Malformed(cid),
+        })?;
+        stack.extend(links.into_iter().rev());
     }
     Ok(blocks)
 }

@@ -140,6 +140,28 @@ pub struct UnixFsFile {
     pub blocksizes: Vec<u64>,
 }
 
+/// UnixFS node types (the `Type` field of the `Data` message).
+pub mod unixfs_type {
+    pub const RAW: u64 = 0;
+    pub const DIRECTORY: u64 = 1;
+    pub const FILE: u64 = 2;
+    pub const METADATA: u64 = 3;
+    pub const SYMLINK: u64 = 4;
+    pub const HAMT_SHARD: u64 = 5;
+}
+
+/// The `Type` of a UnixFS `Data` message.
+pub fn decode_unixfs_type(buf: &[u8]) -> Result<u64, DecodeError> {
+    let mut r = Reader { buf };
+    while let Some((field, wire)) = r.key()? {
+        match (field, wire) {
+            (1, 0) => return r.varint(),
+            (_, w) => r.skip(w)?,
+        }
+    }
+    Err(DecodeError::Protobuf("UnixFS data without a type"))
+}
+
 /// Decodes UnixFS data of type File (2) or Raw (0).
 pub fn decode_unixfs_file(buf: &[u8]) -> Result<UnixFsFile, DecodeError> {
     let mut r = Reader { buf };
@@ -174,4 +196,58 @@ pub fn decode_unixfs_file(buf: &[u8]) -> Result<UnixFsFile, DecodeError> {
         Some(t) => Err(DecodeError::NotAFile(t)),
         None => Err(DecodeError::Protobuf("UnixFS data without a type")),
     }
+}
+
+/// dag-pb multicodec.
+pub const DAG_PB: u64 = 0x70;
+/// raw multicodec.
+pub const RAW: u64 = 0x55;
+/// dag-json multicodec.
+pub const DAG_JSON: u64 = 0x0129;
+
+/// Why a block's links could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("cannot follow links of codec {0:#x}")]
+    Codec(u64),
+    #[error("malformed dag-pb: {0}")]
+    Pb(#[from] DecodeError),
+    #[error("malformed dag-json: {0}")]
+    Json(String),
+}
+
+/// The CIDs a block links to, in order, for the codecs this store understands: dag-pb (its
+/// links), raw (none) and dag-json (every `{"/": "<cid>"}`, depth-first, as manifests use).
+pub fn links(cid: &Cid, block: &[u8]) -> Result<Vec<Cid>, LinkError> {
+    match cid.codec() {
+        RAW => Ok(Vec::new()),
+        DAG_PB => Ok(decode_pb_node(block)?.links.into_iter().map(|l| l.cid).collect()),
+        DAG_JSON => {
+            if block.len() > MAX_BLOCK_SIZE {
+                return Err(DecodeError::TooLarge(block.len()).into());
+            }
+            let v: serde_json::Value = serde_json::from_slice(block).map_err(|e| LinkError::Json(e.to_string()))?;
+            let mut out = Vec::new();
+            json_links(&v, &mut out, 0)?;
+            Ok(out)
+        }
+        c => Err(LinkError::Codec(c)),
+    }
+}
+
+fn json_links(v: &serde_json::Value, out: &mut Vec<Cid>, depth: usize) -> Result<(), LinkError> {
+    use serde_json::Value;
+    if depth > 64 {
+        return Err(LinkError::Json("nested deeper than 64 levels".into()));
+    }
+    match v {
+        Value::Object(m) if m.len() == 1 && m.get("/").is_some_and(Value::is_string) => {
+            let s = m["/"].as_str().expect("checked");
+            out.push(Cid::try_from(s).map_err(|e| LinkError::Json(format!("bad link {s:?}: {e}")))?);
+        }
+        Value::Object(m) => m.values().try_for_each(|x| json_links(x, out, depth + 1))?,
+        Value::Array(a) => a.iter().try_for_each(|x| json_links(x, out, depth + 1))?,
+        _ => {}
+    }
+    Ok(())
 }

@@ -10,8 +10,7 @@ use crate::{
     decode::{DecodeError, decode_pb_node, decode_unixfs_file},
 };
 
-const DAG_PB: u64 = 0x70;
-const RAW: u64 = 0x55;
+use crate::decode::{DAG_PB, RAW};
 /// Deepest DAG followed (a balanced 174-ary tree of depth 10 holds far more than any file).
 pub const MAX_DEPTH: usize = 32;
 

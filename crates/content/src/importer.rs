@@ -17,8 +17,7 @@ pub const CHUNK_SIZE: usize = 262_144;
 /// Most links in one node of the balanced layout (Kubo's default).
 pub const MAX_LINKS: usize = 174;
 
-const DAG_PB: u64 = 0x70;
-const RAW: u64 = 0x55;
+use crate::decode::{DAG_PB, RAW};
 const SHA2_256: u64 = 0x12;
 
 /// Which CIDs to make, as `ipfs add` / `ipfs add --cid-version 1`.
@@ -73,7 +72,7 @@ struct Child {
     tsize: u64,
 }
 
-fn hash(codec: u64, block: &[u8], version: CidVersion) -> Cid {
+pub(crate) fn hash(codec: u64, block: &[u8], version: CidVersion) -> Cid {
     let digest = Sha256::digest(block);
     let mh = Multihash::<64>::wrap(SHA2_256, &digest).expect("a 32-byte digest fits a 64-byte multihash");
     match (version, codec) {
@@ -104,7 +103,7 @@ impl<S: Blockstore + ?Sized> Builder<'_, S> {
     fn parent(&self, children: Vec<Child>) -> Result<Child, ImportError> {
         let file_size = children.iter().map(|c| c.file_size).sum();
         let blocksizes: Vec<u64> = children.iter().map(|c| c.file_size).collect();
-        let links: Vec<Link> = children.iter().map(|c| Link { cid: c.cid.to_bytes(), tsize: c.tsize }).collect();
+        let links: Vec<Link> = children.iter().map(|c| Link { cid: c.cid.to_bytes(), name: String::new(), tsize: c.tsize }).collect();
         let block = Bytes::from(pb_node(&links, &unixfs_file(&[], file_size, &blocksizes)));
         let cid = hash(DAG_PB, &block, self.opts.cid_version);
         let tsize = block.len() as u64 + children.iter().map(|c| c.tsize).sum::<u64>();

@@ -16,21 +16,28 @@
 //! - [`export_car`] / [`import_car`]: CARv1 in Kubo's `dag export` order; imports verify every
 //!   block and leave nothing behind on error.
 //!
+//! - [`put_directory`] / [`list_directory`] / [`resolve_path`]: plain UnixFS directories, as
+//!   `ipfs add -r` builds them, and `/ipfs/<cid>/a/b` paths through them.
+//!
 //! - [`Manifest`]: names an encrypted file; one canonical dag-json block whose CID is the file's id.
 //!
-//! Status: pins and GC are still to come
-//! (issue 5).
+//! - [`Repo`]: recursive pins ([`FsPins`] on disk, [`MemPins`] in memory) and garbage
+//!   collection that never races an upload; [`CachedBlockstore`] bounds a read cache in bytes.
 
 mod blockstore;
 mod car;
 mod crypto;
+mod dir;
 pub mod decode;
 mod exporter;
 mod manifest;
 mod importer;
 mod pb;
+mod repo;
 
-pub use blockstore::{Blockstore, BlockstoreError, FsBlockstore, MemBlockstore};
+pub use blockstore::{Blockstore, BlockstoreError, CachedBlockstore, FsBlockstore, MemBlockstore};
+pub use repo::{FsPins, GcReport, MemPins, PinStore, Repo, RepoError, reachable};
+pub use dir::{DirEntry, PathError, list_directory, put_directory, resolve_path};
 pub use car::{CarError, export_car, import_car};
 pub use manifest::{DAG_JSON, Manifest, ManifestError};
 pub use crypto::{CryptoError, EncryptedFile, FileKey, SEGMENT, decrypt_range, encrypt_import};

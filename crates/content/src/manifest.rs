@@ -8,8 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::{Blockstore, BlockstoreError, SEGMENT};
 
-/// dag-json multicodec.
-pub const DAG_JSON: u64 = 0x0129;
+pub use crate::decode::DAG_JSON;
 /// Largest manifest accepted.
 pub const MAX_MANIFEST: usize = 64 * 1024;
 pub const CIPHER: &str = "aes-256-gcm-stream";

@@ -35,9 +35,18 @@ pub(crate) fn unixfs_file(data: &[u8], filesize: u64, blocksizes: &[u64]) -> Vec
     out
 }
 
+/// UnixFS `Data` message of type Directory.
+pub(crate) fn unixfs_directory() -> Vec<u8> {
+    let mut out = Vec::new();
+    varint_field(&mut out, 1, 1); // Type = Directory
+    out
+}
+
 /// A dag-pb link.
 pub(crate) struct Link {
     pub cid: Vec<u8>,
+    /// Empty for file chunks, the entry's name in a directory.
+    pub name: String,
     pub tsize: u64,
 }
 
@@ -47,7 +56,7 @@ pub(crate) fn pb_node(links: &[Link], data: &[u8]) -> Vec<u8> {
     for l in links {
         let mut link = Vec::with_capacity(l.cid.len() + 16);
         bytes_field(&mut link, 1, &l.cid); // Hash
-        bytes_field(&mut link, 2, b""); // Name: present and empty, as Kubo writes it
+        bytes_field(&mut link, 2, l.name.as_bytes()); // Name: always present (empty for chunks), as Kubo writes it
         varint_field(&mut link, 3, l.tsize); // Tsize
         bytes_field(&mut out, 2, &link);
     }

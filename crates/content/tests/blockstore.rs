@@ -10,6 +10,14 @@ fn suite(store: &dyn Blockstore) {
     let mut out = Vec::new();
     read_all(store, &got.root, &mut out).unwrap();
     assert_eq!(out, data);
+    // Enumeration names every block exactly once.
+    let mut cids = store.cids().unwrap();
+    cids.sort_by_key(|c| c.to_bytes());
+    let before = cids.len();
+    cids.dedup();
+    assert_eq!(cids.len(), before);
+    assert_eq!(cids.len(), 3, "two leaves and a root");
+    assert!(cids.contains(&got.root));
     // Idempotent puts.
     let block = store.get(&got.root).unwrap().unwrap();
     store.put(got.root, block.clone()).unwrap();
@@ -24,6 +32,11 @@ fn suite(store: &dyn Blockstore) {
 #[test]
 fn mem_blockstore() {
     suite(&MemBlockstore::default());
+}
+
+#[test]
+fn cached_blockstore() {
+    suite(&ls_content::CachedBlockstore::new(MemBlockstore::default(), 1 << 20));
 }
 
 #[test]

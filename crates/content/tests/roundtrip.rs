@@ -80,6 +80,9 @@ impl Blockstore for Tampered {
     fn delete(&self, cid: &Cid) -> Result<bool, ls_content::BlockstoreError> {
         self.inner.delete(cid)
     }
+    fn cids(&self) -> Result<Vec<Cid>, ls_content::BlockstoreError> {
+        self.inner.cids()
+    }
 }
 
 #[test]

@@ -1,0 +1,234 @@
+//! Pins, garbage collection and the read cache.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use cid::Cid;
+use ls_content::{
+    Blockstore, BlockstoreError, CachedBlockstore, FileKey, FsBlockstore, FsPins, ImportOptions, Manifest, MemBlockstore,
+    MemPins, Repo, RepoError, decrypt_range, encrypt_import, import, read_all,
+};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Pseudo-random bytes (no two chunks alike, so blocks do not deduplicate by accident).
+fn bytes(n: usize, seed: u8) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(seed);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn add(repo: &Repo, data: &[u8], pin: bool) -> Cid {
+    repo.add(pin, |s| -> Result<Cid, Error> { Ok(import(data, s, ImportOptions::default())?.root) }).unwrap()
+}
+
+fn mem_repo() -> Repo {
+    Repo::new(Arc::new(MemBlockstore::default()) as Arc<dyn Blockstore>, MemPins::default())
+}
+
+#[test]
+fn gc_keeps_what_pins_reach_and_removes_the_rest() {
+    let repo = mem_repo();
+    let kept = add(&repo, &bytes(600_000, 1), true);
+    let loose = add(&repo, &bytes(600_000, 2), false);
+    let total = repo.blocks().cids().unwrap().len();
+    assert_eq!(total, 8, "two files of three leaves and a root");
+
+    let report = repo.gc().unwrap();
+    assert_eq!(report.kept, 4);
+    assert_eq!(report.removed.len(), 4);
+    assert!(report.removed.contains(&loose));
+    assert!(report.freed_bytes > 600_000);
+    let mut out = Vec::new();
+    read_all(repo.blocks().as_ref(), &kept, &mut out).unwrap();
+    assert_eq!(out, bytes(600_000, 1));
+    assert!(!repo.blocks().has(&loose).unwrap());
+
+    // A second collection has nothing to do; unpinning frees the rest.
+    assert!(repo.gc().unwrap().removed.is_empty());
+    repo.unpin(&kept).unwrap();
+    assert!(matches!(repo.unpin(&kept), Err(RepoError::NotPinned(c)) if c == kept));
+    assert_eq!(repo.gc().unwrap().removed.len(), 4);
+    assert!(repo.blocks().cids().unwrap().is_empty());
+}
+
+#[test]
+fn blocks_shared_with_a_pinned_file_survive() {
+    let repo = mem_repo();
+    let data = bytes(300_000, 3);
+    let a = add(&repo, &data, true);
+    // Same first chunk, different tail: the first leaf is shared.
+    let mut other = data.clone();
+    other.extend_from_slice(b"tail");
+    add(&repo, &other, false);
+    repo.gc().unwrap();
+    let mut out = Vec::new();
+    read_all(repo.blocks().as_ref(), &a, &mut out).unwrap();
+    assert_eq!(out, data);
+}
+
+#[test]
+fn pin_needs_every_block_and_gc_refuses_an_incomplete_pin() {
+    let repo = mem_repo();
+    let root = add(&repo, &bytes(600_000, 4), false);
+    let loose = add(&repo, &bytes(10, 5), false);
+    let leaf = repo.blocks().cids().unwrap().into_iter().find(|c| *c != root && *c != loose).unwrap();
+    let block = repo.blocks().get(&leaf).unwrap().unwrap();
+    repo.blocks().delete(&leaf).unwrap();
+    assert!(matches!(repo.pin(&root), Err(RepoError::Missing(c)) if c == leaf));
+    assert!(!repo.is_pinned(&root).unwrap());
+
+    // Pinned while complete, then damaged: collection removes nothing and names the block.
+    repo.blocks().put(leaf, block).unwrap();
+    repo.pin(&root).unwrap();
+    repo.blocks().delete(&leaf).unwrap();
+    assert!(matches!(repo.gc(), Err(RepoError::Missing(c)) if c == leaf));
+    assert!(repo.blocks().has(&loose).unwrap(), "nothing removed when the mark phase failed");
+}
+
+#[test]
+fn a_manifest_pin_keeps_its_ciphertext() {
+    let repo = mem_repo();
+    let plain = bytes(700_000, 6);
+    let (key, prefix) = FileKey::generate(&mut rand::rng());
+    let id = repo
+        .add(true, |s| -> Result<Cid, Error> {
+            let f = encrypt_import(&plain[..], s, &key, prefix)?;
+            let m = Manifest {
+                plaintext_len: f.plaintext_len,
+                media_type: "video/mp4".into(),
+                ciphertext: f.ciphertext.root,
+                nonce_prefix: prefix,
+                key_shares: vec![],
+            };
+            Ok(m.store(s)?)
+        })
+        .unwrap();
+    add(&repo, b"garbage", false);
+    assert_eq!(repo.gc().unwrap().removed.len(), 1);
+    let m = Manifest::load(repo.blocks().as_ref(), &id).unwrap();
+    let mut out = Vec::new();
+    decrypt_range(repo.blocks().as_ref(), &m.ciphertext, m.plaintext_len, &key, prefix, 0, m.plaintext_len, &mut out).unwrap();
+    assert_eq!(out, plain);
+}
+
+#[test]
+fn gc_waits_for_an_add_in_progress() {
+    let repo = Arc::new(mem_repo());
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+    let gc_done = Arc::new(AtomicBool::new(false));
+    let adder = {
+        let repo = repo.clone();
+        let gc_done = gc_done.clone();
+        std::thread::spawn(move || {
+            repo.add(true, |s| -> Result<Cid, Error> {
+                let root = import(&bytes(600_000, 7)[..], s, ImportOptions::default())?.root;
+                entered_tx.send(()).unwrap();
+                // The blocks are written and not yet pinned: a collection now must wait.
+                std::thread::sleep(Duration::from_millis(200));
+                assert!(!gc_done.load(Ordering::SeqCst), "gc ran while an add held unpinned blocks");
+                Ok(root)
+            })
+            .unwrap()
+        })
+    };
+    entered_rx.recv().unwrap();
+    let report = repo.gc().unwrap();
+    gc_done.store(true, Ordering::SeqCst);
+    let root = adder.join().unwrap();
+    assert!(report.removed.is_empty());
+    let mut out = Vec::new();
+    read_all(repo.blocks().as_ref(), &root, &mut out).unwrap();
+    assert_eq!(out, bytes(600_000, 7));
+}
+
+#[test]
+fn fs_pins_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Repo::new(
+            Arc::new(FsBlockstore::open(dir.path().join("blocks")).unwrap()) as Arc<dyn Blockstore>,
+            FsPins::open(dir.path().join("pins")).unwrap(),
+        )
+    };
+    let root = add(&open(), &bytes(300_000, 8), true);
+    let loose = add(&open(), &bytes(300_000, 9), false);
+    let repo = open();
+    assert_eq!(repo.pins().unwrap(), vec![root]);
+    repo.gc().unwrap();
+    assert!(repo.blocks().has(&root).unwrap());
+    assert!(!repo.blocks().has(&loose).unwrap());
+    // Stray files in the pin directory are not pins.
+    std::fs::write(dir.path().join("pins").join("not-a-cid"), b"").unwrap();
+    assert_eq!(open().pins().unwrap(), vec![root]);
+}
+
+/// Counts reads that reach the store behind the cache.
+#[derive(Default)]
+struct Counting {
+    inner: MemBlockstore,
+    gets: AtomicUsize,
+}
+
+impl Blockstore for Counting {
+    fn put(&self, cid: Cid, data: Bytes) -> Result<(), BlockstoreError> {
+        self.inner.put(cid, data)
+    }
+    fn get(&self, cid: &Cid) -> Result<Option<Bytes>, BlockstoreError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(cid)
+    }
+    fn has(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
+        self.inner.has(cid)
+    }
+    fn delete(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
+        self.inner.delete(cid)
+    }
+    fn cids(&self) -> Result<Vec<Cid>, BlockstoreError> {
+        self.inner.cids()
+    }
+}
+
+#[test]
+fn the_read_cache_stays_within_its_budget() {
+    let budget = 600 * 1024;
+    let cache = CachedBlockstore::new(Counting::default(), budget);
+    let root = import(&bytes(4 << 20, 10)[..], &cache, ImportOptions { cid_version: ls_content::CidVersion::V1, ..Default::default() })
+        .unwrap()
+        .root;
+    assert_eq!(cache.cached_bytes(), 0, "writes do not fill the cache");
+    let mut out = Vec::new();
+    read_all(&cache, &root, &mut out).unwrap();
+    assert_eq!(out, bytes(4 << 20, 10));
+    assert!(cache.cached_bytes() <= budget, "{} > {budget}", cache.cached_bytes());
+    assert!(cache.cached_bytes() >= 2 * 256 * 1024, "the most recent leaves stay");
+
+    // The last leaf is hot: reading it again does not reach the store.
+    let leaves = ls_content::decode::decode_pb_node(&cache.get(&root).unwrap().unwrap()).unwrap().links;
+    let last = leaves.last().unwrap().cid;
+    cache.get(&last).unwrap().unwrap();
+    let before = cache_gets(&cache);
+    cache.get(&last).unwrap().unwrap();
+    assert_eq!(cache_gets(&cache), before);
+
+    // Deleting invalidates.
+    cache.delete(&last).unwrap();
+    assert_eq!(cache.get(&last).unwrap(), None);
+    assert!(!cache.has(&last).unwrap());
+}
+
+fn cache_gets(c: &CachedBlockstore<Counting>) -> usize {
+    c.inner().gets.load(Ordering::SeqCst)
+}
