@@ -3,27 +3,15 @@
 //! this machine, kept in `~/.lightstreams/keys/<file id>.json` (0600), sent to the node only for
 //! the duration of the upload, and used here to decrypt what the node serves.
 
-use std::{
-    io::Write,
-    path::PathBuf,
-    time::Duration,
-};
+use std::{io::Write, path::PathBuf};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use cid::Cid;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use ls_content::{Blockstore, BlockstoreError, DAG_JSON, FileKey, Manifest, decrypt_range};
 
-#[derive(Debug, Args)]
-pub struct NodeArg {
-    /// The node's gateway.
-    #[arg(long, env = "LIGHTSTREAMS_NODE", default_value = "http://127.0.0.1:8080")]
-    node: String,
-    /// Where file keys are kept [default: ~/.lightstreams/keys].
-    #[arg(long, env = "LIGHTSTREAMS_KEYS")]
-    keys: Option<PathBuf>,
-}
+use crate::remote::{NodeArg, api_post, client, unreachable};
 
 #[derive(Debug, Subcommand)]
 pub enum FileCommand {
@@ -38,9 +26,13 @@ pub enum FileCommand {
         /// CID version for public files (1 = raw leaves, as `ipfs add --cid-version 1`).
         #[arg(long, default_value_t = 0)]
         cid_version: u8,
-        /// Media type recorded in the manifest of an encrypted file.
-        #[arg(long, default_value = "application/octet-stream")]
-        media_type: String,
+        /// Media type recorded in the manifest of an encrypted file [default: from the file's
+        /// extension, else application/octet-stream].
+        #[arg(long)]
+        media_type: Option<String>,
+        /// Pin the file (keep it through `lightstreams gc`), as `ipfs add` does.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        pin: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -61,10 +53,14 @@ pub enum FileCommand {
         #[arg(long)]
         range: Option<String>,
     },
-}
-
-fn client() -> anyhow::Result<reqwest::blocking::Client> {
-    Ok(reqwest::blocking::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(None).build()?)
+    /// List the files this node keeps (its pins), with size and kind.
+    Ls {
+        #[command(flatten)]
+        node: NodeArg,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn keys_dir(n: &NodeArg) -> anyhow::Result<PathBuf> {
@@ -73,21 +69,6 @@ fn keys_dir(n: &NodeArg) -> anyhow::Result<PathBuf> {
     }
     let home = std::env::var_os("HOME").context("HOME is not set; pass --keys")?;
     Ok(PathBuf::from(home).join(".lightstreams").join("keys"))
-}
-
-fn unreachable(node: &str, e: &reqwest::Error) -> anyhow::Error {
-    // A request that got no HTTP answer at all may fail in many ways (refused, reset, closed
-    // while the upload streamed, a proxy in between); ask once more with a bare GET to tell
-    // "nothing is there" from "the node failed this request".
-    let answers = e.status().is_some()
-        || client()
-            .and_then(|c| Ok(c.get(format!("{node}/")).timeout(Duration::from_secs(5)).send()?))
-            .is_ok();
-    if answers {
-        anyhow::anyhow!("request to {node} failed: {e}")
-    } else {
-        anyhow::anyhow!("no lightstreams node answers at {node}: start one with `lightstreams node --dev`")
-    }
 }
 
 fn progress(len: u64, msg: &'static str) -> indicatif::ProgressBar {
@@ -193,13 +174,16 @@ fn read_to(n: &NodeArg, id: &str, range: Option<(u64, u64)>, out: &mut impl Writ
 
 pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
     match cmd {
-        FileCommand::Add { node, path, public, cid_version, media_type, json } => {
+        FileCommand::Add { node, path, public, cid_version, media_type, pin, json } => {
+            let media_type = media_type
+                .or_else(|| mime_guess::from_path(&path).first().map(|m| m.to_string()))
+                .unwrap_or_else(|| "application/octet-stream".into());
             let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
             let len = file.metadata()?.len();
             let bar = progress(len, "adding");
             let body = reqwest::blocking::Body::sized(bar.wrap_read(file), len);
             let http = client()?;
-            let mut req = http.post(format!("{}/ipfs", node.node));
+            let mut req = http.post(format!("{}/ipfs", node.node)).query(&[("pin", pin.to_string())]);
             let mut key_material = None;
             if public {
                 req = req.query(&[("cid-version", cid_version.to_string())]);
@@ -253,6 +237,7 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        FileCommand::Ls { node, json } => list(&node, json)?,
         FileCommand::Cat { node, id, range } => {
             let range = range.as_deref().map(parse_range).transpose()?;
             let stdout = std::io::stdout();
@@ -264,3 +249,49 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+
+/// What `file ls` shows for one pinned root.
+fn describe(http: &reqwest::blocking::Client, node: &str, cid: &Cid) -> anyhow::Result<serde_json::Value> {
+    let url = format!("{node}/ipfs/{cid}");
+    if cid.codec() == DAG_JSON {
+        let m: serde_json::Value = http.get(&url).send().map_err(|e| unreachable(node, &e))?.error_for_status()?.json()?;
+        return Ok(serde_json::json!({
+            "Cid": cid.to_string(),
+            "Size": m["plaintextLength"],
+            "Type": m["mediaType"],
+            "Encrypted": true,
+        }));
+    }
+    let resp = http.head(&url).send().map_err(|e| unreachable(node, &e))?.error_for_status()?;
+    let header = |h: reqwest::header::HeaderName| resp.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let ty = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
+    let size = header(reqwest::header::CONTENT_LENGTH).and_then(|l| l.parse::<u64>().ok());
+    let is_dir = size.is_none() && ty.starts_with("text/html");
+    Ok(serde_json::json!({
+        "Cid": cid.to_string(),
+        "Size": size,
+        "Type": if is_dir { "directory".to_string() } else { ty },
+        "Encrypted": false,
+    }))
+}
+
+fn list(node: &NodeArg, json: bool) -> anyhow::Result<()> {
+    let http = client()?;
+    let pins: serde_json::Value = api_post(&http, &node.node, "pin/ls", &[])?.json()?;
+    let mut cids: Vec<Cid> = pins["Keys"]
+        .as_object()
+        .map(|m| m.keys().filter_map(|k| Cid::try_from(k.as_str()).ok()).collect())
+        .unwrap_or_default();
+    cids.sort_by_key(|c| c.to_string());
+    let rows = cids.iter().map(|c| describe(&http, &node.node, c)).collect::<anyhow::Result<Vec<_>>>()?;
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+        return Ok(());
+    }
+    for r in rows {
+        let size = r["Size"].as_u64().map_or("-".to_string(), |s| s.to_string());
+        let kind = if r["Encrypted"] == true { "encrypted" } else { "public" };
+        println!("{}  {size:>12}  {kind:<9}  {}", r["Cid"].as_str().unwrap_or_default(), r["Type"].as_str().unwrap_or_default());
+    }
+    Ok(())
+}

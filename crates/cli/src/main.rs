@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 mod account;
 mod file;
 mod node;
+mod pin;
+mod remote;
 
 /// Lightstreams: an Ethereum-compatible chain that manages who may read which file, and an
 /// encrypted content-addressed file store.
@@ -25,6 +27,17 @@ enum Command {
     /// Add and read files through the local node's gateway (like `ipfs add` / `ipfs cat`).
     #[command(subcommand)]
     File(file::FileCommand),
+    /// Pin and unpin files on the local node (like `ipfs pin`).
+    #[command(subcommand)]
+    Pin(pin::PinCommand),
+    /// Remove every block no pin reaches from the local node (like `ipfs repo gc`).
+    Gc {
+        #[command(flatten)]
+        node: remote::NodeArg,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
@@ -40,5 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(args) => node::run(args),
         Command::Account(cmd) => account::run(cmd),
         Command::File(cmd) => file::run(cmd),
+        Command::Pin(cmd) => pin::run(cmd),
+        Command::Gc { node, json } => pin::gc(&node, json),
     }
 }

@@ -46,6 +46,12 @@ pub struct NodeArgs {
     /// Seal blocks even when no transaction is pending.
     #[arg(long)]
     empty_blocks: bool,
+    /// Largest gateway upload accepted (e.g. 4GiB, 500MiB, 1000000).
+    #[arg(long, default_value = "4GiB", value_parser = parse_size)]
+    max_upload: u64,
+    /// Memory kept for recently read blocks (e.g. 64MiB; 0 turns the cache off).
+    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
+    block_cache: u64,
     /// Print less at start-up (no account list).
     #[arg(long, short)]
     quiet: bool,
@@ -131,9 +137,13 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Resul
         .await
         .with_context(|| format!("binding the RPC server to {}", args.rpc_addr))?;
 
-    let blocks: Arc<dyn ls_content::Blockstore> = Arc::new(
-        ls_content::FsBlockstore::open(dir.join("blocks")).context("opening the block store")?,
-    );
+    let disk = ls_content::FsBlockstore::open(dir.join("blocks")).context("opening the block store")?;
+    let blocks: Arc<dyn ls_content::Blockstore> = match args.block_cache {
+        0 => Arc::new(disk),
+        n => Arc::new(ls_content::CachedBlockstore::new(disk, usize::try_from(n).unwrap_or(usize::MAX))),
+    };
+    let pins = ls_content::FsPins::open(dir.join("pins")).context("opening the pin store")?;
+    let repo = Arc::new(ls_content::Repo::new(blocks, pins));
     let gateway = tokio::net::TcpListener::bind(args.gateway_addr)
         .await
         .with_context(|| format!("binding the gateway to {}", args.gateway_addr))?;
@@ -141,7 +151,7 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Resul
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut gw_stop = stop_rx.clone();
     let serving = tokio::spawn(async move {
-        let app = ls_gateway::router(blocks, ls_gateway::GatewayConfig::default());
+        let app = ls_gateway::router(repo, ls_gateway::GatewayConfig { max_upload: args.max_upload });
         let shutdown = async move {
             let _ = gw_stop.changed().await;
         };
@@ -221,4 +231,39 @@ fn print_banner(chain: &Chain, signers: &[alloy_signer_local::PrivateKeySigner],
         dir.display()
     ));
     println!("{out}");
+}
+
+/// A byte count with an optional binary or decimal unit: `4GiB`, `500MB`, `64k`, `1000`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size (e.g. 64MiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        u => return Err(format!("unknown size unit {u:?} (B, KiB, MiB, GiB, KB, MB, GB)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4GiB"), Ok(4 << 30));
+        assert_eq!(parse_size("64mib"), Ok(64 << 20));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5XB").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
 }

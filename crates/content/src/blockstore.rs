@@ -24,6 +24,10 @@ pub trait Blockstore: Send + Sync {
     fn delete(&self, cid: &Cid) -> Result<bool, BlockstoreError>;
     /// Every block's CID, in no particular order (for garbage collection and listings).
     fn cids(&self) -> Result<Vec<Cid>, BlockstoreError>;
+    /// Makes every `put` so far durable. Stores that write through need not do anything.
+    fn flush(&self) -> Result<(), BlockstoreError> {
+        Ok(())
+    }
 }
 
 /// Blocks in a hash map.
@@ -233,5 +237,9 @@ impl<B: Blockstore> Blockstore for CachedBlockstore<B> {
 
     fn cids(&self) -> Result<Vec<Cid>, BlockstoreError> {
         self.inner.cids()
+    }
+
+    fn flush(&self) -> Result<(), BlockstoreError> {
+        self.inner.flush()
     }
 }

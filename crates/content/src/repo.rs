@@ -20,7 +20,7 @@ pub enum RepoError {
     #[error("block {0} is not in this node's store")]
     Missing(Cid),
     #[error("block {cid}: {source}")]
-    Links { cid: Cid, source: LinkError },
+    Links { cid: Cid, source: Box<LinkError> },
     #[error("{0} is not pinned")]
     NotPinned(Cid),
     #[error(transparent)]
@@ -151,12 +151,25 @@ impl<B: Blockstore + ?Sized> Repo<B> {
     /// Runs `write` (which adds blocks and returns a root) with collection held off, then pins
     /// the root when `pin` is set. Nothing `write` stored can be collected before it is pinned.
     pub fn add<E: From<RepoError>>(&self, pin: bool, write: impl FnOnce(&B) -> Result<Cid, E>) -> Result<Cid, E> {
+        Ok(self.add_roots(pin, |s| write(s).map(|r| vec![r]))?[0])
+    }
+
+    /// As [`Repo::add`], for writes with several roots (a CAR). The blocks are made durable
+    /// ([`Blockstore::flush`]) before any pin names them.
+    pub fn add_roots<E: From<RepoError>>(
+        &self,
+        pin: bool,
+        write: impl FnOnce(&B) -> Result<Vec<Cid>, E>,
+    ) -> Result<Vec<Cid>, E> {
         let _adding = self.gc.read();
-        let root = write(&self.blocks)?;
+        let roots = write(&self.blocks)?;
+        self.blocks.flush().map_err(RepoError::from)?;
         if pin {
-            self.pins.add(&root)?;
+            for root in &roots {
+                self.pins.add(root)?;
+            }
         }
-        Ok(root)
+        Ok(roots)
     }
 
     /// Pins `root` once every block it reaches is in the store.
@@ -214,7 +227,7 @@ pub fn reachable<B: Blockstore + ?Sized>(store: &B, roots: impl IntoIterator<Ite
             }
         } else {
             let block = store.get(&cid)?.ok_or(RepoError::Missing(cid))?;
-            stack.extend(links(&cid, &block).map_err(|source| RepoError::Links { cid, source })?);
+            stack.extend(links(&cid, &block).map_err(|source| RepoError::Links { cid, source: Box::new(source) })?);
         }
         seen.insert(cid);
     }

@@ -1,0 +1,105 @@
+//! The Kubo RPC calls for pins and garbage collection, answered as Kubo answers them
+//! (`{"Pins": [...]}`, `{"Keys": {cid: {"Type": "recursive"}}}`, NDJSON `{"Key": {"/": cid}}`);
+//! errors are `{"Message", "Code": 0, "Type": "error"}` with a fitting HTTP status.
+
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use cid::Cid;
+use ls_content::RepoError;
+use serde_json::json;
+
+use crate::{AppState, blocking};
+
+fn api_error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
+    (status, axum::Json(json!({"Message": msg.to_string(), "Code": 0, "Type": "error"}))).into_response()
+}
+
+fn repo_error(e: RepoError) -> Response {
+    let status = match e {
+        RepoError::Missing(_) | RepoError::NotPinned(_) => StatusCode::NOT_FOUND,
+        RepoError::Links { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    api_error(status, e)
+}
+
+/// Kubo refuses API calls a web page could make; so do we: no `Origin`, or a loopback one.
+fn check_origin(headers: &HeaderMap) -> Result<(), Response> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return Ok(()) };
+    let host = origin.split("://").nth(1).unwrap_or("").split([':', '/']).next().unwrap_or("");
+    if matches!(host, "localhost" | "127.0.0.1") || origin.contains("://[::1]") {
+        Ok(())
+    } else {
+        Err(api_error(StatusCode::FORBIDDEN, format!("requests from origin {origin} may not change pins")))
+    }
+}
+
+fn arg(q: &HashMap<String, String>) -> Result<Cid, Response> {
+    let a = q.get("arg").ok_or_else(|| api_error(StatusCode::BAD_REQUEST, "argument \"arg\" is required"))?;
+    let a = a.strip_prefix("/ipfs/").unwrap_or(a);
+    Cid::try_from(a).map_err(|e| api_error(StatusCode::BAD_REQUEST, format!("invalid CID {a:?}: {e}")))
+}
+
+pub(crate) async fn pin_add(State(st): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
+    let cid = match check_origin(&h).and_then(|()| arg(&q)) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match blocking(move || st.repo.pin(&cid)).await {
+        Ok(Ok(())) => axum::Json(json!({"Pins": [cid.to_string()]})).into_response(),
+        Ok(Err(e)) => repo_error(e),
+        Err(r) => r,
+    }
+}
+
+pub(crate) async fn pin_rm(State(st): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
+    let cid = match check_origin(&h).and_then(|()| arg(&q)) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match blocking(move || st.repo.unpin(&cid)).await {
+        Ok(Ok(())) => axum::Json(json!({"Pins": [cid.to_string()]})).into_response(),
+        Ok(Err(e)) => repo_error(e),
+        Err(r) => r,
+    }
+}
+
+pub(crate) async fn pin_ls(State(st): State<Arc<AppState>>) -> Response {
+    match blocking(move || st.repo.pins()).await {
+        Ok(Ok(pins)) => {
+            let keys: serde_json::Map<String, serde_json::Value> =
+                pins.into_iter().map(|c| (c.to_string(), json!({"Type": "recursive"}))).collect();
+            axum::Json(json!({"Keys": keys})).into_response()
+        }
+        Ok(Err(e)) => repo_error(e),
+        Err(r) => r,
+    }
+}
+
+pub(crate) async fn repo_gc(State(st): State<Arc<AppState>>, h: HeaderMap) -> Response {
+    if let Err(r) = check_origin(&h) {
+        return r;
+    }
+    match blocking(move || st.repo.gc()).await {
+        Ok(Ok(report)) => {
+            let mut body = String::new();
+            for cid in &report.removed {
+                body += &json!({"Key": {"/": cid.to_string()}}).to_string();
+                body.push('\n');
+            }
+            tracing::info!(removed = report.removed.len(), freed_bytes = report.freed_bytes, kept = report.kept, "garbage collected");
+            (
+                [(header::CONTENT_TYPE, "application/x-ndjson"), (header::HeaderName::from_static("x-freed-bytes"), &report.freed_bytes.to_string())],
+                body,
+            )
+                .into_response()
+        }
+        Ok(Err(e)) => repo_error(e),
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,267 @@
+//! `POST /ipfs`: streaming uploads, plain or encrypted, pinned unless asked not to.
+
+use std::{collections::HashMap, io::Read, sync::Arc};
+
+use axum::{
+    body::Body,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use cid::Cid;
+use futures::StreamExt;
+use ls_content::{CidVersion, FileKey, ImportOptions, Manifest, RepoError, encrypt_import, import};
+
+use crate::{AppState, error};
+
+/// A `Read` over body pieces arriving on a bounded channel (read on a blocking thread).
+pub(crate) struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    cur: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.cur.len());
+        out[..n].copy_from_slice(&self.cur[..n]);
+        self.cur = self.cur.slice(n..);
+        Ok(n)
+    }
+}
+
+/// The key material a client sends for an encrypted upload (it keeps the key; the node only
+/// uses it while the upload streams through).
+fn upload_key(headers: &HeaderMap) -> Result<(FileKey, [u8; 7]), String> {
+    let field = |name: &str, len: usize| -> Result<Vec<u8>, String> {
+        let v = headers.get(name).and_then(|v| v.to_str().ok()).ok_or(format!("encrypted uploads need the {name} header"))?;
+        let b = hex::decode(v).map_err(|_| format!("{name} is not hex"))?;
+        if b.len() != len {
+            return Err(format!("{name} must be {len} bytes"));
+        }
+        Ok(b)
+    };
+    let key: [u8; 32] = field("x-lightstreams-key", 32)?.try_into().expect("length checked");
+    let prefix: [u8; 7] = field("x-lightstreams-nonce-prefix", 7)?.try_into().expect("length checked");
+    Ok((FileKey(key), prefix))
+}
+
+fn flag(q: &HashMap<String, String>, name: &str, default: bool) -> Result<bool, Response> {
+    match q.get(name).map(String::as_str) {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(error(StatusCode::BAD_REQUEST, format!("{name} must be true or false, not {other}"))),
+    }
+}
+
+/// What an upload asked for, checked before any byte is read.
+struct Request {
+    cid_version: CidVersion,
+    encrypt: Option<(FileKey, [u8; 7])>,
+    media_type: String,
+    pin: bool,
+}
+
+fn parse(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<(Request, bool), Response> {
+    let cid_version = match q.get("cid-version").map(String::as_str) {
+        None | Some("0") => CidVersion::V0,
+        Some("1") => CidVersion::V1,
+        Some(other) => return Err(error(StatusCode::BAD_REQUEST, format!("cid-version must be 0 or 1, not {other}"))),
+    };
+    let encrypt = if flag(q, "encrypt", false)? {
+        Some(upload_key(headers).map_err(|m| error(StatusCode::BAD_REQUEST, m))?)
+    } else {
+        None
+    };
+    let media_type = q.get("media-type").cloned().unwrap_or_else(|| "application/octet-stream".into());
+    let req = Request { cid_version, encrypt, media_type, pin: flag(q, "pin", true)? };
+    Ok((req, flag(q, "progress", false)?))
+}
+
+/// Failures, as (status, message).
+type Failure = (StatusCode, String);
+
+#[derive(Debug, thiserror::Error)]
+enum AddError {
+    #[error("{0}")]
+    Content(String),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Imports what `reader` yields under the repo's add lock; returns the answer's JSON.
+fn import_blocking(st: &AppState, req: Request, reader: ChannelReader) -> Result<serde_json::Value, String> {
+    let mut answer = serde_json::Value::Null;
+    let Request { cid_version, encrypt, media_type, pin } = req;
+    st.repo
+        .add(pin, |store| -> Result<Cid, AddError> {
+            let content = |e: &dyn std::fmt::Display| AddError::Content(e.to_string());
+            match encrypt {
+                None => {
+                    let done = import(reader, store, ImportOptions { cid_version, ..Default::default() }).map_err(|e| content(&e))?;
+                    answer = serde_json::json!({"Hash": done.root.to_string(), "Size": done.size});
+                    Ok(done.root)
+                }
+                Some((key, prefix)) => {
+                    let f = encrypt_import(reader, store, &key, prefix).map_err(|e| content(&e))?;
+                    let manifest = Manifest {
+                        plaintext_len: f.plaintext_len,
+                        media_type,
+                        ciphertext: f.ciphertext.root,
+                        nonce_prefix: prefix,
+                        key_shares: vec![],
+                    };
+                    let id = manifest.store(store).map_err(|e| content(&e))?;
+                    answer = serde_json::json!({
+                        "Hash": id.to_string(),
+                        "Ciphertext": f.ciphertext.root.to_string(),
+                        "Size": f.plaintext_len,
+                        "Encrypted": true,
+                    });
+                    Ok(id)
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(answer)
+}
+
+/// Feeds `body` to `work` on a blocking thread, enforcing the size limit; `progress` hears
+/// the running byte count about every MiB.
+pub(crate) async fn run(
+    st: Arc<AppState>,
+    body: Body,
+    progress: Option<tokio::sync::mpsc::Sender<u64>>,
+    work: impl FnOnce(&AppState, ChannelReader) -> Result<serde_json::Value, String> + Send + 'static,
+) -> Result<serde_json::Value, Failure> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let st2 = st.clone();
+    let importing = tokio::task::spawn_blocking(move || work(&st2, ChannelReader { rx, cur: Bytes::new() }));
+    let mut stream = body.into_data_stream();
+    let (mut received, mut reported) = (0u64, 0u64);
+    let mut too_large = false;
+    while let Some(piece) = stream.next().await {
+        let item = match piece {
+            Ok(b) => {
+                received += b.len() as u64;
+                if received > st.cfg.max_upload {
+                    too_large = true;
+                    Err(std::io::Error::other("upload too large"))
+                } else {
+                    Ok(b)
+                }
+            }
+            Err(e) => Err(std::io::Error::other(format!("the upload was cut: {e}"))),
+        };
+        let stop = item.is_err();
+        if tx.send(item).await.is_err() || stop {
+            break;
+        }
+        if let Some(p) = &progress
+            && received - reported >= 1 << 20
+        {
+            reported = received;
+            let _ = p.send(received).await;
+        }
+    }
+    drop(tx);
+    let done = importing.await;
+    if too_large {
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, format!("uploads are limited to {} bytes", st.cfg.max_upload)));
+    }
+    match done {
+        Ok(Ok(answer)) => {
+            if let Some(p) = &progress
+                && received > reported
+            {
+                let _ = p.send(received).await;
+            }
+            Ok(answer)
+        }
+        Ok(Err(e)) => Err((StatusCode::BAD_REQUEST, format!("upload failed: {e}"))),
+        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+pub(crate) async fn upload(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (req, progress) = match parse(&q, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !progress {
+        return match run(st, body, None, move |st, r| import_blocking(st, req, r)).await {
+            Ok(done) => (
+                StatusCode::CREATED,
+                [(header::LOCATION, format!("/ipfs/{}", done["Hash"].as_str().unwrap_or_default()))],
+                axum::Json(done),
+            )
+                .into_response(),
+            Err((status, msg)) => error(status, msg),
+        };
+    }
+    // Answer at once and stream NDJSON: {"Bytes": n} lines, then the result or the error.
+    let (ptx, mut prx) = tokio::sync::mpsc::channel::<u64>(64);
+    let (ltx, lrx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    tokio::spawn(async move {
+        let work = run(st, body, Some(ptx), move |st, r| import_blocking(st, req, r));
+        tokio::pin!(work);
+        let line = |v: serde_json::Value| Ok(Bytes::from(v.to_string() + "\n"));
+        let result = loop {
+            tokio::select! {
+                Some(n) = prx.recv() => { let _ = ltx.send(line(serde_json::json!({"Bytes": n}))).await; }
+                r = &mut work => break r,
+            }
+        };
+        while let Ok(n) = prx.try_recv() {
+            let _ = ltx.send(line(serde_json::json!({"Bytes": n}))).await;
+        }
+        let last = match result {
+            Ok(done) => done,
+            Err((status, msg)) => serde_json::json!({"Message": msg, "Code": status.as_u16(), "Type": "error"}),
+        };
+        let _ = ltx.send(line(last)).await;
+    });
+    let stream = futures::stream::unfold(lrx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response()
+}
+
+/// `POST /api/v0/dag/import`: a CARv1 body (from Kubo, Helia, or `?format=car`) is verified
+/// block by block as it streams in and its roots pinned (`?pin-roots=false` to not). A bad CAR
+/// stores nothing.
+pub(crate) async fn dag_import(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Body,
+) -> Response {
+    let pin = match flag(&q, "pin-roots", true) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let work = move |st: &AppState, reader: ChannelReader| -> Result<serde_json::Value, String> {
+        let roots = st
+            .repo
+            .add_roots(pin, |store| -> Result<Vec<Cid>, AddError> {
+                ls_content::import_car(store, reader).map_err(|e| AddError::Content(e.to_string()))
+            })
+            .map_err(|e| e.to_string())?;
+        let roots: Vec<_> = roots.iter().map(|c| serde_json::json!({"Cid": {"/": c.to_string()}})).collect();
+        Ok(serde_json::json!({"Roots": roots, "Pinned": pin}))
+    };
+    match run(st, body, None, work).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err((status, msg)) => error(status, msg),
+    }
+}
