@@ -35,7 +35,7 @@ mod importer;
 mod pb;
 mod repo;
 
-pub use blockstore::{Blockstore, BlockstoreError, CachedBlockstore, FsBlockstore, MemBlockstore};
+pub use blockstore::{Blockstore, BlockstoreError, CachedBlockstore, FLUSH_EVERY, FsBlockstore, MemBlockstore};
 pub use repo::{FsPins, GcReport, MemPins, PinStore, Repo, RepoError, reachable};
 pub use dir::{DirEntry, PathError, list_directory, put_directory, resolve_path};
 pub use car::{CarError, export_car, import_car};

@@ -63,3 +63,58 @@ fn fs_blockstore_detects_corruption_on_disk_and_survives_reopen() {
     std::fs::write(&file, bytes).unwrap();
     assert!(matches!(store.get(&got.root), Err(BlockstoreError::Corrupt(c)) if c == got.root));
 }
+
+#[test]
+fn fs_blockstore_batches_are_all_or_nothing_across_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..600_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let store = FsBlockstore::open(dir.path()).unwrap();
+    let got = import(&data[..], &store, ImportOptions::default()).unwrap();
+    // Readable before the flush, from the pending files.
+    let mut out = Vec::new();
+    read_all(&store, &got.root, &mut out).unwrap();
+    assert_eq!(out, data);
+    assert!(ls_testkit::files_under(&dir.path().join("blocks")).is_empty(), "nothing in place before a flush");
+    // A crash now (no flush, no drop): on reopen the batch is gone whole.
+    std::mem::forget(store);
+    let store = FsBlockstore::open(dir.path()).unwrap();
+    assert!(!store.has(&got.root).unwrap());
+    assert!(store.cids().unwrap().is_empty());
+
+    let got = import(&data[..], &store, ImportOptions::default()).unwrap();
+    store.flush().unwrap();
+    std::mem::forget(store);
+    let store = FsBlockstore::open(dir.path()).unwrap();
+    assert_eq!(store.cids().unwrap().len(), 4);
+    let mut out = Vec::new();
+    read_all(&store, &got.root, &mut out).unwrap();
+    assert_eq!(out, data);
+}
+
+#[test]
+fn fs_blockstore_flushes_in_the_background_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let data: Vec<u8> = (0..1_500_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    // 1 KiB chunks: well over FLUSH_EVERY blocks, so several batches flush while importing.
+    let opts = ImportOptions { chunk_size: 1024, ..Default::default() };
+    let store = FsBlockstore::open(dir.path()).unwrap();
+    let got = import(&data[..], &store, opts).unwrap();
+    assert!(ls_testkit::files_under(&dir.path().join("blocks")).len() >= ls_content::FLUSH_EVERY, "earlier batches are in place");
+    store.flush().unwrap();
+    let blocks = store.cids().unwrap().len();
+    assert!(blocks > 1465, "{blocks}");
+    std::mem::forget(store);
+    let store = FsBlockstore::open(dir.path()).unwrap();
+    assert_eq!(store.cids().unwrap().len(), blocks);
+    let mut out = Vec::new();
+    read_all(&store, &got.root, &mut out).unwrap();
+    assert_eq!(out, data);
+}

@@ -86,6 +86,9 @@ fn parse(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<(Request, b
     Ok((req, flag(q, "progress", false)?))
 }
 
+/// Bytes handed to the import thread at once.
+const BATCH: usize = 256 * 1024;
+
 /// Failures, as (status, message).
 type Failure = (StatusCode, String);
 
@@ -148,18 +151,27 @@ pub(crate) async fn run(
     let mut stream = body.into_data_stream();
     let (mut received, mut reported) = (0u64, 0u64);
     let mut too_large = false;
-    while let Some(piece) = stream.next().await {
+    // Hand the import thread 256 KiB at a time, not each small body frame: far fewer wakeups.
+    let mut batch = bytes::BytesMut::new();
+    loop {
+        let piece = stream.next().await;
         let item = match piece {
-            Ok(b) => {
+            Some(Ok(b)) => {
                 received += b.len() as u64;
                 if received > st.cfg.max_upload {
                     too_large = true;
                     Err(std::io::Error::other("upload too large"))
                 } else {
-                    Ok(b)
+                    batch.extend_from_slice(&b);
+                    if batch.len() < BATCH {
+                        continue;
+                    }
+                    Ok(batch.split().freeze())
                 }
             }
-            Err(e) => Err(std::io::Error::other(format!("the upload was cut: {e}"))),
+            Some(Err(e)) => Err(std::io::Error::other(format!("the upload was cut: {e}"))),
+            None if batch.is_empty() => break,
+            None => Ok(batch.split().freeze()),
         };
         let stop = item.is_err();
         if tx.send(item).await.is_err() || stop {
