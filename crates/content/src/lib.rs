@@ -30,6 +30,8 @@ mod crypto;
 mod dir;
 pub mod decode;
 mod exporter;
+#[doc(hidden)]
+pub mod fuzzing;
 mod manifest;
 mod importer;
 mod pb;

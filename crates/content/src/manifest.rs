@@ -67,15 +67,17 @@ impl Manifest {
         if v.get("segmentSize") != Some(&json!(SEGMENT)) {
             return Err(bad("unsupported segment size"));
         }
-        let ciphertext = v["ciphertext"]["/"].as_str().ok_or_else(|| bad("no ciphertext link"))?;
-        let prefix = hex::decode(v["noncePrefix"].as_str().ok_or_else(|| bad("no nonce prefix"))?)
+        // `Map` indexing panics on a missing key: every field goes through `get`.
+        let field = |k: &str| v.get(k).unwrap_or(&Value::Null);
+        let ciphertext = field("ciphertext").get("/").and_then(Value::as_str).ok_or_else(|| bad("no ciphertext link"))?;
+        let prefix = hex::decode(field("noncePrefix").as_str().ok_or_else(|| bad("no nonce prefix"))?)
             .map_err(|_| bad("nonce prefix is not hex"))?;
         Ok(Manifest {
-            plaintext_len: v["plaintextLength"].as_u64().ok_or_else(|| bad("no plaintext length"))?,
-            media_type: v["mediaType"].as_str().unwrap_or("application/octet-stream").to_string(),
+            plaintext_len: field("plaintextLength").as_u64().ok_or_else(|| bad("no plaintext length"))?,
+            media_type: field("mediaType").as_str().unwrap_or("application/octet-stream").to_string(),
             ciphertext: Cid::try_from(ciphertext).map_err(|e| ManifestError::Invalid(e.to_string()))?,
             nonce_prefix: prefix.try_into().map_err(|_| bad("nonce prefix is not 7 bytes"))?,
-            key_shares: v["keyShares"].as_array().cloned().unwrap_or_default(),
+            key_shares: field("keyShares").as_array().cloned().unwrap_or_default(),
         })
     }
 

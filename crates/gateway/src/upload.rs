@@ -266,7 +266,12 @@ pub(crate) async fn dag_import(
         let roots = st
             .repo
             .add_roots(pin, |store| -> Result<Vec<Cid>, AddError> {
-                ls_content::import_car(store, reader).map_err(|e| AddError::Content(e.to_string()))
+                let roots = ls_content::import_car(store, reader).map_err(|e| AddError::Content(e.to_string()))?;
+                if pin {
+                    // As Kubo: a root is pinned only if its whole DAG arrived.
+                    ls_content::reachable(store, roots.iter().copied())?;
+                }
+                Ok(roots)
             })
             .map_err(|e| e.to_string())?;
         let roots: Vec<_> = roots.iter().map(|c| serde_json::json!({"Cid": {"/": c.to_string()}})).collect();

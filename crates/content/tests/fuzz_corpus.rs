@@ -1,0 +1,105 @@
+//! The fuzz targets (fuzz/, cargo-fuzz) on stable, in every test run: each committed corpus
+//! input, plus deterministic mutations of real seeds (every truncation, byte flips, splices).
+//! `LS_WRITE_FUZZ_SEEDS=1` writes the seeds into fuzz/corpus for cargo-fuzz to start from.
+
+use ls_content::{
+    CidVersion, DirEntry, FileKey, ImportOptions, Manifest, MemBlockstore, export_car, fuzzing, import, put_directory,
+};
+
+fn corpus_dir(target: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target)
+}
+
+/// Real inputs: CARs of a file and a directory, their dag-pb blocks, a manifest.
+fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let store = MemBlockstore::default();
+    let data: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let opts = ImportOptions { chunk_size: 1000, max_links: 2, ..Default::default() };
+    let file = import(&data[..], &store, opts).unwrap();
+    let v1 = import(&data[..500], &store, ImportOptions { cid_version: CidVersion::V1, chunk_size: 200, ..Default::default() }).unwrap();
+    let dir = put_directory(
+        &store,
+        "d",
+        vec![
+            DirEntry { name: "a".into(), cid: file.root, tsize: file.dag_size },
+            DirEntry { name: "b".into(), cid: v1.root, tsize: v1.dag_size },
+        ],
+        CidVersion::V0,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for root in [file.root, dir.cid] {
+        let mut car = Vec::new();
+        export_car(&store, &root, &mut car).unwrap();
+        out.push(("car", car));
+    }
+    for cid in [file.root, v1.root, dir.cid] {
+        out.push(("dag_pb", ls_content::Blockstore::get(&store, &cid).unwrap().unwrap().to_vec()));
+    }
+    let (_, prefix) = FileKey::generate(&mut rand::rng());
+    let m = Manifest { plaintext_len: 3000, media_type: "video/mp4".into(), ciphertext: file.root, nonce_prefix: prefix, key_shares: vec![serde_json::json!({"to": "validator-1", "share": "00ff"})] };
+    out.push(("manifest", m.encode()));
+    out
+}
+
+fn run(target: &str, input: &[u8]) {
+    match target {
+        "car" => fuzzing::car(input),
+        "dag_pb" => fuzzing::dag_pb(input),
+        "manifest" => fuzzing::manifest(input),
+        other => panic!("unknown target {other}"),
+    }
+}
+
+#[test]
+fn fuzz_targets_hold_on_corpus_and_mutations() {
+    let seeds = seeds();
+    if std::env::var_os("LS_WRITE_FUZZ_SEEDS").is_some() {
+        for (i, (target, bytes)) in seeds.iter().enumerate() {
+            let dir = corpus_dir(target);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(format!("seed-{i}")), bytes).unwrap();
+        }
+    }
+    let mut runs = 0;
+    for target in ["car", "dag_pb", "manifest"] {
+        if let Ok(entries) = std::fs::read_dir(corpus_dir(target)) {
+            for e in entries {
+                run(target, &std::fs::read(e.unwrap().path()).unwrap());
+                runs += 1;
+            }
+        }
+    }
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for (target, seed) in &seeds {
+        run(target, seed);
+        for cut in (0..seed.len()).step_by(7) {
+            run(target, &seed[..cut]);
+        }
+        for _ in 0..300 {
+            let mut m = seed.clone();
+            for _ in 0..=(next() % 4) {
+                let at = (next() as usize) % m.len();
+                match next() % 3 {
+                    0 => m[at] ^= 1 << (next() % 8),
+                    1 => m[at] = next() as u8,
+                    _ => {
+                        let len = (next() as usize % 16).min(m.len() - at);
+                        let chunk = m[at..at + len].to_vec();
+                        let to = (next() as usize) % m.len();
+                        m.splice(to..to, chunk);
+                    }
+                }
+            }
+            run(target, &m);
+            runs += 1;
+        }
+    }
+    assert!(runs >= 6 * 300, "{runs} inputs");
+}
