@@ -149,6 +149,27 @@ fn car_import_directories_and_paths() {
     // A truncated CAR is refused and leaves nothing pinned.
     let r = http.post(format!("{}/api/v0/dag/import", node.gateway)).body(car[..car.len() - 100].to_vec()).send().unwrap();
     assert_eq!(r.status(), 400, "{:?}", r.text());
+    // A well-formed CAR missing its last block: stored, but its root is not pinned.
+    let mut at = 0;
+    let mut sections = Vec::new();
+    while at < car.len() {
+        let (mut len, mut shift, start) = (0usize, 0, at);
+        loop {
+            let b = car[at];
+            at += 1;
+            len |= usize::from(b & 0x7f) << shift;
+            shift += 7;
+            if b < 0x80 {
+                break;
+            }
+        }
+        sections.push(start);
+        at += len;
+    }
+    let without_last = car[..*sections.last().unwrap()].to_vec();
+    let r = http.post(format!("{}/api/v0/dag/import", node.gateway)).body(without_last).send().unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("is not in this node's store"));
     let r = http.post(format!("{}/api/v0/dag/import", node.gateway)).body(car).send().unwrap();
     assert_eq!(r.status(), 200);
     let v: serde_json::Value = r.json().unwrap();
