@@ -3,6 +3,7 @@
 // same pattern for car_tool to read. Usage:
 //   node car-interop.mjs check <ours.car> <expected-root> <len>
 //   node car-interop.mjs make <len> <v0|v1> <out.car>      (prints the root)
+//   node car-interop.mjs make-dir <out.car>                (a directory tree; prints {root, files})
 import { readFileSync, createWriteStream } from "node:fs";
 import { Readable } from "node:stream";
 import { CarReader, CarWriter } from "@ipld/car";
@@ -59,6 +60,27 @@ if (cmd === "check") {
   await writer.close();
   await done;
   console.log(root.toString());
+} else if (cmd === "make-dir") {
+  // A directory as `ipfs add -r site` builds it; files are the byte pattern at their sizes.
+  const [out] = args;
+  const tree = { "index.html": 20, "media/clip.bin": 600000, "media/notes.txt": 5 };
+  const blocks = new Map();
+  const store = {
+    put: async (cid, bytes) => { blocks.set(cid.toString(), { cid, bytes }); return cid; },
+    get: async (cid) => blocks.get(cid.toString())?.bytes,
+    has: async (cid) => blocks.has(cid.toString()),
+  };
+  const pattern = (len) => { const b = new Uint8Array(len); for (let i = 0; i < len; i++) b[i] = byteAt(i); return b; };
+  const files = Object.entries(tree).map(([p, len]) => ({ path: `site/${p}`, content: pattern(len) }));
+  const opts = { cidVersion: 0, rawLeaves: false, chunker: fixedSize({ chunkSize: 262144 }), layout: balanced({ maxChildrenPerNode: 174 }) };
+  let root;
+  for await (const e of importer(files, store, opts)) if (e.path === "site") root = e.cid;
+  const { writer, out: carOut } = CarWriter.create([root]);
+  const done = new Promise((res) => Readable.from(carOut).pipe(createWriteStream(out)).on("finish", res));
+  for (const block of blocks.values()) await writer.put(block);
+  await writer.close();
+  await done;
+  console.log(JSON.stringify({ root: root.toString(), files: tree }));
 } else {
   console.error("usage: check <car> <root> <len> | make <len> <v0|v1> <out>");
   process.exit(2);

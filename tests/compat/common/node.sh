@@ -1,6 +1,7 @@
 # Shared shell helpers for compat suites: start the node under test on a free loopback port.
 # Usage: source common/node.sh; start_node; ... ; (cleanup is automatic on exit)
-# Sets RPC_URL and WS_URL. TARGET=anvil starts anvil (npm @foundry-rs/anvil) instead.
+# Sets RPC_URL and WS_URL (and GATEWAY_URL for lightstreams). TARGET=anvil starts anvil
+# (npm @foundry-rs/anvil) instead.
 
 COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NODE_PID=""
@@ -31,7 +32,9 @@ start_node() {
       if [ -z "${LIGHTSTREAMS_BIN:-}" ] || [ ! -x "$LIGHTSTREAMS_BIN" ]; then
         echo "LIGHTSTREAMS_BIN must point at the lightstreams binary" >&2; exit 2
       fi
-      "$LIGHTSTREAMS_BIN" node --dev --quiet --rpc-addr "127.0.0.1:$port" --gateway-addr 127.0.0.1:0 --block-time 250ms >"$NODE_LOG" 2>&1 &
+      local gport; gport=$(free_port)
+      export GATEWAY_URL="http://127.0.0.1:$gport"
+      "$LIGHTSTREAMS_BIN" node --dev --quiet --rpc-addr "127.0.0.1:$port" --gateway-addr "127.0.0.1:$gport" --block-time 250ms >"$NODE_LOG" 2>&1 &
       ;;
     *) echo "unknown TARGET ${TARGET}" >&2; exit 2 ;;
   esac
