@@ -181,26 +181,21 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
             let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
             let len = file.metadata()?.len();
             let bar = progress(len, "adding");
-            let body = reqwest::blocking::Body::sized(bar.wrap_read(file), len);
-            let http = client()?;
-            let mut req = http.post(format!("{}/ipfs", node.node)).query(&[("pin", pin.to_string())]);
+            let mut query = vec![("pin", pin.to_string())];
+            let mut headers = Vec::new();
             let mut key_material = None;
             if public {
-                req = req.query(&[("cid-version", cid_version.to_string())]);
+                query.push(("cid-version", cid_version.to_string()));
             } else {
                 let (key, prefix) = FileKey::generate(&mut rand::rng());
-                req = req
-                    .query(&[("encrypt", "true"), ("media-type", media_type.as_str())])
-                    .header("x-lightstreams-key", hex::encode(key.0))
-                    .header("x-lightstreams-nonce-prefix", hex::encode(prefix));
+                query.push(("encrypt", "true".into()));
+                query.push(("media-type", media_type.clone()));
+                headers.push(("x-lightstreams-key", hex::encode(key.0)));
+                headers.push(("x-lightstreams-nonce-prefix", hex::encode(prefix)));
                 key_material = Some((key, prefix));
             }
-            let resp = req.body(body).send().map_err(|e| unreachable(&node.node, &e))?;
+            let created = upload_file(&node.node, &query, &headers, file, len, &bar)?;
             bar.finish_and_clear();
-            if !resp.status().is_success() {
-                bail!("{}: {}", resp.status(), resp.text().unwrap_or_default().trim());
-            }
-            let created: serde_json::Value = resp.json()?;
             let id = created["Hash"].as_str().context("the node answered without a CID")?.to_string();
             if let Some((key, prefix)) = key_material {
                 let dir = keys_dir(&node)?;
@@ -249,6 +244,80 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+
+/// Streams `file` to `POST /ipfs` in 256 KiB pieces (reqwest's blocking body reads 8 KiB at a
+/// time, which cost more CPU in system calls than the node spent importing) and returns the
+/// node's JSON answer.
+fn upload_file(
+    node: &str,
+    query: &[(&str, String)],
+    headers: &[(&str, String)],
+    mut file: std::fs::File,
+    len: u64,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<serde_json::Value> {
+    const PIECE: usize = 256 * 1024;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let reader_bar = bar.clone();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        loop {
+            let mut buf = vec![0u8; PIECE];
+            let mut filled = 0;
+            let res = loop {
+                match file.read(&mut buf[filled..]) {
+                    Ok(0) => break Ok(filled),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == PIECE {
+                            break Ok(filled);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            match res {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    reader_bar.inc(n as u64);
+                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Send errors come out of the runtime as they are: telling "no node" from "failed" probes
+    // with the blocking client, which must not run inside it.
+    let sent = rt.block_on(async {
+        let http = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5)).build()?;
+        let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+        let mut req = http
+            .post(format!("{node}/ipfs"))
+            .query(query)
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(reqwest::Body::wrap_stream(stream));
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        Ok::<_, reqwest::Error>((status, resp.bytes().await?))
+    });
+    let _ = reader.join();
+    let (status, body) = sent.map_err(|e| unreachable(node, &e))?;
+    if !status.is_success() {
+        bail!("{status}: {}", String::from_utf8_lossy(&body).trim());
+    }
+    Ok(serde_json::from_slice(&body).context("the node's answer is not JSON")?)
+}
 
 /// What `file ls` shows for one pinned root.
 fn describe(http: &reqwest::blocking::Client, node: &str, cid: &Cid) -> anyhow::Result<serde_json::Value> {
