@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use cid::Cid;
 use clap::Subcommand;
-use ls_content::{Blockstore, BlockstoreError, DAG_JSON, FileKey, Manifest, decrypt_range};
+use ls_content::{Blockstore, BlockstoreError, DAG_JSON, FileKey, Manifest};
 
 use crate::remote::{NodeArg, api_post, client, unreachable};
 
@@ -152,9 +152,24 @@ fn read_to(n: &NodeArg, id: &str, range: Option<(u64, u64)>, out: &mut impl Writ
         let manifest = Manifest::load(&blocks, &cid)?;
         let (key, prefix) = load_key(n, &cid)?;
         let (start, end) = range.unwrap_or((0, manifest.plaintext_len));
+        if start == end {
+            return Ok(());
+        }
+        // One ranged request for the ciphertext the range needs; each segment is
+        // authenticated with its position, so the node is not trusted with integrity.
+        let (a, b) = ls_content::ciphertext_span(manifest.plaintext_len, start, end)?;
+        let resp = blocks
+            .http
+            .get(format!("{}/ipfs/{}", n.node, manifest.ciphertext))
+            .header("Range", format!("bytes={a}-{}", b - 1))
+            .send()
+            .map_err(|e| unreachable(&n.node, &e))?;
+        if !resp.status().is_success() {
+            bail!("{}: {}", resp.status(), resp.text().unwrap_or_default().trim());
+        }
         let bar = progress(end - start, "decrypting");
         let mut w = bar.wrap_write(out);
-        decrypt_range(&blocks, &manifest.ciphertext, manifest.plaintext_len, &key, prefix, start, end, &mut w)?;
+        ls_content::decrypt_from_reader(std::io::BufReader::with_capacity(256 * 1024, resp), manifest.plaintext_len, &key, prefix, start, end, &mut w)?;
         bar.finish_and_clear();
         return Ok(());
     }

@@ -62,6 +62,8 @@ pub enum CryptoError {
     Import(#[from] ImportError),
     #[error(transparent)]
     Export(#[from] ExportError),
+    #[error("reading the ciphertext: {0}")]
+    Read(std::io::Error),
     #[error("writing the output: {0}")]
     Write(#[from] std::io::Error),
 }
@@ -194,6 +196,59 @@ pub fn decrypt_range<S: Blockstore + ?Sized>(
     end: u64,
     out: &mut impl Write,
 ) -> Result<(), CryptoError> {
+    decrypt_segments(plaintext_len, key, prefix, start, end, out, |c_start, len| {
+        let mut sealed = Vec::with_capacity(len);
+        read_range(store, ciphertext_root, c_start, c_start + len as u64, &mut sealed)?;
+        Ok(sealed)
+    })
+}
+
+/// The ciphertext bytes that plaintext `start..end` needs, as a range `a..b` of the
+/// ciphertext file: fetch them (from any IPFS gateway, with one `Range` request) and hand them
+/// to [`decrypt_from_reader`]. Every segment is authenticated with its position, so a server
+/// that alters, reorders or cuts them is caught without trusting it to check CIDs.
+pub fn ciphertext_span(plaintext_len: u64, start: u64, end: u64) -> Result<(u64, u64), CryptoError> {
+    if start >= end || end > plaintext_len {
+        return Err(CryptoError::Range { start, end, size: plaintext_len });
+    }
+    let seg = SEGMENT as u64;
+    let segments = plaintext_len.div_ceil(seg).max(1);
+    let (first, last) = (start / seg, (end - 1) / seg);
+    let last_len = if last + 1 == segments { plaintext_len - last * seg } else { seg };
+    Ok((first * CHUNK_SIZE as u64, last * CHUNK_SIZE as u64 + last_len + TAG as u64))
+}
+
+/// Decrypts plaintext `start..end` from `ciphertext`, which yields the file's ciphertext from
+/// the start of [`ciphertext_span`] onwards.
+#[allow(clippy::too_many_arguments)]
+pub fn decrypt_from_reader(
+    mut ciphertext: impl Read,
+    plaintext_len: u64,
+    key: &FileKey,
+    prefix: [u8; 7],
+    start: u64,
+    end: u64,
+    out: &mut impl Write,
+) -> Result<(), CryptoError> {
+    decrypt_segments(plaintext_len, key, prefix, start, end, out, |_, len| {
+        let mut sealed = vec![0u8; len];
+        ciphertext.read_exact(&mut sealed).map_err(CryptoError::Read)?;
+        Ok(sealed)
+    })
+}
+
+/// The STREAM loop: for each segment `start..end` touches, in order, `sealed(offset, len)`
+/// gives its ciphertext, which is opened and the wanted part written.
+#[allow(clippy::too_many_arguments)]
+fn decrypt_segments(
+    plaintext_len: u64,
+    key: &FileKey,
+    prefix: [u8; 7],
+    start: u64,
+    end: u64,
+    out: &mut impl Write,
+    mut sealed: impl FnMut(u64, usize) -> Result<Vec<u8>, CryptoError>,
+) -> Result<(), CryptoError> {
     if start > end || end > plaintext_len {
         return Err(CryptoError::Range { start, end, size: plaintext_len });
     }
@@ -205,11 +260,9 @@ pub fn decrypt_range<S: Blockstore + ?Sized>(
     let seg = SEGMENT as u64;
     for i in start / seg..=(end - 1) / seg {
         let plain_here = if i + 1 == segments { plaintext_len - i * seg } else { seg };
-        let c_start = i * CHUNK_SIZE as u64;
-        let mut sealed = Vec::with_capacity(plain_here as usize + TAG);
-        read_range(store, ciphertext_root, c_start, c_start + plain_here + TAG as u64, &mut sealed)?;
+        let data = sealed(i * CHUNK_SIZE as u64, plain_here as usize + TAG)?;
         let plain = cipher
-            .decrypt(&nonce(&prefix, i, i + 1 == segments), sealed.as_slice())
+            .decrypt(&nonce(&prefix, i, i + 1 == segments), data.as_slice())
             .map_err(|_| CryptoError::Tampered(i))?;
         let from = start.saturating_sub(i * seg) as usize;
         let to = (end - i * seg).min(plain_here) as usize;
