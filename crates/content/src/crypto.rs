@@ -76,7 +76,7 @@ fn nonce(prefix: &[u8; 7], index: u64, last: bool) -> Nonce<aes_gcm::aead::const
     n.into()
 }
 
-/// Reads plaintext, yields ciphertext segments. Keeps one segment of look-ahead to know which
+/// Reads plaintext, seals it segment by segment into `out`. Keeps one segment of look-ahead to know which
 /// segment is last.
 struct Encryptor<R> {
     input: R,
@@ -85,7 +85,6 @@ struct Encryptor<R> {
     index: u64,
     next: Option<Vec<u8>>,
     out: Vec<u8>,
-    out_pos: usize,
     done: bool,
     plaintext_len: u64,
 }
@@ -133,22 +132,9 @@ impl<R: Read> Encryptor<R> {
             .cipher
             .encrypt(&nonce(&self.prefix, self.index, last), current.as_slice())
             .map_err(|_| std::io::Error::other("AES-GCM refused a segment"))?;
-        self.out_pos = 0;
         self.index += 1;
         self.done = last;
         Ok(true)
-    }
-}
-
-impl<R: Read> Read for Encryptor<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.out_pos == self.out.len() && !self.seal_next()? {
-            return Ok(0);
-        }
-        let n = buf.len().min(self.out.len() - self.out_pos);
-        buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
-        self.out_pos += n;
-        Ok(n)
     }
 }
 
@@ -161,9 +147,10 @@ pub struct EncryptedFile {
 }
 
 /// Encrypts `plain` under `key` and stores the ciphertext as UnixFS (CIDv1, raw leaves). No
-/// plaintext byte is written anywhere.
+/// plaintext byte is written anywhere. Encryption runs on its own thread, a few segments ahead
+/// of hashing and storing, so the two use both cores.
 pub fn encrypt_import<S: Blockstore + ?Sized>(
-    plain: impl Read,
+    plain: impl Read + Send,
     store: &S,
     key: &FileKey,
     prefix: [u8; 7],
@@ -175,13 +162,55 @@ pub fn encrypt_import<S: Blockstore + ?Sized>(
         index: 0,
         next: None,
         out: Vec::new(),
-        out_pos: 0,
         done: false,
         plaintext_len: 0,
     };
     let opts = ImportOptions { cid_version: crate::CidVersion::V1, ..Default::default() };
-    let ciphertext = import(&mut enc, store, opts)?;
-    Ok(EncryptedFile { ciphertext, plaintext_len: enc.plaintext_len })
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    std::thread::scope(|scope| {
+        let sealing = scope.spawn(move || {
+            loop {
+                let item = match enc.seal_next() {
+                    Ok(true) => Ok(std::mem::take(&mut enc.out)),
+                    Ok(false) => break,
+                    Err(e) => Err(e),
+                };
+                let stop = item.is_err();
+                // A send fails only when the import stopped: nothing more to do.
+                if tx.send(item).is_err() || stop {
+                    break;
+                }
+            }
+            enc.plaintext_len
+        });
+        let sealed = Segments { rx, cur: Vec::new(), pos: 0 };
+        let ciphertext = import(sealed, store, opts);
+        let plaintext_len = sealing.join().map_err(|_| CryptoError::Read(std::io::Error::other("encryption thread panicked")))?;
+        Ok(EncryptedFile { ciphertext: ciphertext?, plaintext_len })
+    })
+}
+
+/// Sealed segments arriving from the encryption thread, as one `Read`.
+struct Segments {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Segments {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(seg)) => (self.cur, self.pos) = (seg, 0),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// Decrypts plaintext bytes `start..end` of an encrypted file, fetching only their segments.
