@@ -134,6 +134,8 @@ for mb in $SIZES; do
   data="$tmp/data-$mb.bin"
   echo "size $mb MiB: generating a random file..." >&2
   head -c "$bytes" /dev/urandom >"$data"
+  # Write the new file out now: our store's syncfs would otherwise pay for it during our add.
+  sync
   offsets=$(python3 -c "import random; print(' '.join(str(random.randrange(0, $bytes - $RANGE_LEN + 1)) for _ in range($RANGES)))")
 
   echo "size $mb MiB: our adds..." >&2

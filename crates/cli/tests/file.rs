@@ -139,3 +139,45 @@ fn ls_pin_and_gc_from_the_command_line() {
     stdout(&ls(&["file", "get", n[0], n[1], &enc, "-o", back.to_str().unwrap()], &keys));
     assert_eq!(std::fs::read(&back).unwrap(), pattern(500_000));
 }
+
+#[test]
+fn ranges_of_a_large_encrypted_video_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(Some(&dir.path().join("data")), &[]);
+    let keys = dir.path().join("keys");
+    let video = dir.path().join("film.mp4");
+    let mut x = 0x1234_5678_9abc_def1u64;
+    let data: Vec<u8> = (0..6 * 1024 * 1024 + 12_345)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&video, &data).unwrap();
+    let out = ls(&["file", "add", "--json", "--node", &node.gateway, video.to_str().unwrap()], &keys);
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let id = v["Hash"].as_str().unwrap().to_string();
+    let len = data.len() as u64;
+    let seg = ls_content::SEGMENT as u64;
+    // First and last bytes, segment edges, a span of many segments, random spots.
+    let mut ranges = vec![(0, 0), (len - 1, len - 1), (seg - 1, seg), (seg, 2 * seg - 1), (100, len - 100), (3 * seg - 5, 3 * seg + 5)];
+    for _ in 0..6 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let a = x % len;
+        ranges.push((a, (a + x % 2_000_000).min(len - 1)));
+    }
+    for (a, b) in ranges {
+        let got = ls(&["file", "cat", "--node", &node.gateway, &id, "--range", &format!("{a}-{b}")], &keys);
+        assert!(got.status.success(), "{a}-{b}: {}", String::from_utf8_lossy(&got.stderr));
+        assert!(got.stdout == data[a as usize..=b as usize], "{a}-{b}: wrong bytes");
+    }
+    // Past the end: a clear error, nothing printed.
+    let got = ls(&["file", "cat", "--node", &node.gateway, &id, "--range", &format!("{len}-{}", len + 10)], &keys);
+    assert!(!got.status.success());
+    assert!(got.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&got.stderr).contains("outside the file"), "{}", String::from_utf8_lossy(&got.stderr));
+}
