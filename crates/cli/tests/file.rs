@@ -146,15 +146,8 @@ fn ranges_of_a_large_encrypted_video_over_http() {
     let node = Node::start(Some(&dir.path().join("data")), &[]);
     let keys = dir.path().join("keys");
     let video = dir.path().join("film.mp4");
-    let mut x = 0x1234_5678_9abc_def1u64;
-    let data: Vec<u8> = (0..6 * 1024 * 1024 + 12_345)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let data = ls_testkit::noise(0x1234_5678_9abc_def1, 6 * 1024 * 1024 + 12_345);
+    let mut x = 0x0fed_cba9_8765_4321u64;
     std::fs::write(&video, &data).unwrap();
     let out = ls(&["file", "add", "--json", "--node", &node.gateway, video.to_str().unwrap()], &keys);
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();

@@ -94,15 +94,7 @@ fn fs_blockstore_batches_are_all_or_nothing_across_a_crash() {
 #[test]
 fn fs_blockstore_flushes_in_the_background_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let data: Vec<u8> = (0..1_500_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let data = ls_testkit::noise(0x2545_f491_4f6c_dd1d, 1_500_000);
     // 1 KiB chunks: well over FLUSH_EVERY blocks, so several batches flush while importing.
     let opts = ImportOptions { chunk_size: 1024, ..Default::default() };
     let store = FsBlockstore::open(dir.path()).unwrap();

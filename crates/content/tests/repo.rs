@@ -19,15 +19,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Pseudo-random bytes (no two chunks alike, so blocks do not deduplicate by accident).
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(seed);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    ls_testkit::noise(0x9e37_79b9_7f4a_7c15 ^ u64::from(seed), n)
 }
 
 fn add(repo: &Repo, data: &[u8], pin: bool) -> Cid {
