@@ -32,8 +32,9 @@ function* bytes(len) {
   }
 }
 
-async function cidOf(len, cidVersion) {
-  const opts = {
+// `ipfs add` defaults (and `--cid-version 1`, which turns on raw leaves).
+function kuboOptions(cidVersion) {
+  return {
     cidVersion,
     rawLeaves: cidVersion === 1,
     leafType: "file",
@@ -42,6 +43,10 @@ async function cidOf(len, cidVersion) {
     layout: balanced({ maxChildrenPerNode: 174 }),
     wrapWithDirectory: false,
   };
+}
+
+async function cidOf(len, cidVersion) {
+  const opts = kuboOptions(cidVersion);
   let last;
   for await (const entry of importer([{ content: bytes(len) }], new MemoryBlockstore(), opts)) last = entry;
   return last.cid.toString();
@@ -51,15 +56,7 @@ async function cidOf(len, cidVersion) {
 const tree = { "a.txt": 1, "b.bin": CHUNK + 1, "sub/c.dat": 10, "sub/d/e": 3 * CHUNK };
 
 async function dirCidOf(cidVersion) {
-  const opts = {
-    cidVersion,
-    rawLeaves: cidVersion === 1,
-    leafType: "file",
-    reduceSingleLeafToSelf: true,
-    chunker: fixedSize({ chunkSize: CHUNK }),
-    layout: balanced({ maxChildrenPerNode: 174 }),
-    wrapWithDirectory: false,
-  };
+  const opts = kuboOptions(cidVersion);
   const files = Object.entries(tree).map(([p, len]) => ({ path: `dir/${p}`, content: bytes(len) }));
   const cids = {};
   for await (const entry of importer(files, new MemoryBlockstore(), opts)) cids[entry.path] = entry.cid.toString();
