@@ -58,6 +58,11 @@ fn bad_cids_and_missing_content_are_clear_errors() {
     assert_eq!(r.status(), 404);
     let r = http.post(format!("{}/ipfs?cid-version=7", node.gateway)).body("x").send().unwrap();
     assert_eq!(r.status(), 400);
+    let long = "x".repeat(300);
+    let r = http.post(format!("{}/ipfs?media-type={long}", node.gateway)).body("x").send().unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http.post(format!("{}/ipfs?pin=maybe", node.gateway)).body("x").send().unwrap();
+    assert_eq!(r.status(), 400);
 }
 
 #[test]
@@ -233,8 +238,12 @@ fn pins_gc_and_the_leftovers_of_a_cut_upload() {
     assert!(v["Message"].as_str().unwrap().contains("not in this node's store"));
     assert_eq!(post_json(&http, format!("{}/api/v0/pin/add?arg=nope", node.gateway)).0, 400);
     assert_eq!(post_json(&http, format!("{}/api/v0/pin/add", node.gateway)).0, 400);
-    let r = http.post(format!("{}/api/v0/repo/gc", node.gateway)).header("Origin", "https://evil.example").send().unwrap();
-    assert_eq!(r.status(), 403);
+    for origin in ["https://evil.example", node.gateway.as_str()] {
+        let r = http.post(format!("{}/api/v0/repo/gc", node.gateway)).header("Origin", origin).send().unwrap();
+        assert_eq!(r.status(), 403, "{origin}");
+        let r = http.post(format!("{}/api/v0/pin/rm?arg={kept}", node.gateway)).header("Origin", origin).send().unwrap();
+        assert_eq!(r.status(), 403, "{origin}");
+    }
 
     // Unpinned, the last file goes too.
     assert_eq!(post_json(&http, format!("{}/api/v0/pin/rm?arg={kept}", node.gateway)).0, 200);

@@ -82,6 +82,9 @@ fn parse(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<(Request, b
         None
     };
     let media_type = q.get("media-type").cloned().unwrap_or_else(|| "application/octet-stream".into());
+    if media_type.len() > 255 || media_type.chars().any(char::is_control) {
+        return Err(error(StatusCode::BAD_REQUEST, "media-type must be at most 255 printable characters"));
+    }
     let req = Request { cid_version, encrypt, media_type, pin: flag(q, "pin", true)? };
     Ok((req, flag(q, "progress", false)?))
 }
