@@ -331,7 +331,7 @@ fn upload_file(
     if !status.is_success() {
         bail!("{status}: {}", String::from_utf8_lossy(&body).trim());
     }
-    Ok(serde_json::from_slice(&body).context("the node's answer is not JSON")?)
+    serde_json::from_slice(&body).context("the node's answer is not JSON")
 }
 
 /// What `file ls` shows for one pinned root.

@@ -123,7 +123,7 @@ fn content_types_car_and_formats() {
         assert_eq!(car.headers()["etag"], format!("\"{png_cid}.car\"").as_str());
         let store = ls_content::MemBlockstore::default();
         let roots = ls_content::import_car(&store, &car.bytes().unwrap()[..]).unwrap();
-        assert_eq!(roots.iter().map(|c| c.to_string()).collect::<Vec<_>>(), [png_cid.clone()]);
+        assert_eq!(roots.iter().map(|c| c.to_string()).collect::<Vec<_>>(), std::slice::from_ref(&png_cid));
         let mut out = Vec::new();
         ls_content::read_all(&store, &roots[0], &mut out).unwrap();
         assert_eq!(out, png);

@@ -9,6 +9,9 @@ use redb::{ReadOnlyTable, ReadTransaction};
 
 use crate::{StorageError, error::corrupt, tables::*, trie::decode_account};
 
+/// A read-only table opened on first use.
+type Lazy<K, V> = OnceCell<ReadOnlyTable<K, V>>;
+
 /// The state after one block, read from a consistent snapshot of the database.
 ///
 /// For the head it reads the plain state tables; for an older block it consults the changesets:
@@ -18,12 +21,12 @@ pub struct StateView {
     head: u64,
     txn: ReadTransaction,
     // Opened on first use: most reads touch one or two tables.
-    accounts: OnceCell<ReadOnlyTable<[u8; 20], &'static [u8]>>,
-    storage: OnceCell<ReadOnlyTable<([u8; 20], [u8; 32]), [u8; 32]>>,
-    code: OnceCell<ReadOnlyTable<[u8; 32], &'static [u8]>>,
-    headers: OnceCell<ReadOnlyTable<u64, &'static [u8]>>,
-    account_history: OnceCell<ReadOnlyTable<([u8; 20], u64), &'static [u8]>>,
-    storage_history: OnceCell<ReadOnlyTable<([u8; 20], [u8; 32], u64), [u8; 32]>>,
+    accounts: Lazy<[u8; 20], &'static [u8]>,
+    storage: Lazy<([u8; 20], [u8; 32]), [u8; 32]>,
+    code: Lazy<[u8; 32], &'static [u8]>,
+    headers: Lazy<u64, &'static [u8]>,
+    account_history: Lazy<([u8; 20], u64), &'static [u8]>,
+    storage_history: Lazy<([u8; 20], [u8; 32], u64), [u8; 32]>,
 }
 
 /// Opens `def` in `txn` once, caching it in `cell`.

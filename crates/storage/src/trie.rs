@@ -49,7 +49,7 @@ pub fn storage_root_of<'a>(slots: impl IntoIterator<Item = (&'a B256, &'a U256)>
         .filter(|(_, v)| !v.is_zero())
         .map(|(k, v)| (keccak256(k), storage_leaf(v)))
         .collect();
-    leaves.sort_by(|a, b| a.0.cmp(&b.0));
+    leaves.sort_by_key(|l| l.0);
     root_of_sorted(&leaves)
 }
 
@@ -76,7 +76,7 @@ pub fn state_root_of_alloc(spec: &ls_primitives::ChainSpec) -> B256 {
             (keccak256(addr), rlp)
         })
         .collect();
-    leaves.sort_by(|a, b| a.0.cmp(&b.0));
+    leaves.sort_by_key(|l| l.0);
     root_of_sorted(&leaves)
 }
 
