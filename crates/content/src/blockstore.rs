@@ -24,6 +24,10 @@ pub trait Blockstore: Send + Sync {
     fn delete(&self, cid: &Cid) -> Result<bool, BlockstoreError>;
     /// Every block's CID, in no particular order (for garbage collection and listings).
     fn cids(&self) -> Result<Vec<Cid>, BlockstoreError>;
+    /// A block's length, without reading it where the store can tell otherwise.
+    fn size(&self, cid: &Cid) -> Result<Option<u64>, BlockstoreError> {
+        Ok(self.get(cid)?.map(|b| b.len() as u64))
+    }
     /// Makes every `put` so far durable. Stores that write through need not do anything.
     fn flush(&self) -> Result<(), BlockstoreError> {
         Ok(())
@@ -128,11 +132,24 @@ impl FsBlockstore {
 
     /// Waits for the background flush, if one runs, and returns its outcome.
     fn join_background(&self) -> std::io::Result<()> {
-        match self.background.lock().take() {
-            Some(h) => h.join().unwrap_or_else(|_| Err(std::io::Error::other("block flush thread panicked"))),
-            None => Ok(()),
+        self.background.lock().take().map_or(Ok(()), join_flush)
+    }
+}
+
+/// The outcome of a background flush.
+fn join_flush(h: std::thread::JoinHandle<std::io::Result<()>>) -> std::io::Result<()> {
+    h.join().unwrap_or_else(|_| Err(std::io::Error::other("block flush thread panicked")))
+}
+
+/// The CIDs named by the files in `dir`; names that are not CIDs are not ours and are skipped.
+pub(crate) fn cids_in(dir: &std::path::Path) -> std::io::Result<Vec<Cid>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        if let Some(cid) = entry?.file_name().to_str().and_then(|n| Cid::try_from(n).ok()) {
+            out.push(cid);
         }
     }
+    Ok(out)
 }
 
 impl FsShared {
@@ -217,9 +234,7 @@ impl Blockstore for FsBlockstore {
             let busy = bg.as_ref().is_some_and(|h| !h.is_finished());
             // One batch in flight; if the writer gets a whole batch ahead of it, wait.
             if !busy || waiting >= 2 * FLUSH_EVERY {
-                if let Some(h) = bg.take() {
-                    h.join().unwrap_or_else(|_| Err(std::io::Error::other("block flush thread panicked")))?;
-                }
+                bg.take().map_or(Ok(()), join_flush)?;
                 let shared = self.shared.clone();
                 *bg = Some(std::thread::Builder::new().name("block-flush".into()).spawn(move || shared.flush_pending())?);
             }
@@ -267,16 +282,32 @@ impl Blockstore for FsBlockstore {
     fn cids(&self) -> Result<Vec<Cid>, BlockstoreError> {
         let mut out: Vec<Cid> = self.shared.pending.lock().keys().copied().collect();
         for shard in std::fs::read_dir(self.shared.root.join("blocks"))? {
-            for entry in std::fs::read_dir(shard?.path())? {
-                // Names that are not CIDs are not ours: leave them alone.
-                if let Some(cid) = entry?.file_name().to_str().and_then(|n| Cid::try_from(n).ok()) {
-                    out.push(cid);
-                }
-            }
+            out.extend(cids_in(&shard?.path())?);
         }
         out.sort_unstable_by_key(|c| c.to_bytes());
         out.dedup();
         Ok(out)
+    }
+
+    fn size(&self, cid: &Cid) -> Result<Option<u64>, BlockstoreError> {
+        let len = |p: &std::path::Path| match std::fs::metadata(p) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        };
+        let path = self.path(cid);
+        if let Some(n) = len(&path)? {
+            return Ok(Some(n));
+        }
+        let tmp = self.shared.pending.lock().get(cid).cloned();
+        // As in `get`: a flush may have renamed it in between.
+        Ok(match tmp {
+            Some(tmp) => match len(&tmp)? {
+                Some(n) => Some(n),
+                None => len(&path)?,
+            },
+            None => None,
+        })
     }
 
     fn flush(&self) -> Result<(), BlockstoreError> {
@@ -367,6 +398,10 @@ impl<B: Blockstore> Blockstore for CachedBlockstore<B> {
 
     fn cids(&self) -> Result<Vec<Cid>, BlockstoreError> {
         self.inner.cids()
+    }
+
+    fn size(&self, cid: &Cid) -> Result<Option<u64>, BlockstoreError> {
+        self.inner.size(cid)
     }
 
     fn flush(&self) -> Result<(), BlockstoreError> {

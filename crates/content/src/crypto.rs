@@ -76,8 +76,8 @@ fn nonce(prefix: &[u8; 7], index: u64, last: bool) -> Nonce<aes_gcm::aead::const
     n.into()
 }
 
-/// Reads plaintext, seals it segment by segment into `out`. Keeps one segment of look-ahead to know which
-/// segment is last.
+/// Reads plaintext, seals it segment by segment into `out`. Keeps one segment of look-ahead to
+/// know which segment is last.
 struct Encryptor<R> {
     input: R,
     cipher: Aes256Gcm,

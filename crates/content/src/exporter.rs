@@ -7,10 +7,9 @@ use cid::Cid;
 
 use crate::{
     Blockstore, BlockstoreError,
-    decode::{DecodeError, decode_pb_node, decode_unixfs_file},
+    decode::{DAG_PB, DecodeError, RAW, decode_pb_node, decode_unixfs_file},
 };
 
-use crate::decode::{DAG_PB, RAW};
 /// Deepest DAG followed (a balanced 174-ary tree of depth 10 holds far more than any file).
 pub const MAX_DEPTH: usize = 32;
 

@@ -2,17 +2,11 @@
 //! that runs them on stable in every test run. Each takes arbitrary bytes, must never panic,
 //! and asserts the decoder's contract on whatever it accepts.
 
-use cid::Cid;
-
 use crate::{
-    Blockstore, CidVersion, Manifest, MemBlockstore,
+    Blockstore, Manifest, MemBlockstore,
     decode::{DAG_JSON, DAG_PB, decode_pb_node, decode_unixfs_file, decode_unixfs_type, links},
     file_size, import_car, read_range,
 };
-
-fn cid_of(codec: u64, data: &[u8]) -> Cid {
-    crate::importer::hash(codec, data, CidVersion::V1)
-}
 
 /// A dag-pb block from anywhere: decoders and the exporter over it as a file root.
 pub fn dag_pb(data: &[u8]) {
@@ -21,7 +15,7 @@ pub fn dag_pb(data: &[u8]) {
         let _ = decode_unixfs_type(inner);
         let _ = decode_unixfs_file(inner);
     }
-    let cid = cid_of(DAG_PB, data);
+    let cid = crate::manifest::block_cid(DAG_PB, data);
     let _ = links(&cid, data);
     let store = MemBlockstore::default();
     store.put(cid, bytes::Bytes::copy_from_slice(data)).expect("memory store");
@@ -53,7 +47,7 @@ pub fn car(data: &[u8]) {
 
 /// A manifest from anywhere: what decodes re-encodes canonically and decodes to the same.
 pub fn manifest(data: &[u8]) {
-    let cid = cid_of(DAG_JSON, data);
+    let cid = crate::manifest::block_cid(DAG_JSON, data);
     let _ = links(&cid, data);
     if let Ok(m) = Manifest::decode(data) {
         let again = Manifest::decode(&m.encode()).expect("an encoded manifest decodes");

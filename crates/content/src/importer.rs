@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     Blockstore, BlockstoreError,
+    decode::{DAG_PB, RAW},
     pb::{Link, pb_node, unixfs_file},
 };
 
@@ -17,7 +18,6 @@ pub const CHUNK_SIZE: usize = 262_144;
 /// Most links in one node of the balanced layout (Kubo's default).
 pub const MAX_LINKS: usize = 174;
 
-use crate::decode::{DAG_PB, RAW};
 const SHA2_256: u64 = 0x12;
 
 /// Which CIDs to make, as `ipfs add` / `ipfs add --cid-version 1`.

@@ -103,9 +103,7 @@ impl Manifest {
 }
 
 pub(crate) fn block_cid(codec: u64, bytes: &[u8]) -> Cid {
-    use sha2::Digest;
-    let mh = multihash::Multihash::<64>::wrap(0x12, &sha2::Sha256::digest(bytes)).expect("32-byte digest fits");
-    Cid::new_v1(codec, mh)
+    crate::importer::hash(codec, bytes, crate::CidVersion::V1)
 }
 
 #[cfg(test)]

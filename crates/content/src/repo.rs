@@ -106,12 +106,7 @@ impl PinStore for FsPins {
     }
 
     fn list(&self) -> Result<Vec<Cid>, RepoError> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(&self.dir)? {
-            if let Some(cid) = entry?.file_name().to_str().and_then(|n| Cid::try_from(n).ok()) {
-                out.push(cid);
-            }
-        }
+        let mut out = crate::blockstore::cids_in(&self.dir)?;
         out.sort_by_key(|c| c.to_string());
         Ok(out)
     }
@@ -202,8 +197,9 @@ impl<B: Blockstore + ?Sized> Repo<B> {
             if keep.contains(&cid) {
                 continue;
             }
-            // Size for the report; a block already unreadable is removed all the same.
-            let size = self.blocks.get(&cid).ok().flatten().map_or(0, |b| b.len() as u64);
+            // Size for the report (not the block: garbage is not read back); a block whose size
+            // cannot be had is removed all the same.
+            let size = self.blocks.size(&cid).ok().flatten().unwrap_or(0);
             if self.blocks.delete(&cid)? {
                 report.freed_bytes += size;
                 report.removed.push(cid);

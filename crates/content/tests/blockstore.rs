@@ -20,6 +20,7 @@ fn suite(store: &dyn Blockstore) {
     assert!(cids.contains(&got.root));
     // Idempotent puts.
     let block = store.get(&got.root).unwrap().unwrap();
+    assert_eq!(store.size(&got.root).unwrap(), Some(block.len() as u64));
     store.put(got.root, block.clone()).unwrap();
     assert_eq!(store.get(&got.root).unwrap().unwrap(), block);
     // Delete.
@@ -27,6 +28,7 @@ fn suite(store: &dyn Blockstore) {
     assert!(!store.delete(&got.root).unwrap());
     assert!(!store.has(&got.root).unwrap());
     assert_eq!(store.get(&got.root).unwrap(), None);
+    assert_eq!(store.size(&got.root).unwrap(), None);
 }
 
 #[test]
@@ -75,6 +77,8 @@ fn fs_blockstore_batches_are_all_or_nothing_across_a_crash() {
     read_all(&store, &got.root, &mut out).unwrap();
     assert_eq!(out, data);
     assert!(ls_testkit::files_under(&dir.path().join("blocks")).is_empty(), "nothing in place before a flush");
+    let root_len = store.get(&got.root).unwrap().unwrap().len() as u64;
+    assert_eq!(store.size(&got.root).unwrap(), Some(root_len), "pending blocks have a size");
     // A crash now (no flush, no drop): on reopen the batch is gone whole.
     std::mem::forget(store);
     let store = FsBlockstore::open(dir.path()).unwrap();
