@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use cid::Cid;
-use ls_content::RepoError;
+use ls_content::{Repo, RepoError};
 use serde_json::json;
 
 use crate::{AppState, blocking};
@@ -44,28 +44,30 @@ fn arg(q: &HashMap<String, String>) -> Result<Cid, Response> {
     Cid::try_from(a).map_err(|e| api_error(StatusCode::BAD_REQUEST, format!("invalid CID {a:?}: {e}")))
 }
 
-pub(crate) async fn pin_add(State(st): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
-    let cid = match check_origin(&h).and_then(|()| arg(&q)) {
+/// `pin/add` and `pin/rm`: check the caller, parse `arg`, run `change`, answer `{"Pins": [cid]}`.
+async fn change_pin(
+    st: Arc<AppState>,
+    q: &HashMap<String, String>,
+    h: &HeaderMap,
+    change: fn(&Repo, &Cid) -> Result<(), RepoError>,
+) -> Response {
+    let cid = match check_origin(h).and_then(|()| arg(q)) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    match blocking(move || st.repo.pin(&cid)).await {
+    match blocking(move || change(&st.repo, &cid)).await {
         Ok(Ok(())) => axum::Json(json!({"Pins": [cid.to_string()]})).into_response(),
         Ok(Err(e)) => repo_error(e),
         Err(r) => r,
     }
 }
 
+pub(crate) async fn pin_add(State(st): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
+    change_pin(st, &q, &h, Repo::pin).await
+}
+
 pub(crate) async fn pin_rm(State(st): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
-    let cid = match check_origin(&h).and_then(|()| arg(&q)) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match blocking(move || st.repo.unpin(&cid)).await {
-        Ok(Ok(())) => axum::Json(json!({"Pins": [cid.to_string()]})).into_response(),
-        Ok(Err(e)) => repo_error(e),
-        Err(r) => r,
-    }
+    change_pin(st, &q, &h, Repo::unpin).await
 }
 
 pub(crate) async fn pin_ls(State(st): State<Arc<AppState>>) -> Response {

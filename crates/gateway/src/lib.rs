@@ -138,6 +138,10 @@ fn stream_body<E: std::fmt::Display>(
             let _ = tx.blocking_send(Err(e));
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    axum::body::Body::from_stream(stream)
+    axum::body::Body::from_stream(receiver_stream(rx))
+}
+
+/// What arrives on `rx`, as a stream (ends when every sender is gone).
+fn receiver_stream<T>(rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
 }

@@ -13,7 +13,7 @@ use cid::Cid;
 use futures::StreamExt;
 use ls_content::{CidVersion, FileKey, ImportOptions, Manifest, RepoError, encrypt_import, import};
 
-use crate::{AppState, error};
+use crate::{AppState, error, receiver_stream};
 
 /// A `Read` over body pieces arriving on a bounded channel (read on a blocking thread).
 pub(crate) struct ChannelReader {
@@ -249,8 +249,7 @@ pub(crate) async fn upload(
         };
         let _ = ltx.send(line(last)).await;
     });
-    let stream = futures::stream::unfold(lrx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(receiver_stream(lrx))).into_response()
 }
 
 /// `POST /api/v0/dag/import`: a CARv1 body (from Kubo, Helia, or `?format=car`) is verified
