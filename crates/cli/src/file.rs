@@ -143,6 +143,15 @@ fn load_key(n: &NodeArg, id: &Cid) -> anyhow::Result<(FileKey, [u8; 7])> {
     Ok((FileKey(key), prefix))
 }
 
+/// Sends `req` to `node`; anything but a success becomes an error with the node's message.
+fn fetch(node: &str, req: reqwest::blocking::RequestBuilder) -> anyhow::Result<reqwest::blocking::Response> {
+    let resp = req.send().map_err(|e| unreachable(node, &e))?;
+    if !resp.status().is_success() {
+        bail!("{}: {}", resp.status(), resp.text().unwrap_or_default().trim());
+    }
+    Ok(resp)
+}
+
 /// Writes `range` (or all) of file `id` to `out`.
 fn read_to(n: &NodeArg, id: &str, range: Option<(u64, u64)>, out: &mut impl Write) -> anyhow::Result<()> {
     let cid = Cid::try_from(id).map_err(|e| anyhow::anyhow!("{id:?} is not a CID: {e}"))?;
@@ -158,15 +167,8 @@ fn read_to(n: &NodeArg, id: &str, range: Option<(u64, u64)>, out: &mut impl Writ
         // One ranged request for the ciphertext the range needs; each segment is
         // authenticated with its position, so the node is not trusted with integrity.
         let (a, b) = ls_content::ciphertext_span(manifest.plaintext_len, start, end)?;
-        let resp = blocks
-            .http
-            .get(format!("{}/ipfs/{}", n.node, manifest.ciphertext))
-            .header("Range", format!("bytes={a}-{}", b - 1))
-            .send()
-            .map_err(|e| unreachable(&n.node, &e))?;
-        if !resp.status().is_success() {
-            bail!("{}: {}", resp.status(), resp.text().unwrap_or_default().trim());
-        }
+        let req = blocks.http.get(format!("{}/ipfs/{}", n.node, manifest.ciphertext)).header("Range", format!("bytes={a}-{}", b - 1));
+        let resp = fetch(&n.node, req)?;
         let bar = progress(end - start, "decrypting");
         let mut w = bar.wrap_write(out);
         ls_content::decrypt_from_reader(std::io::BufReader::with_capacity(256 * 1024, resp), manifest.plaintext_len, &key, prefix, start, end, &mut w)?;
@@ -177,10 +179,7 @@ fn read_to(n: &NodeArg, id: &str, range: Option<(u64, u64)>, out: &mut impl Writ
     if let Some((a, b)) = range {
         req = req.header("Range", format!("bytes={a}-{}", b - 1));
     }
-    let mut resp = req.send().map_err(|e| unreachable(&n.node, &e))?;
-    if !resp.status().is_success() {
-        bail!("{}: {}", resp.status(), resp.text().unwrap_or_default().trim());
-    }
+    let mut resp = fetch(&n.node, req)?;
     let bar = progress(resp.content_length().unwrap_or(0), "fetching");
     resp.copy_to(&mut bar.wrap_write(out))?;
     bar.finish_and_clear();
@@ -277,25 +276,10 @@ fn upload_file(
     let reader = std::thread::spawn(move || {
         use std::io::Read;
         loop {
-            let mut buf = vec![0u8; PIECE];
-            let mut filled = 0;
-            let res = loop {
-                match file.read(&mut buf[filled..]) {
-                    Ok(0) => break Ok(filled),
-                    Ok(n) => {
-                        filled += n;
-                        if filled == PIECE {
-                            break Ok(filled);
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => break Err(e),
-                }
-            };
-            match res {
+            let mut buf = Vec::with_capacity(PIECE);
+            match (&mut file).take(PIECE as u64).read_to_end(&mut buf) {
                 Ok(0) => return,
                 Ok(n) => {
-                    buf.truncate(n);
                     reader_bar.inc(n as u64);
                     if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
                         return;
