@@ -25,6 +25,20 @@ pub struct NodeArgs {
     /// JSON-RPC address (HTTP and WebSocket on the same port).
     #[arg(long, default_value = "127.0.0.1:8545")]
     rpc_addr: SocketAddr,
+    /// Most gas one eth_call or eth_estimateGas may use, whatever it names (geth's --rpc.gascap).
+    #[arg(long, default_value_t = ls_evm::DEFAULT_CALL_GAS)]
+    rpc_gas_cap: u64,
+    /// Time after which an eth_call or eth_estimateGas is aborted (geth's --rpc.evmtimeout).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    rpc_evm_timeout: Duration,
+    /// Web origins allowed to call the RPC from a browser, comma-separated
+    /// (e.g. http://localhost:3000); "*" allows any page. By default no page may.
+    #[arg(long, value_delimiter = ',')]
+    rpc_cors: Vec<String>,
+    /// Host names the RPC accepts in the Host header, comma-separated; "*" accepts any.
+    /// IP addresses are always accepted.
+    #[arg(long, value_delimiter = ',', default_value = "localhost")]
+    rpc_vhosts: Vec<String>,
     /// HTTP gateway address (/ipfs/<cid> and uploads), like Kubo's.
     #[arg(long, default_value = "127.0.0.1:8080")]
     gateway_addr: SocketAddr,
@@ -121,7 +135,11 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     let chain = Chain::open(spec, store, pool)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(serve(args, chain, dir))
+    let served = rt.block_on(serve(args, chain, dir));
+    // Whatever still runs on a blocking thread (a call being aborted, a fetch) must not hold the
+    // process: everything durable was flushed by the time `serve` returned.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    served
 }
 
 async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Result<()> {
@@ -130,10 +148,15 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Resul
         print_banner(&chain, &signers, &dir);
     }
     let version = format!("lightstreams/v{}/{}-{}/rust", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH);
-    let api = ls_rpc::EthApi::new(chain.clone(), signers, version);
+    let mut limits = ls_rpc::RpcLimits::default();
+    limits.call.gas_cap = args.rpc_gas_cap;
+    limits.call.timeout = args.rpc_evm_timeout;
+    let cancel_calls = limits.call.cancel.clone();
+    let api = ls_rpc::EthApi::new(chain.clone(), signers, version).with_limits(limits);
     let mut module = ls_rpc::module(api);
     module.merge(lightstreams_module()).context("registering lightstreams_ methods")?;
-    let rpc = ls_rpc::start(ls_rpc::RpcConfig { addr: args.rpc_addr, ..Default::default() }, module)
+    let browser = ls_rpc::BrowserPolicy { cors: args.rpc_cors.clone(), vhosts: args.rpc_vhosts.clone() };
+    let rpc = ls_rpc::start(ls_rpc::RpcConfig { addr: args.rpc_addr, browser, ..Default::default() }, module)
         .await
         .with_context(|| format!("binding the RPC server to {}", args.rpc_addr))?;
 
@@ -166,6 +189,7 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Resul
 
     shutdown_signal().await;
     info!("shutting down");
+    cancel_calls.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = stop_tx.send(true);
     let _ = rpc.handle.stop();
     let _ = tokio::time::timeout(Duration::from_millis(1500), producing).await;

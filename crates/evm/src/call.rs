@@ -1,14 +1,24 @@
-//! `eth_call` and `eth_estimateGas`.
+//! `eth_call` and `eth_estimateGas`, bounded by [`CallLimits`]: a gas cap, revm's memory limit,
+//! a deadline and a cancel flag, so no caller-named call can hold memory or a thread for long.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use alloy_consensus::Header;
 use alloy_primitives::{Address, Bytes, Log, TxKind};
 use alloy_rpc_types_eth::{TransactionRequest, state::StateOverride};
 use ls_storage::StateView;
 use revm::{
-    Context, ExecuteEvm, MainBuilder, MainContext,
+    Context, InspectEvm, Inspector, MainBuilder, MainContext,
     bytecode::Bytecode,
     context::{TxEnv, result::ExecutionResult},
     database::CacheDB,
+    interpreter::{InstructionResult, Interpreter, interpreter::EthInterpreter},
     state::AccountInfo,
 };
 
@@ -17,12 +27,100 @@ use crate::{
     executor::{block_env, cfg_env},
 };
 
-/// Gas given to a call that names none (geth's default RPC gas cap).
+/// geth's default RPC gas cap (`--rpc.gascap`): no call runs with more, whatever it names.
 pub const DEFAULT_CALL_GAS: u64 = 50_000_000;
+/// geth's default `--rpc.evmtimeout`.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most EVM memory one call may hold, all call frames together.
+pub const DEFAULT_CALL_MEMORY: u64 = 64 * 1024 * 1024;
 
-/// The gas limit a call or estimate runs with when it names none.
-pub fn call_gas_cap(header: &Header) -> u64 {
-    DEFAULT_CALL_GAS.max(header.gas_limit)
+/// What one `eth_call` or `eth_estimateGas` may use.
+#[derive(Debug, Clone)]
+pub struct CallLimits {
+    /// Gas of a call that names more (or none); also the top of an estimate's search.
+    pub gas_cap: u64,
+    /// Bytes of EVM memory, all frames together (revm's memory limit): the call halts past it.
+    pub memory_limit: u64,
+    /// Wall time for the whole request (all runs of an estimate together).
+    pub timeout: Duration,
+    /// Set to abort every call running with these limits (the node is shutting down).
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        Self {
+            gas_cap: DEFAULT_CALL_GAS,
+            memory_limit: DEFAULT_CALL_MEMORY,
+            timeout: DEFAULT_CALL_TIMEOUT,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl CallLimits {
+    /// The gas a call that names `requested` runs with.
+    pub fn call_gas(&self, requested: Option<u64>) -> u64 {
+        requested.map_or(self.gas_cap, |g| g.min(self.gas_cap))
+    }
+
+    /// The top of an estimate's search: what the caller named, else the block's gas limit, never
+    /// above the cap (as geth does).
+    pub fn estimate_cap(&self, header: &Header, requested: Option<u64>) -> u64 {
+        requested.filter(|g| *g >= 21_000).unwrap_or(header.gas_limit).min(self.gas_cap)
+    }
+}
+
+/// Stops the interpreter of every frame once the deadline passes or the cancel flag is set.
+/// Checking the clock every 1024 instructions keeps its cost out of the profile.
+struct Watchdog<'a> {
+    deadline: Instant,
+    cancel: &'a AtomicBool,
+    steps: u32,
+    tripped: Option<Abort>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Abort {
+    Timeout,
+    Cancelled,
+}
+
+impl<'a> Watchdog<'a> {
+    fn new(deadline: Instant, cancel: &'a AtomicBool) -> Self {
+        Self { deadline, cancel, steps: 0, tripped: None }
+    }
+
+    fn check(&mut self) -> Option<Abort> {
+        if self.tripped.is_none() {
+            if self.cancel.load(Ordering::Relaxed) {
+                self.tripped = Some(Abort::Cancelled);
+            } else if Instant::now() >= self.deadline {
+                self.tripped = Some(Abort::Timeout);
+            }
+        }
+        self.tripped
+    }
+
+    fn result(&self, limits: &CallLimits) -> Result<(), ExecError> {
+        match self.tripped {
+            None => Ok(()),
+            Some(Abort::Timeout) => Err(ExecError::Timeout(limits.timeout)),
+            Some(Abort::Cancelled) => Err(ExecError::Cancelled),
+        }
+    }
+}
+
+impl<CTX> Inspector<CTX, EthInterpreter> for Watchdog<'_> {
+    #[inline]
+    fn step(&mut self, interp: &mut Interpreter<EthInterpreter>, _: &mut CTX) {
+        self.steps = self.steps.wrapping_add(1);
+        // Once tripped, every frame halts at its next instruction, so callers up the stack
+        // cannot carry on looping after their callee stopped.
+        if (self.tripped.is_some() || self.steps & 0x3ff == 0) && self.check().is_some() {
+            interp.halt(InstructionResult::OutOfGas);
+        }
+    }
 }
 
 /// The result of a call that ran.
@@ -110,6 +208,8 @@ fn apply_overrides(
     Ok(())
 }
 
+/// One run of `req` with `gas`, stopped by `deadline` or the cancel flag.
+#[allow(clippy::too_many_arguments)]
 fn run(
     chain_id: u64,
     header: &Header,
@@ -117,6 +217,8 @@ fn run(
     req: &TransactionRequest,
     gas: u64,
     overrides: Option<&StateOverride>,
+    limits: &CallLimits,
+    deadline: Instant,
 ) -> Result<CallOutcome, ExecError> {
     let mut db = CacheDB::new(StateDb(state));
     if let Some(o) = overrides {
@@ -129,10 +231,19 @@ fn run(
     if !priced {
         cfg.disable_base_fee = true;
     }
+    // The gas is already capped; the block's limit does not bound a call (geth neither).
     cfg.disable_block_gas_limit = true;
-    let mut evm = Context::mainnet().with_db(db).with_cfg(cfg).with_block(block_env(header)).build_mainnet();
-    let out = evm.transact(call_tx_env(req, gas, chain_id)).map_err(ExecError::from)?;
-    Ok(CallOutcome::from_result(out.result))
+    cfg.memory_limit = limits.memory_limit;
+    let mut watchdog = Watchdog::new(deadline, &limits.cancel);
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .with_cfg(cfg)
+        .with_block(block_env(header))
+        .build_mainnet_with_inspector(&mut watchdog);
+    let out = evm.inspect_tx(call_tx_env(req, gas, chain_id));
+    drop(evm);
+    watchdog.result(limits)?;
+    Ok(CallOutcome::from_result(out.map_err(ExecError::from)?.result))
 }
 
 /// Runs `req` against the state after `header`'s block without committing anything.
@@ -142,9 +253,10 @@ pub fn call(
     state: &StateView,
     req: &TransactionRequest,
     overrides: Option<&StateOverride>,
+    limits: &CallLimits,
 ) -> Result<CallOutcome, ExecError> {
-    let gas = req.gas.unwrap_or(DEFAULT_CALL_GAS);
-    run(chain_id, header, state, req, gas, overrides)
+    let deadline = Instant::now() + limits.timeout;
+    run(chain_id, header, state, req, limits.call_gas(req.gas), overrides, limits, deadline)
 }
 
 /// The smallest gas limit with which `req` succeeds (binary search, as geth does). Returns the
@@ -155,8 +267,11 @@ pub fn estimate_gas(
     state: &StateView,
     req: &TransactionRequest,
     overrides: Option<&StateOverride>,
+    limits: &CallLimits,
 ) -> Result<Result<u64, CallOutcome>, ExecError> {
-    let mut hi = req.gas.unwrap_or(call_gas_cap(header));
+    let deadline = Instant::now() + limits.timeout;
+    let run = |gas: u64| run(chain_id, header, state, req, gas, overrides, limits, deadline);
+    let mut hi = limits.estimate_cap(header, req.gas);
     // A plain transfer to an account without code costs exactly 21000.
     if let Some(TxKind::Call(to)) = req.to {
         let has_input = req.input.input().is_some_and(|i| !i.is_empty());
@@ -164,32 +279,33 @@ pub fn estimate_gas(
             a.code_hash == alloy_primitives::KECCAK256_EMPTY
         }) && overrides.is_none()
         {
-            let out = run(chain_id, header, state, req, 21_000, overrides)?;
+            let out = run(21_000)?;
             if matches!(out, CallOutcome::Success { .. }) {
                 return Ok(Ok(21_000));
             }
         }
     }
-    let first = run(chain_id, header, state, req, hi, overrides)?;
+    let first = run(hi)?;
     if !matches!(first, CallOutcome::Success { .. }) {
         return Ok(Err(first));
     }
     let mut lo = first.gas_used().saturating_sub(1);
     // Most calls succeed with a small margin over the gas they used (the 63/64 rule).
-    let optimistic = (first.gas_used() + 2_300) * 64 / 63;
+    let optimistic = first.gas_used().saturating_add(2_300).saturating_mul(64) / 63;
     if optimistic < hi {
-        match run(chain_id, header, state, req, optimistic, overrides)? {
+        match run(optimistic)? {
             CallOutcome::Success { .. } => hi = optimistic,
             _ => lo = optimistic,
         }
     }
     while lo + 1 < hi {
         // geth stops within 1.5%: the answer only has to be sufficient, not minimal.
-        if (hi - lo) * 1000 / hi < 15 {
+        // (u128: `hi` may be anything up to the cap, and `* 1000` must not wrap.)
+        if u128::from(hi - lo) * 1000 / u128::from(hi) < 15 {
             break;
         }
         let mid = lo + (hi - lo) / 2;
-        match run(chain_id, header, state, req, mid, overrides) {
+        match run(mid) {
             Ok(CallOutcome::Success { .. }) => hi = mid,
             Ok(_) | Err(ExecError::InvalidTransaction(_)) => lo = mid,
             Err(e) => return Err(e),

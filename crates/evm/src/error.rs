@@ -12,6 +12,12 @@ pub enum ExecError {
     InvalidTransaction(String),
     #[error("invalid block environment: {0}")]
     Header(String),
+    /// The call ran past its time limit (geth's wording).
+    #[error("execution aborted (timeout = {0:?})")]
+    Timeout(std::time::Duration),
+    /// The node is shutting down.
+    #[error("execution aborted (node shutting down)")]
+    Cancelled,
     #[error("{0}")]
     Other(String),
 }

@@ -73,6 +73,8 @@ pub(crate) fn block_env(header: &Header) -> BlockEnv {
 pub(crate) fn cfg_env(chain_id: u64) -> CfgEnv {
     let mut cfg = CfgEnv::new_with_spec(SPEC);
     cfg.chain_id = chain_id;
+    // Consensus: a block's transactions are bounded by gas alone (calls set a limit of their own).
+    cfg.memory_limit = u64::MAX;
     cfg
 }
 

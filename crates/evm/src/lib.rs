@@ -11,7 +11,9 @@ mod error;
 mod executor;
 mod call;
 
-pub use call::{CallOutcome, DEFAULT_CALL_GAS, call, call_gas_cap, estimate_gas};
+pub use call::{
+    CallLimits, CallOutcome, DEFAULT_CALL_GAS, DEFAULT_CALL_MEMORY, DEFAULT_CALL_TIMEOUT, call, estimate_gas,
+};
 pub use db::{DbError, StateDb};
 pub use error::{ExecError, invalid_tx_message};
 pub use executor::{BlockExecutor, ExecutedBlock, Rejected};

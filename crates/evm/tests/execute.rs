@@ -6,7 +6,7 @@ use alloy_network::TxSignerSync;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, hex};
 use alloy_rpc_types_eth::TransactionRequest;
 use alloy_signer_local::PrivateKeySigner;
-use ls_evm::{BlockExecutor, CallOutcome, call, estimate_gas};
+use ls_evm::{BlockExecutor, CallLimits, CallOutcome, call, estimate_gas};
 use ls_primitives::dev::{dev_chain_spec, dev_signer};
 use ls_storage::Store;
 
@@ -96,16 +96,16 @@ fn deploy_call_log_revert_and_reject() {
 
     // eth_call sees the new state; a reverting call reports the revert data.
     let req = TransactionRequest::default().from(alice.address()).to(reverter);
-    match call(1337, &block.header, &state, &req, None).unwrap() {
+    match call(1337, &block.header, &state, &req, None, &CallLimits::default()).unwrap() {
         CallOutcome::Revert { output, .. } => assert_eq!(&output[..4], &hex::decode("08c379a0").unwrap()[..]),
         other => panic!("expected a revert, got {other:?}"),
     }
     let req = TransactionRequest::default().from(alice.address()).to(contract).input(B256::with_last_byte(1).0.to_vec().into());
-    let gas = estimate_gas(1337, &block.header, &state, &req, None).unwrap().unwrap();
+    let gas = estimate_gas(1337, &block.header, &state, &req, None, &CallLimits::default()).unwrap().unwrap();
     assert!(gas > 21_000 && gas < 100_000, "estimate {gas}");
     // The estimate is enough: running with it succeeds.
     let req_with_gas = req.clone().gas_limit(gas);
-    assert!(matches!(call(1337, &block.header, &state, &req_with_gas, None).unwrap(), CallOutcome::Success { .. }));
+    assert!(matches!(call(1337, &block.header, &state, &req_with_gas, None, &CallLimits::default()).unwrap(), CallOutcome::Success { .. }));
     let transfer = TransactionRequest::default().from(alice.address()).to(Address::repeat_byte(5)).value(U256::from(1));
-    assert_eq!(estimate_gas(1337, &block.header, &state, &transfer, None).unwrap().unwrap(), 21_000);
+    assert_eq!(estimate_gas(1337, &block.header, &state, &transfer, None, &CallLimits::default()).unwrap().unwrap(), 21_000);
 }

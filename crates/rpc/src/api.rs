@@ -1,6 +1,12 @@
 //! The state behind the RPC methods, and the conversions from stored blocks to RPC shapes.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use alloy_consensus::{BlockBody, Header, ReceiptEnvelope, Transaction as _};
 use alloy_eips::{BlockId, BlockNumberOrTag};
@@ -14,11 +20,13 @@ use alloy_signer_local::PrivateKeySigner;
 use jsonrpsee::types::ErrorObjectOwned;
 use ls_chain::Chain;
 use ls_primitives::SealedBlock;
+use ls_evm::CallLimits;
 use ls_storage::StateView;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{error, filters::FilterManager};
 
-/// Limits that keep one request from taking the node down.
+/// Limits that keep one request, or one client, from taking the node down.
 #[derive(Debug, Clone)]
 pub struct RpcLimits {
     /// Most blocks one eth_getLogs may scan.
@@ -27,11 +35,70 @@ pub struct RpcLimits {
     pub max_logs: usize,
     /// Most blocks eth_feeHistory may cover.
     pub max_fee_history: u64,
+    /// Gas cap, memory limit, timeout and cancel flag of every eth_call and eth_estimateGas.
+    pub call: CallLimits,
+    /// Most EVM runs (calls, estimates) at once; the rest wait their turn.
+    pub evm_workers: usize,
+    /// Most EVM requests waiting for a worker; beyond it a request is refused at once.
+    pub evm_queue: usize,
+    /// Most filters installed at once, node-wide.
+    pub max_filters: usize,
+    /// Most filters installed through one connection.
+    pub max_filters_per_connection: usize,
+    /// Most addresses in one filter (eth_getLogs, eth_newFilter, logs subscriptions).
+    pub max_filter_addresses: usize,
+    /// Most alternatives in one topic position of a filter.
+    pub max_filter_topics: usize,
 }
 
 impl Default for RpcLimits {
     fn default() -> Self {
-        Self { max_log_range: 10_000, max_logs: 20_000, max_fee_history: 1024 }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            max_log_range: 10_000,
+            max_logs: 20_000,
+            max_fee_history: 1024,
+            call: CallLimits::default(),
+            evm_workers: cores.max(2),
+            evm_queue: 1024,
+            max_filters: 10_000,
+            max_filters_per_connection: 1_000,
+            max_filter_addresses: 1_000,
+            max_filter_topics: 1_000,
+        }
+    }
+}
+
+/// The bounded set of workers EVM requests run on: a batch of heavy calls waits its turn
+/// instead of taking every blocking thread, so block production and cheap reads go on.
+#[derive(Debug)]
+pub(crate) struct EvmWorkers {
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+impl EvmWorkers {
+    fn new(workers: usize, max_waiting: usize) -> Self {
+        Self { permits: Arc::new(Semaphore::new(workers.max(1))), waiting: AtomicUsize::new(0), max_waiting }
+    }
+
+    /// A worker slot, waiting at most `wait` for one.
+    pub(crate) async fn acquire(&self, wait: std::time::Duration) -> RpcResult<OwnedSemaphorePermit> {
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(error::limit_exceeded("too many calls in progress, try again later"));
+        }
+        let got = tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        match got {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(_)) => Err(error::internal("EVM workers closed")),
+            Err(_) => Err(error::limit_exceeded("too many calls in progress, try again later")),
+        }
     }
 }
 
@@ -42,6 +109,7 @@ pub struct EthApi {
     pub(crate) accounts: Vec<Address>,
     pub(crate) filters: FilterManager,
     pub(crate) limits: RpcLimits,
+    pub(crate) evm: EvmWorkers,
     pub(crate) client_version: String,
 }
 
@@ -60,19 +128,41 @@ impl EthApi {
     /// `signers` are the accounts this node signs for (eth_accounts, eth_sendTransaction).
     pub fn new(chain: Arc<Chain>, signers: Vec<PrivateKeySigner>, client_version: String) -> Self {
         let accounts = signers.iter().map(|s| s.address()).collect();
+        let limits = RpcLimits::default();
         Self {
             chain,
             signers: signers.into_iter().map(|s| (s.address(), s)).collect(),
             accounts,
-            filters: FilterManager::default(),
-            limits: RpcLimits::default(),
+            filters: FilterManager::new(limits.max_filters, limits.max_filters_per_connection),
+            evm: EvmWorkers::new(limits.evm_workers, limits.evm_queue),
+            limits,
             client_version,
         }
     }
 
     pub fn with_limits(mut self, limits: RpcLimits) -> Self {
+        self.filters = FilterManager::new(limits.max_filters, limits.max_filters_per_connection);
+        self.evm = EvmWorkers::new(limits.evm_workers, limits.evm_queue);
         self.limits = limits;
         self
+    }
+
+    /// Refuses a filter over the address or topic limits (geth's messages).
+    pub(crate) fn check_filter(&self, filter: &Filter) -> RpcResult<()> {
+        if filter.address.len() > self.limits.max_filter_addresses {
+            return Err(error::invalid_params(format!(
+                "exceed max addresses ({} > {})",
+                filter.address.len(),
+                self.limits.max_filter_addresses
+            )));
+        }
+        if filter.topics.iter().any(|t| t.len() > self.limits.max_filter_topics) {
+            return Err(error::invalid_params(format!(
+                "exceed max topics (more than {} in one position)",
+                self.limits.max_filter_topics
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn head(&self) -> RpcResult<u64> {

@@ -15,6 +15,11 @@ pub fn server(msg: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32000, msg.into(), None::<()>)
 }
 
+/// Limit exceeded (-32005, EIP-1474): the node is busy or a quota is used up; try again later.
+pub fn limit_exceeded(msg: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(-32005, msg.into(), None::<()>)
+}
+
 /// Internal error (-32603): storage faults and other things the caller cannot fix.
 pub fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     tracing::error!(error = %e, "internal error serving RPC");
@@ -55,6 +60,7 @@ fn halt_message(reason: &str) -> String {
 pub fn exec(e: ExecError) -> ErrorObjectOwned {
     match e {
         ExecError::InvalidTransaction(msg) | ExecError::Other(msg) => server(msg),
+        e @ (ExecError::Timeout(_) | ExecError::Cancelled) => server(e.to_string()),
         other => internal(other),
     }
 }

@@ -15,12 +15,15 @@
 mod api;
 pub mod error;
 mod filters;
+pub mod fuzzing;
+mod guard;
 mod methods;
 mod pubsub;
 
 use std::net::SocketAddr;
 
 pub use api::{EthApi, RpcLimits, SUGGESTED_TIP, rpc_block, rpc_header, rpc_receipts, rpc_transaction};
+pub use guard::BrowserPolicy;
 use jsonrpsee::{
     RpcModule,
     server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
@@ -39,6 +42,8 @@ pub struct RpcConfig {
     pub max_connections: u32,
     /// Most subscriptions one WebSocket connection may hold.
     pub max_subscriptions_per_connection: u32,
+    /// Which web pages (Origin) and host names (Host) may call.
+    pub browser: BrowserPolicy,
 }
 
 impl Default for RpcConfig {
@@ -50,6 +55,7 @@ impl Default for RpcConfig {
             max_batch: 1000,
             max_connections: 1000,
             max_subscriptions_per_connection: 1024,
+            browser: BrowserPolicy::default(),
         }
     }
 }
@@ -86,7 +92,7 @@ pub async fn start<C: Send + Sync + 'static>(
     cfg: RpcConfig,
     module: RpcModule<C>,
 ) -> std::io::Result<RunningServer> {
-    let cors = tower_http::cors::CorsLayer::permissive();
+    let policy = std::sync::Arc::new(cfg.browser.clone());
     let config = ServerConfig::builder()
         .max_request_body_size(cfg.max_request_body)
         .max_response_body_size(cfg.max_response_body)
@@ -97,7 +103,9 @@ pub async fn start<C: Send + Sync + 'static>(
         .build();
     let server = Server::builder()
         .set_config(config)
-        .set_http_middleware(tower::ServiceBuilder::new().layer(cors))
+        .set_http_middleware(
+            tower::ServiceBuilder::new().layer(guard::GuardLayer(policy.clone())).layer(policy.cors_layer()),
+        )
         .build(cfg.addr)
         .await?;
     let local_addr = server.local_addr()?;

@@ -16,7 +16,8 @@ use alloy_rpc_types_eth::{
 };
 use alloy_signer::SignerSync;
 use jsonrpsee::{
-    RpcModule,
+    Extensions, RpcModule,
+    server::ConnectionId,
     types::{ErrorObjectOwned, Params},
 };
 
@@ -26,7 +27,7 @@ use crate::{
         rpc_transaction,
     },
     error,
-    filters::FilterKind,
+    filters::{FilterKind, Refused},
 };
 
 type M = RpcModule<EthApi>;
@@ -44,6 +45,36 @@ where
 {
     m.register_blocking_method(name, move |p, api: Arc<EthApi>, _| f(&api, p))
         .expect("method names are unique");
+}
+
+/// A method that runs the EVM: it waits for one of the bounded EVM workers (see
+/// [`RpcLimits::evm_workers`](crate::RpcLimits)), then runs on a blocking thread holding it.
+fn reg_evm<R>(m: &mut M, name: &'static str, f: fn(&EthApi, Params<'_>) -> RpcResult<R>)
+where
+    R: serde::Serialize + Clone + Send + 'static,
+{
+    m.register_async_method(name, move |p, api: Arc<EthApi>, _| async move {
+        let permit = api.evm.acquire(api.limits.call.timeout).await?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&api, p)
+        })
+        .await
+        .map_err(error::internal)?
+    })
+    .expect("method names are unique");
+}
+
+/// A method that needs the id of the connection it came on (filter quotas).
+fn reg_conn<R>(m: &mut M, name: &'static str, f: fn(&EthApi, Params<'_>, usize) -> RpcResult<R>)
+where
+    R: serde::Serialize + Clone + Send + 'static,
+{
+    m.register_method(name, move |p, api, ext: &Extensions| {
+        let conn = ext.get::<ConnectionId>().map_or(0, |c| c.0);
+        f(api, p, conn)
+    })
+    .expect("method names are unique");
 }
 
 /// Registers every method on `m`.
@@ -100,20 +131,21 @@ pub(crate) fn register(m: &mut M) {
         Ok(B256::from(state.storage(addr, B256::from(slot)).map_err(error::internal)?))
     });
 
-    reg_blocking(m, "eth_call", |api, p| {
+    reg_evm(m, "eth_call", |api, p| {
         let mut seq = p.sequence();
         let req: TransactionRequest = seq.next()?;
         let id: Option<BlockId> = seq.optional_next()?;
         let overrides: Option<StateOverride> = seq.optional_next()?;
         let (state, header) = api.state_at(id)?;
-        let out = ls_evm::call(api.chain.spec().chain_id, &header, &state, &req, overrides.as_ref())
+        let chain_id = api.chain.spec().chain_id;
+        let out = ls_evm::call(chain_id, &header, &state, &req, overrides.as_ref(), &api.limits.call)
             .map_err(error::exec)?;
         match out {
             ls_evm::CallOutcome::Success { output, .. } => Ok(output),
             other => Err(error::failed_call(&other)),
         }
     });
-    reg_blocking(m, "eth_estimateGas", |api, p| {
+    reg_evm(m, "eth_estimateGas", |api, p| {
         let mut seq = p.sequence();
         let req: TransactionRequest = seq.next()?;
         let id: Option<BlockId> = seq.optional_next()?;
@@ -121,12 +153,13 @@ pub(crate) fn register(m: &mut M) {
         estimate(api, &req, id, overrides.as_ref()).map(U64::from)
     });
 
-    // Inline: decoding, recovery and pool insertion take tens of microseconds, no I/O.
-    reg(m, "eth_sendRawTransaction", |api, p| {
+    // Blocking: admission reads the head state and may wait for the chain lock, which a block's
+    // commit (fsync included) holds; async workers must never wait on it.
+    reg_blocking(m, "eth_sendRawTransaction", |api, p| {
         let raw: Bytes = p.one()?;
         api.chain.submit_raw(&raw).map_err(|e| ErrorObjectOwned::owned(e.code(), e.to_string(), None::<()>))
     });
-    reg_blocking(m, "eth_sendTransaction", |api, p| {
+    reg_evm(m, "eth_sendTransaction", |api, p| {
         let req: TransactionRequest = p.one()?;
         send_transaction(api, req)
     });
@@ -214,6 +247,7 @@ pub(crate) fn register(m: &mut M) {
     });
     reg_blocking(m, "eth_getLogs", |api, p| {
         let filter: Filter = p.one()?;
+        api.check_filter(&filter)?;
         logs(api, &filter, None)
     });
     reg_blocking(m, "eth_feeHistory", |api, p| {
@@ -224,21 +258,22 @@ pub(crate) fn register(m: &mut M) {
         fee_history(api, count.to(), newest, percentiles)
     });
 
-    reg(m, "eth_newFilter", |api, p| {
+    reg_conn(m, "eth_newFilter", |api, p, conn| {
         let filter: Filter = p.one()?;
+        api.check_filter(&filter)?;
         let head = api.head()?;
         let next = match filter.block_option {
             FilterBlockOption::Range { from_block: Some(BlockNumberOrTag::Number(n)), .. } => n,
             _ => head + 1,
         };
-        install(api, FilterKind::Logs { filter: Box::new(filter), next })
+        install(api, FilterKind::Logs { filter: Box::new(filter), next }, conn)
     });
-    reg(m, "eth_newBlockFilter", |api, _| {
+    reg_conn(m, "eth_newBlockFilter", |api, _, conn| {
         let next = api.head()? + 1;
-        install(api, FilterKind::Blocks { next })
+        install(api, FilterKind::Blocks { next }, conn)
     });
-    reg(m, "eth_newPendingTransactionFilter", |api, _| {
-        install(api, FilterKind::PendingTransactions { rx: api.chain.pool().subscribe() })
+    reg_conn(m, "eth_newPendingTransactionFilter", |api, _, conn| {
+        install(api, FilterKind::PendingTransactions { rx: api.chain.pool().subscribe() }, conn)
     });
     reg(m, "eth_uninstallFilter", |api, p| {
         let id: U128 = p.one()?;
@@ -279,8 +314,11 @@ fn sign_typed_data(api: &EthApi, addr: Address, data: &TypedData) -> RpcResult<B
     Ok(Bytes::from(sig.as_bytes().to_vec()))
 }
 
-fn install(api: &EthApi, kind: FilterKind) -> RpcResult<U128> {
-    api.filters.install(kind).ok_or_else(|| error::server("too many filters installed"))
+fn install(api: &EthApi, kind: FilterKind, conn: usize) -> RpcResult<U128> {
+    api.filters.install(kind, conn).map_err(|r| match r {
+        Refused::NodeFull => error::limit_exceeded("too many filters installed"),
+        Refused::ConnectionFull => error::limit_exceeded("too many filters installed by this connection"),
+    })
 }
 
 fn block_by(api: &EthApi, n: Option<u64>, full: bool) -> RpcResult<Option<Block>> {
@@ -316,12 +354,13 @@ fn estimate(
     overrides: Option<&StateOverride>,
 ) -> RpcResult<u64> {
     let (state, header) = api.state_at(id)?;
-    match ls_evm::estimate_gas(api.chain.spec().chain_id, &header, &state, req, overrides)
+    let limits = &api.limits.call;
+    match ls_evm::estimate_gas(api.chain.spec().chain_id, &header, &state, req, overrides, limits)
         .map_err(error::exec)?
     {
         Ok(gas) => Ok(gas),
         Err(ls_evm::CallOutcome::Halt { reason, .. }) if reason.contains("OutOfGas") => Err(error::server(
-            format!("gas required exceeds allowance ({})", req.gas.unwrap_or(ls_evm::call_gas_cap(&header))),
+            format!("gas required exceeds allowance ({})", limits.estimate_cap(&header, req.gas)),
         )),
         Err(outcome) => Err(error::failed_call(&outcome)),
     }

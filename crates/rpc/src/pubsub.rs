@@ -39,6 +39,10 @@ pub(crate) fn register(m: &mut RpcModule<EthApi>) {
                             return Ok(());
                         }
                     };
+                    if let Err(e) = api.check_filter(&filter) {
+                        pending.reject(e).await;
+                        return Ok(());
+                    }
                     forward(pending, api.chain.subscribe(), move |ev| {
                         if !filter.matches_bloom(ev.block.header.logs_bloom) {
                             return Ok(vec![]);
