@@ -71,3 +71,58 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Replays a fuzz target on stable: every file of its committed corpus, then each seed, every
+/// 7th truncation of it and 300 deterministic mutations (bit flips, byte sets, splices).
+/// Panics if the corpus directory is missing or empty: a replay that silently runs nothing
+/// would pass forever. Returns how many corpus files ran.
+pub fn replay_fuzz_target(corpus: &Path, seeds: &[Vec<u8>], mut run: impl FnMut(&[u8])) -> usize {
+    let entries = std::fs::read_dir(corpus)
+        .unwrap_or_else(|e| panic!("fuzz corpus {} is missing: {e}", corpus.display()));
+    let mut files = 0;
+    for e in entries {
+        let path = e.expect("corpus entry").path();
+        run(&std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())));
+        files += 1;
+    }
+    assert!(files > 0, "fuzz corpus {} is empty", corpus.display());
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for seed in seeds.iter().filter(|s| !s.is_empty()) {
+        run(seed);
+        for cut in (0..seed.len()).step_by(7) {
+            run(&seed[..cut]);
+        }
+        for _ in 0..300 {
+            let mut m = seed.clone();
+            for _ in 0..=(next() % 4) {
+                let at = (next() as usize) % m.len();
+                match next() % 3 {
+                    0 => m[at] ^= 1 << (next() % 8),
+                    1 => m[at] = next() as u8,
+                    _ => {
+                        let len = (next() as usize % 16).min(m.len() - at);
+                        let chunk = m[at..at + len].to_vec();
+                        let to = (next() as usize) % m.len();
+                        m.splice(to..to, chunk);
+                    }
+                }
+            }
+            run(&m);
+        }
+    }
+    files
+}
+
+/// Writes `seeds` into `corpus` as `seed-N` files (for `LS_WRITE_FUZZ_SEEDS=1` runs).
+pub fn write_fuzz_seeds(corpus: &Path, seeds: &[Vec<u8>]) {
+    std::fs::create_dir_all(corpus).expect("create corpus dir");
+    for (i, s) in seeds.iter().enumerate() {
+        std::fs::write(corpus.join(format!("seed-{i}")), s).expect("write seed");
+    }
+}

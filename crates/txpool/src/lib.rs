@@ -12,6 +12,7 @@
 //! whose transaction failed.
 
 mod error;
+pub mod fuzzing;
 mod intrinsic;
 mod pool;
 
