@@ -35,7 +35,7 @@ ANVIL="$root/tests/compat/common/node_modules/.bin/anvil"
 
 pids=()
 tmp=$(mktemp -d)
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+cleanup() { stop_all; rm -rf "$tmp"; }
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_rpc() {
@@ -45,16 +45,19 @@ wait_rpc() {
   done
   echo "no answer from $1" >&2; exit 1
 }
+# These set URL instead of printing it: a pid recorded inside $(...) would be lost with the
+# subshell, and the node would outlive the script.
 start_ours() {
   local p; p=$(port)
   "$LS" node --dev --quiet --datadir "$tmp/ours-$1" --rpc-addr "127.0.0.1:$p" --gateway-addr 127.0.0.1:0 --block-time 250ms --gas-limit "$GAS_LIMIT" --log warn >/dev/null 2>&1 &
-  pids+=($!); echo "http://127.0.0.1:$p"
+  pids+=($!); URL="http://127.0.0.1:$p"
 }
 start_anvil() {
   local p; p=$(port)
   "$ANVIL" --port "$p" --chain-id 1337 --block-time 0.25 --gas-limit "$GAS_LIMIT" --silent >/dev/null 2>&1 &
-  pids+=($!); echo "http://127.0.0.1:$p"
+  pids+=($!); URL="http://127.0.0.1:$p"
 }
+stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 
 cat > "$tmp/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -66,7 +69,7 @@ reads() { # url body -> req/s
 }
 ratio() { python3 -c "a=float('$1' or 0); b=float('$2' or 0); print(f'{a/b:.2f}x' if b else 'n/a')"; }
 
-ours=$(start_ours reads); anvil=$(start_anvil); wait_rpc "$ours"; wait_rpc "$anvil"
+start_ours reads; ours=$URL; start_anvil; anvil=$URL; wait_rpc "$ours"; wait_rpc "$anvil"
 DEV0=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
 printf "%-28s %14s %14s %8s\n" "workload" "lightstreams" "anvil" "ratio"
 for name in eth_blockNumber eth_getBalance eth_call; do
@@ -78,13 +81,13 @@ for name in eth_blockNumber eth_getBalance eth_call; do
   a=$(reads "$ours" "$body"); b=$(reads "$anvil" "$body")
   printf "%-28s %14s %14s %8s\n" "$name (req/s)" "$a" "$b" "$(ratio "$a" "$b")"
 done
-kill "${pids[@]}" 2>/dev/null || true; pids=()
+stop_all
 
 # Writes: a fresh node of each kind, one at a time so they do not share the 2 cores.
-ours=$(start_ours writes); wait_rpc "$ours"
+start_ours writes; ours=$URL; wait_rpc "$ours"
 a=$("$LOADGEN" --rpc "$ours" --senders "$SENDERS" --txs-per-sender "$TXS" --json | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["transfers_per_sec"]))')
-kill "${pids[@]}" 2>/dev/null || true; pids=()
-anvil=$(start_anvil); wait_rpc "$anvil"
+stop_all
+start_anvil; anvil=$URL; wait_rpc "$anvil"
 b=$("$LOADGEN" --rpc "$anvil" --senders "$SENDERS" --txs-per-sender "$TXS" --json | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["transfers_per_sec"]))')
 printf "%-28s %14s %14s %8s\n" "persisted transfers/s" "$a" "$b" "$(ratio "$a" "$b")"
 echo "($((SENDERS * TXS)) transfers from $SENDERS senders, 250 ms blocks, gas limit $GAS_LIMIT; ours persisted to redb with fsync per block; anvil in memory)"
