@@ -49,6 +49,9 @@ pub struct RpcLimits {
     pub max_filter_addresses: usize,
     /// Most alternatives in one topic position of a filter.
     pub max_filter_topics: usize,
+    /// Most WebSocket subscriptions open at once, node-wide (the server also caps them per
+    /// connection).
+    pub max_subscriptions: usize,
 }
 
 impl Default for RpcLimits {
@@ -65,7 +68,18 @@ impl Default for RpcLimits {
             max_filters_per_connection: 1_000,
             max_filter_addresses: 1_000,
             max_filter_topics: 1_000,
+            max_subscriptions: 10_000,
         }
+    }
+}
+
+/// One open subscription, counted against [`RpcLimits::max_subscriptions`] while it lives.
+#[derive(Debug)]
+pub(crate) struct SubscriptionSlot(Arc<AtomicUsize>);
+
+impl Drop for SubscriptionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -110,6 +124,8 @@ pub struct EthApi {
     pub(crate) filters: FilterManager,
     pub(crate) limits: RpcLimits,
     pub(crate) evm: EvmWorkers,
+    /// Subscriptions open now, node-wide.
+    pub(crate) subscriptions: Arc<AtomicUsize>,
     pub(crate) client_version: String,
 }
 
@@ -135,6 +151,7 @@ impl EthApi {
             accounts,
             filters: FilterManager::new(limits.max_filters, limits.max_filters_per_connection),
             evm: EvmWorkers::new(limits.evm_workers, limits.evm_queue),
+            subscriptions: Arc::new(AtomicUsize::new(0)),
             limits,
             client_version,
         }
@@ -145,6 +162,16 @@ impl EthApi {
         self.evm = EvmWorkers::new(limits.evm_workers, limits.evm_queue);
         self.limits = limits;
         self
+    }
+
+    /// Counts one more open subscription until the guard drops; `None` when the node-wide cap
+    /// is reached.
+    pub(crate) fn open_subscription(&self) -> Option<SubscriptionSlot> {
+        if self.subscriptions.fetch_add(1, Ordering::AcqRel) >= self.limits.max_subscriptions {
+            self.subscriptions.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(SubscriptionSlot(self.subscriptions.clone()))
     }
 
     /// Refuses a filter over the address or topic limits (geth's messages).

@@ -16,6 +16,10 @@ pub(crate) fn register(m: &mut RpcModule<EthApi>) {
         "eth_subscription",
         "eth_unsubscribe",
         |params: Params<'static>, pending: PendingSubscriptionSink, api: Arc<EthApi>, _| async move {
+            let Some(_slot) = api.open_subscription() else {
+                pending.reject(crate::error::limit_exceeded("too many subscriptions open on this node")).await;
+                return Ok(());
+            };
             let mut seq = params.sequence();
             let kind: SubscriptionKind = match seq.next() {
                 Ok(k) => k,
