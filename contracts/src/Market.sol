@@ -26,6 +26,10 @@ contract Market {
 
     uint16 public constant MAX_PAYEES = 16;
     uint16 public constant MAX_FEE_BPS = 2_000;
+    /// Gas a native-coin payee gets to receive a payment: enough for a contract wallet (a proxy
+    /// that logs), too little to re-enter anything or to burn the buyer's gas. A payee that
+    /// needs more is credited and withdraws.
+    uint256 public constant PAYOUT_GAS = 30_000;
 
     FileRegistry public immutable registry;
     uint16 public immutable feeBps;
@@ -79,7 +83,7 @@ contract Market {
     }
 
     /// Lists (or re-lists) a file the caller owns.
-    function list(bytes32 fileId, address token, uint256 price, uint64 duration, Payee[] calldata payees) external {
+    function list(bytes32 fileId, address token, uint256 price, uint64 duration, Payee[] calldata payees) external nonReentrant {
         if (registry.ownerOf(fileId) != msg.sender) revert NotFileOwner(fileId, msg.sender);
         if (price == 0) revert ZeroPrice();
         if (payees.length == 0 || payees.length > MAX_PAYEES) revert BadPayees();
@@ -96,7 +100,7 @@ contract Market {
         emit Listed(fileId, msg.sender, token, price, duration);
     }
 
-    function delist(bytes32 fileId) external {
+    function delist(bytes32 fileId) external nonReentrant {
         Listing storage l = listings[fileId];
         if (!l.active) revert NotListed(fileId);
         if (l.seller != msg.sender) revert NotSeller(fileId, msg.sender);
@@ -106,7 +110,7 @@ contract Market {
         emit Delisted(fileId, msg.sender);
     }
 
-    function setPrice(bytes32 fileId, uint256 price) external {
+    function setPrice(bytes32 fileId, uint256 price) external nonReentrant {
         Listing storage l = listings[fileId];
         if (!l.active) revert NotListed(fileId);
         if (l.seller != msg.sender) revert NotSeller(fileId, msg.sender);
@@ -138,7 +142,8 @@ contract Market {
         uint256 fee = price * feeBps / 10_000;
         if (fee != 0) _pay(fileId, feeRecipient, token, fee);
         uint256 rest = price - fee;
-        Payee[] storage payees = splits[fileId];
+        // A copy: nothing a payee does while being paid can change who is paid or how much.
+        Payee[] memory payees = splits[fileId];
         uint256 paid;
         for (uint256 i = 0; i < payees.length; ++i) {
             // The last payee takes the rounding remainder.
@@ -170,15 +175,23 @@ contract Market {
         }
     }
 
+    /// Sends native coin with bounded gas and copies no return data, so a payee can neither
+    /// re-enter with the buyer's gas nor make the Market pay for a huge revert reason.
     function _sendNative(address to, uint256 amount) private returns (bool ok) {
-        (ok,) = to.call{value: amount}("");
+        assembly ("memory-safe") {
+            ok := call(PAYOUT_GAS, to, amount, 0, 0, 0, 0)
+        }
     }
 
-    /// Calls an ERC-20 that may or may not return a bool.
-    function _tokenCall(address token, bytes memory data) private returns (bool) {
+    /// Calls an ERC-20 that may or may not return a bool. Reads at most one word of return data.
+    function _tokenCall(address token, bytes memory data) private returns (bool ok) {
         if (token.code.length == 0) return false;
-        (bool ok, bytes memory ret) = token.call(data);
-        return ok && (ret.length == 0 || (ret.length == 32 && abi.decode(ret, (bool))));
+        assembly ("memory-safe") {
+            mstore(0x00, 0)
+            ok := call(gas(), token, 0, add(data, 0x20), mload(data), 0x00, 0x20)
+            // No return data (old tokens) or a word that is exactly true.
+            ok := and(ok, or(iszero(returndatasize()), and(gt(returndatasize(), 0x1f), eq(mload(0x00), 1))))
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {FileRegistry} from "../src/FileRegistry.sol";
 import {Market} from "../src/Market.sol";
 
 /// Minimal ERC-20 for tests.
@@ -60,5 +61,69 @@ contract ReentrantPayee {
         } catch {}
         // Even if the re-entry failed, refuse the payment so the market must defer it.
         revert("reentrancy attempt over");
+    }
+}
+
+/// A seller contract that buys its own file and, while the Market pays it, re-lists the file so
+/// that the payout loop pays it again and again, then shrinks the payee list to end the loop.
+contract RelistingSeller {
+    FileRegistry public immutable registry;
+    Market public immutable market;
+    bytes32 public fileId;
+    uint256 public price;
+    uint256 public rounds;
+    uint256 public paidIndex;
+
+    constructor(FileRegistry r, Market m) {
+        registry = r;
+        market = m;
+    }
+
+    function attack(bytes calldata cid, uint256 rounds_) external payable {
+        price = msg.value;
+        rounds = rounds_;
+        fileId = registry.register(cid, "", false);
+        Market.Payee[] memory p = new Market.Payee[](2);
+        p[0] = Market.Payee(address(this), 1);
+        p[1] = Market.Payee(address(this), 9_999);
+        market.list(fileId, address(0), price, 0, p);
+        market.buy{value: price}(fileId, address(0), price);
+        payable(msg.sender).transfer(address(this).balance);
+    }
+
+    receive() external payable {
+        if (msg.sender != address(market)) return;
+        uint256 i = paidIndex++;
+        // Keep the loop going (the next payee is us with nearly all the shares) or end it.
+        uint256 len = paidIndex < rounds ? i + 3 : i + 1;
+        Market.Payee[] memory p = new Market.Payee[](len);
+        uint256 big = paidIndex < rounds ? i + 1 : 0;
+        for (uint256 k = 0; k < len; ++k) {
+            p[k] = Market.Payee(address(this), k == big ? uint16(10_000 - (len - 1)) : 1);
+        }
+        market.list(fileId, address(0), price, 0, p);
+    }
+}
+
+/// A payee that burns all the gas it is given.
+contract GasBurningPayee {
+    receive() external payable {
+        while (true) {}
+    }
+}
+
+/// A payee that refuses payment with a revert reason of `size` bytes.
+contract LoudPayee {
+    uint256 public immutable size;
+
+    constructor(uint256 size_) {
+        size = size_;
+    }
+
+    receive() external payable {
+        uint256 n = size;
+        assembly {
+            revert(0, n)
+        }
     }
 }

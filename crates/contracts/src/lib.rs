@@ -47,6 +47,9 @@ pub mod artifacts {
     pub const TEST_TOKEN: &str = include_str!("../artifacts/TestToken.json");
     pub const REJECTING_PAYEE: &str = include_str!("../artifacts/RejectingPayee.json");
     pub const REENTRANT_PAYEE: &str = include_str!("../artifacts/ReentrantPayee.json");
+    pub const RELISTING_SELLER: &str = include_str!("../artifacts/RelistingSeller.json");
+    pub const GAS_BURNING_PAYEE: &str = include_str!("../artifacts/GasBurningPayee.json");
+    pub const LOUD_PAYEE: &str = include_str!("../artifacts/LoudPayee.json");
 }
 
 /// Errors building predeploys.
