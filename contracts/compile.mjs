@@ -42,7 +42,7 @@ const sortKeys = (v) => Array.isArray(v) ? v.map(sortKeys)
   : v && typeof v === "object" ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])])) : v;
 for (const [file, contracts] of Object.entries(res.contracts)) {
   for (const [name, c] of Object.entries(contracts)) {
-    if (name === "IERC20") continue;
+    if (c.evm.bytecode.object === "") continue; // interfaces
     const artifact = sortKeys({
       abi: c.abi,
       bytecode: "0x" + c.evm.bytecode.object,

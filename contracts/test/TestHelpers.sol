@@ -35,10 +35,15 @@ contract TestToken {
     }
 }
 
-/// A payee that refuses ether.
+/// A payee that refuses ether but can make calls (as a multisig would).
 contract RejectingPayee {
     receive() external payable {
         revert("no thanks");
+    }
+
+    function execute(address target, bytes calldata data) external {
+        (bool ok,) = target.call(data);
+        require(ok, "call failed");
     }
 }
 
@@ -56,7 +61,7 @@ contract ReentrantPayee {
 
     receive() external payable {
         attempts += 1;
-        try market.buy{value: msg.value}(fileId, address(0), msg.value) {
+        try market.buy{value: msg.value}(fileId, address(0), msg.value, 0) {
             reentered = true;
         } catch {}
         // Even if the re-entry failed, refuse the payment so the market must defer it.
@@ -82,12 +87,12 @@ contract RelistingSeller {
     function attack(bytes calldata cid, uint256 rounds_) external payable {
         price = msg.value;
         rounds = rounds_;
-        fileId = registry.register(cid, "", false);
+        fileId = registry.register(keccak256(cid), cid, "", false);
         Market.Payee[] memory p = new Market.Payee[](2);
         p[0] = Market.Payee(address(this), 1);
         p[1] = Market.Payee(address(this), 9_999);
         market.list(fileId, address(0), price, 0, p);
-        market.buy{value: price}(fileId, address(0), price);
+        market.buy{value: price}(fileId, address(0), price, 0);
         payable(msg.sender).transfer(address(this).balance);
     }
 
@@ -126,4 +131,62 @@ contract LoudPayee {
             revert(0, n)
         }
     }
+}
+
+/// An ERC-20 that burns 1 % of every transfer (fee-on-transfer).
+contract FeeOnTransferToken {
+    mapping(address => uint256) public balanceOf;
+    mapping(address => mapping(address => uint256)) public allowance;
+
+    function mint(address to, uint256 amount) external {
+        balanceOf[to] += amount;
+    }
+
+    function approve(address spender, uint256 amount) external returns (bool) {
+        allowance[msg.sender][spender] = amount;
+        return true;
+    }
+
+    function transfer(address to, uint256 amount) external returns (bool) {
+        balanceOf[msg.sender] -= amount;
+        balanceOf[to] += amount - amount / 100;
+        return true;
+    }
+
+    function transferFrom(address from, address to, uint256 amount) external returns (bool) {
+        allowance[from][msg.sender] -= amount;
+        balanceOf[from] -= amount;
+        balanceOf[to] += amount - amount / 100;
+        return true;
+    }
+}
+
+/// An ERC-20 whose transfer functions return nothing (as USDT's do).
+contract NoReturnToken {
+    mapping(address => uint256) public balanceOf;
+    mapping(address => mapping(address => uint256)) public allowance;
+
+    function mint(address to, uint256 amount) external {
+        balanceOf[to] += amount;
+    }
+
+    function approve(address spender, uint256 amount) external {
+        allowance[msg.sender][spender] = amount;
+    }
+
+    function transfer(address to, uint256 amount) external {
+        balanceOf[msg.sender] -= amount;
+        balanceOf[to] += amount;
+    }
+
+    function transferFrom(address from, address to, uint256 amount) external {
+        allowance[from][msg.sender] -= amount;
+        balanceOf[from] -= amount;
+        balanceOf[to] += amount;
+    }
+}
+
+/// Not a token: a contract whose fallback accepts any call and returns nothing.
+contract SilentFallback {
+    fallback() external {}
 }

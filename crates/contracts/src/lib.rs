@@ -50,6 +50,9 @@ pub mod artifacts {
     pub const RELISTING_SELLER: &str = include_str!("../artifacts/RelistingSeller.json");
     pub const GAS_BURNING_PAYEE: &str = include_str!("../artifacts/GasBurningPayee.json");
     pub const LOUD_PAYEE: &str = include_str!("../artifacts/LoudPayee.json");
+    pub const FEE_ON_TRANSFER_TOKEN: &str = include_str!("../artifacts/FeeOnTransferToken.json");
+    pub const NO_RETURN_TOKEN: &str = include_str!("../artifacts/NoReturnToken.json");
+    pub const SILENT_FALLBACK: &str = include_str!("../artifacts/SilentFallback.json");
 }
 
 /// Errors building predeploys.
@@ -61,6 +64,8 @@ pub enum ContractsError {
     Constructor(&'static str, String),
     #[error("platform fee {0} bps is above the market's limit of 2000")]
     FeeTooHigh(u16),
+    #[error("a platform fee of {0} bps needs a fee recipient other than the zero address")]
+    NoFeeRecipient(u16),
 }
 
 /// A field of an artifact as bytes.
@@ -84,9 +89,14 @@ pub struct PredeployConfig {
     pub fee_recipient: Address,
 }
 
+/// The default fee recipient: dev account 0 of the well-known test mnemonic (what
+/// `lightstreams node` uses when `--fee-recipient` is not given). Never the zero address, where
+/// fees would be burnt.
+pub const DEFAULT_FEE_RECIPIENT: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+
 impl Default for PredeployConfig {
     fn default() -> Self {
-        Self { platform_fee_bps: 0, fee_recipient: Address::ZERO }
+        Self { platform_fee_bps: 0, fee_recipient: DEFAULT_FEE_RECIPIENT }
     }
 }
 
@@ -123,6 +133,9 @@ pub fn run_constructor(name: &'static str, init: Bytes) -> Result<GenesisAccount
 pub fn predeploys(cfg: &PredeployConfig) -> Result<Vec<(Address, GenesisAccount)>, ContractsError> {
     if cfg.platform_fee_bps > 2_000 {
         return Err(ContractsError::FeeTooHigh(cfg.platform_fee_bps));
+    }
+    if cfg.platform_fee_bps != 0 && cfg.fee_recipient.is_zero() {
+        return Err(ContractsError::NoFeeRecipient(cfg.platform_fee_bps));
     }
     let mut registry_init = artifact_bytes(artifacts::FILE_REGISTRY, "bytecode")?.to_vec();
     registry_init.extend(FileRegistry::constructorCall { market_: MARKET }.abi_encode());

@@ -3,9 +3,9 @@
 
 mod harness;
 
-use alloy_primitives::{Address, Bytes, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolConstructor, SolValue};
-use harness::TestChain;
+use harness::{TestChain, file_id};
 use ls_contracts::{FILE_REGISTRY as REG, FileRegistry as R, MARKET, Market as M, PredeployConfig, artifacts};
 
 alloy_sol_types::sol! {
@@ -38,10 +38,10 @@ fn market_holding_ten_owed() -> (TestChain, Address) {
     c.fund(deployer, eth(1));
     let rejecting = c.deploy(deployer, artifacts::REJECTING_PAYEE, &[]);
     let cid = Bytes::from_static(b"victim-file");
-    c.send(owner, REG, R::registerCall { cid: cid.clone(), metadataURI: String::new(), isPublic: false }, U256::ZERO).ok();
-    let file = keccak256(&cid);
+    c.send(owner, REG, R::registerCall { salt: B256::ZERO, cid: cid.clone(), metadataURI: String::new(), isPublic: false }, U256::ZERO).ok();
+    let file = file_id(owner, B256::ZERO);
     c.send(owner, MARKET, M::listCall { fileId: file, token: Address::ZERO, price: eth(10), duration: 0, payees: payees(&[(rejecting, 10_000)]) }, U256::ZERO).ok();
-    c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(10) }, eth(10)).ok();
+    c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(10), duration: 0 }, eth(10)).ok();
     assert_eq!(owed(&mut c, Address::ZERO, rejecting), eth(10));
     assert_eq!(c.balance(MARKET), eth(10));
     (c, rejecting)
@@ -75,10 +75,10 @@ fn gas_burning_payee_costs_the_buyer_bounded_gas() {
     c.fund(buyer, eth(10));
     let burner = c.deploy(owner, artifacts::GAS_BURNING_PAYEE, &[]);
     let cid = Bytes::from_static(b"file");
-    c.send(owner, REG, R::registerCall { cid: cid.clone(), metadataURI: String::new(), isPublic: false }, U256::ZERO).ok();
-    let file = keccak256(&cid);
+    c.send(owner, REG, R::registerCall { salt: B256::ZERO, cid: cid.clone(), metadataURI: String::new(), isPublic: false }, U256::ZERO).ok();
+    let file = file_id(owner, B256::ZERO);
     c.send(owner, MARKET, M::listCall { fileId: file, token: Address::ZERO, price: eth(1), duration: 0, payees: payees(&[(burner, 5_000), (honest, 5_000)]) }, U256::ZERO).ok();
-    let (_, gas) = c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(1) }, eth(1)).ok();
+    let (_, gas) = c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(1), duration: 0 }, eth(1)).ok();
     assert!(gas < 300_000, "buy used {gas} gas");
     assert_eq!(c.balance(honest), eth(1) / U256::from(2));
     assert_eq!(owed(&mut c, Address::ZERO, burner), eth(1) / U256::from(2));
@@ -93,10 +93,10 @@ fn huge_revert_data_payee_costs_the_buyer_bounded_gas() {
     c.fund(buyer, eth(10));
     let loud = c.deploy(owner, artifacts::LOUD_PAYEE, &LoudPayee::constructorCall { size_: U256::from(1_000_000) }.abi_encode());
     let cid = Bytes::from_static(b"file");
-    c.send(owner, REG, R::registerCall { cid: cid.clone(), metadataURI: String::new(), isPublic: false }, U256::ZERO).ok();
-    let file = keccak256(&cid);
+    c.send(owner, REG, R::registerCall { salt: B256::ZERO, cid: cid.clone(), metadataURI: String::new(), isPublic: false }, U256::ZERO).ok();
+    let file = file_id(owner, B256::ZERO);
     c.send(owner, MARKET, M::listCall { fileId: file, token: Address::ZERO, price: eth(1), duration: 0, payees: payees(&[(loud, 5_000), (honest, 5_000)]) }, U256::ZERO).ok();
-    let (out, gas) = c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(1) }, eth(1)).ok();
+    let (out, gas) = c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(1), duration: 0 }, eth(1)).ok();
     assert_eq!(u64::abi_decode(&out).unwrap(), 0);
     assert!(gas < 300_000, "buy used {gas} gas");
     assert_eq!(c.balance(honest), eth(1) / U256::from(2));

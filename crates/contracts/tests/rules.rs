@@ -2,9 +2,9 @@
 
 mod harness;
 
-use alloy_primitives::{Address, Bytes, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_sol_types::{SolConstructor, SolEvent, SolValue};
-use harness::TestChain;
+use harness::{TestChain, file_id};
 use ls_contracts::{FILE_REGISTRY as REG, FileRegistry as R, MARKET, Market as M, PredeployConfig, artifacts};
 
 const READ: u8 = 1;
@@ -26,13 +26,18 @@ fn setup(fee_bps: u16) -> Fx {
     let owner = c.account(1);
     c.fund(owner, eth(100));
     let cid = Bytes::from_static(b"\x01\x71\x12\x20manifest-cid-bytes");
-    let out = c.send(owner, REG, R::registerCall { cid: cid.clone(), metadataURI: "ipfs://meta".into(), isPublic: false }, U256::ZERO);
+    let out = c.send(owner, REG, R::registerCall { salt: B256::ZERO, cid: cid.clone(), metadataURI: "ipfs://meta".into(), isPublic: false }, U256::ZERO);
     let ev = R::FileRegistered::decode_log(&out.logs()[0]).unwrap();
     assert_eq!(ev.owner, owner);
     assert_eq!(ev.cid, cid);
-    let file = keccak256(&cid);
+    let file = file_id(owner, B256::ZERO);
     assert_eq!(ev.fileId, file);
+    assert_eq!(fx_view_id(&mut c, owner), file);
     Fx { c, owner, file }
+}
+
+fn fx_view_id(c: &mut TestChain, owner: Address) -> alloy_primitives::B256 {
+    c.view(REG, R::fileIdOfCall { account: owner, salt: B256::ZERO })
 }
 
 fn has(fx: &mut Fx, who: Address, level: u8) -> bool {
@@ -46,10 +51,10 @@ fn registration_and_owner_rights() {
     let owner = fx.owner;
     assert!(has(&mut fx, owner, ADMIN));
     assert!(!has(&mut fx, stranger, READ));
-    // The same CID cannot be registered twice, by anyone.
-    let again = fx.c.send(stranger, REG, R::registerCall { cid: Bytes::from_static(b"\x01\x71\x12\x20manifest-cid-bytes"), metadataURI: String::new(), isPublic: true }, U256::ZERO);
+    // The owner cannot register the same salt twice.
+    let again = fx.c.send(owner, REG, R::registerCall { salt: B256::ZERO, cid: Bytes::from_static(b"other"), metadataURI: String::new(), isPublic: true }, U256::ZERO);
     again.reverts_with::<R::FileExists>();
-    let empty = fx.c.send(stranger, REG, R::registerCall { cid: Bytes::new(), metadataURI: String::new(), isPublic: true }, U256::ZERO);
+    let empty = fx.c.send(stranger, REG, R::registerCall { salt: B256::ZERO, cid: Bytes::new(), metadataURI: String::new(), isPublic: true }, U256::ZERO);
     empty.reverts_with::<R::EmptyCid>();
     // Unknown files grant nothing.
     assert!(!fx.c.view(REG, R::hasAccessCall { fileId: keccak256(b"nope"), account: fx.owner, level: READ }));
@@ -126,7 +131,7 @@ fn writers_update_content_and_only_the_owner_transfers() {
 fn only_the_market_grants_from_market_and_only_for_listed_files() {
     let mut fx = setup(0);
     let buyer = fx.c.account(5);
-    fx.c.send(buyer, REG, R::grantFromMarketCall { fileId: fx.file, buyer, expiry: 0 }, U256::ZERO).reverts_with::<R::NotMarket>();
+    fx.c.send(buyer, REG, R::grantFromMarketCall { fileId: fx.file, buyer, duration: 0 }, U256::ZERO).reverts_with::<R::NotMarket>();
     // (The registry's own MarketNotEnabled guard cannot be reached through the Market, which
     // checks its listing first; contracts cannot be impersonated under EIP-3607.)
     fx.c.send(buyer, REG, R::enableMarketCall { fileId: fx.file, seller: fx.owner, enabled: true }, U256::ZERO)
@@ -154,14 +159,14 @@ fn native_sale_pays_split_and_fee_and_grants_read() {
         .reverts_with::<M::ZeroPrice>();
     fx.c.send(fx.owner, MARKET, M::listCall { fileId: file, token: Address::ZERO, price, duration: 0, payees: payees(&[(p1, 7_000), (p2, 3_000)]) }, U256::ZERO).ok();
     // Wrong price, wrong token, wrong payment, over-payment: refused, nothing changes.
-    fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(2) }, eth(2)).reverts_with::<M::WrongPrice>();
-    fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::repeat_byte(1), price }, price).reverts_with::<M::WrongToken>();
-    fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price }, price - U256::from(1)).reverts_with::<M::WrongPayment>();
-    fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price }, price + U256::from(1)).reverts_with::<M::WrongPayment>();
+    fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(2), duration: 0 }, eth(2)).reverts_with::<M::WrongPrice>();
+    fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::repeat_byte(1), price, duration: 0 }, price).reverts_with::<M::WrongToken>();
+    fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price, duration: 0 }, price - U256::from(1)).reverts_with::<M::WrongPayment>();
+    fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price, duration: 0 }, price + U256::from(1)).reverts_with::<M::WrongPayment>();
     assert!(!has(&mut fx, buyer, READ));
     assert_eq!(fx.c.balance(buyer), eth(10));
     // The purchase.
-    let out = fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price }, price);
+    let out = fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price, duration: 0 }, price);
     assert!(out.logs().iter().any(|l| l.topics()[0] == M::Purchased::SIGNATURE_HASH));
     assert!(has(&mut fx, buyer, READ));
     let fee = price * U256::from(500) / U256::from(10_000);
@@ -174,7 +179,7 @@ fn native_sale_pays_split_and_fee_and_grants_read() {
     fx.c.send(fx.owner, MARKET, M::delistCall { fileId: file }, U256::ZERO).ok();
     let b2 = fx.c.account(6);
     fx.c.fund(b2, eth(10));
-    fx.c.send(b2, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price }, price).reverts_with::<M::NotListed>();
+    fx.c.send(b2, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price, duration: 0 }, price).reverts_with::<M::NotListed>();
 }
 
 #[test]
@@ -185,8 +190,8 @@ fn passes_expire_and_price_changes_apply() {
     let file = fx.file;
     fx.c.send(fx.owner, MARKET, M::listCall { fileId: file, token: Address::ZERO, price: eth(1), duration: 3_600, payees: payees(&[(p1, 10_000)]) }, U256::ZERO).ok();
     fx.c.send(fx.owner, MARKET, M::setPriceCall { fileId: file, price: eth(2) }, U256::ZERO).ok();
-    fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(1) }, eth(1)).reverts_with::<M::WrongPrice>();
-    let (out, _) = fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(2) }, eth(2)).ok();
+    fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(1), duration: 3_600 }, eth(1)).reverts_with::<M::WrongPrice>();
+    let (out, _) = fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(2), duration: 3_600 }, eth(2)).ok();
     let expiry = u64::abi_decode(&out).unwrap();
     assert_eq!(expiry, fx.c.timestamp + 3_600);
     assert!(has(&mut fx, buyer, READ));
@@ -201,9 +206,9 @@ fn ownership_transfer_ends_the_listing() {
     fx.c.fund(buyer, eth(10));
     fx.c.send(fx.owner, MARKET, M::listCall { fileId: fx.file, token: Address::ZERO, price: eth(1), duration: 0, payees: payees(&[(p1, 10_000)]) }, U256::ZERO).ok();
     fx.c.send(fx.owner, REG, R::transferOwnershipCall { fileId: fx.file, newOwner: heir }, U256::ZERO).ok();
-    fx.c.send(buyer, MARKET, M::buyCall { fileId: fx.file, token: Address::ZERO, price: eth(1) }, eth(1)).reverts_with::<M::NotListed>();
-    // The old seller can still close the stale listing.
-    fx.c.send(fx.owner, MARKET, M::delistCall { fileId: fx.file }, U256::ZERO).ok();
+    fx.c.send(buyer, MARKET, M::buyCall { fileId: fx.file, token: Address::ZERO, price: eth(1), duration: 0 }, eth(1)).reverts_with::<M::NotListed>();
+    // The transfer ended the listing (and said so in a Delisted event, see events.rs).
+    fx.c.send(fx.owner, MARKET, M::delistCall { fileId: fx.file }, U256::ZERO).reverts_with::<M::NotListed>();
 }
 
 #[test]
@@ -219,7 +224,7 @@ fn payees_that_reject_ether_or_reenter_are_credited_not_blocking() {
     fx.c.send(deployer, reentrant, ReentrantPayee::armCall { m: MARKET, f: file }, U256::ZERO).ok();
     let honest = fx.c.account(20);
     fx.c.send(fx.owner, MARKET, M::listCall { fileId: file, token: Address::ZERO, price: eth(1), duration: 0, payees: payees(&[(rejecting, 4_000), (reentrant, 4_000), (honest, 2_000)]) }, U256::ZERO).ok();
-    fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(1) }, eth(1)).ok();
+    fx.c.send(buyer, MARKET, M::buyCall { fileId: file, token: Address::ZERO, price: eth(1), duration: 0 }, eth(1)).ok();
     assert!(has(&mut fx, buyer, READ), "the sale went through");
     assert_eq!(fx.c.balance(honest), eth(1) / U256::from(5));
     let owed_r: U256 = fx.c.view(MARKET, M::owedCall { _0: Address::ZERO, _1: rejecting });
@@ -242,13 +247,13 @@ fn erc20_sales() {
     fx.c.send(deployer, token, TestToken::mintCall { to: buyer, amount: price * U256::from(3) }, U256::ZERO).ok();
     fx.c.send(fx.owner, MARKET, M::listCall { fileId: fx.file, token, price, duration: 0, payees: payees(&[(p1, 10_000)]) }, U256::ZERO).ok();
     // Without an allowance the token refuses and nothing happens.
-    fx.c.send(buyer, MARKET, M::buyCall { fileId: fx.file, token, price }, U256::ZERO).reverts_with::<M::TokenTransferFailed>();
+    fx.c.send(buyer, MARKET, M::buyCall { fileId: fx.file, token, price, duration: 0 }, U256::ZERO).reverts_with::<M::TokenTransferFailed>();
     fx.c.send(buyer, token, TestToken::approveCall { spender: MARKET, amount: price }, U256::ZERO).ok();
     // Native coin sent along with a token purchase is refused.
     fx.c.fund(buyer, eth(1));
-    fx.c.send(buyer, MARKET, M::buyCall { fileId: fx.file, token, price }, U256::from(1)).reverts_with::<M::WrongPayment>();
-    fx.c.send(buyer, MARKET, M::buyCall { fileId: fx.file, token: Address::ZERO, price }, price).reverts_with::<M::WrongToken>();
-    fx.c.send(buyer, MARKET, M::buyCall { fileId: fx.file, token, price }, U256::ZERO).ok();
+    fx.c.send(buyer, MARKET, M::buyCall { fileId: fx.file, token, price, duration: 0 }, U256::from(1)).reverts_with::<M::WrongPayment>();
+    fx.c.send(buyer, MARKET, M::buyCall { fileId: fx.file, token: Address::ZERO, price, duration: 0 }, price).reverts_with::<M::WrongToken>();
+    fx.c.send(buyer, MARKET, M::buyCall { fileId: fx.file, token, price, duration: 0 }, U256::ZERO).ok();
     assert!(has(&mut fx, buyer, READ));
     let bal = |c: &mut TestChain, who| -> U256 { c.view(token, TestToken::balanceOfCall(who)) };
     assert_eq!(bal(&mut fx.c, p1), price * U256::from(9) / U256::from(10));
@@ -263,6 +268,18 @@ fn fee_above_the_limit_is_refused_at_genesis() {
     let mut init = ls_contracts::artifact_bytes(artifacts::MARKET, "bytecode").unwrap().to_vec();
     init.extend(M::constructorCall { registry_: REG, feeBps_: 2_001, feeRecipient_: Address::ZERO }.abi_encode());
     assert!(ls_contracts::run_constructor("Market", init.into()).is_err());
+}
+
+#[test]
+fn a_fee_without_a_recipient_is_refused() {
+    let zero = PredeployConfig { platform_fee_bps: 100, fee_recipient: Address::ZERO };
+    assert!(matches!(ls_contracts::predeploys(&zero), Err(ls_contracts::ContractsError::NoFeeRecipient(100))));
+    let mut init = ls_contracts::artifact_bytes(artifacts::MARKET, "bytecode").unwrap().to_vec();
+    init.extend(M::constructorCall { registry_: REG, feeBps_: 100, feeRecipient_: Address::ZERO }.abi_encode());
+    assert!(ls_contracts::run_constructor("Market", init.into()).is_err());
+    // No fee, no recipient needed; and the default recipient is dev account 0, never zero.
+    assert!(ls_contracts::predeploys(&PredeployConfig { platform_fee_bps: 0, fee_recipient: Address::ZERO }).is_ok());
+    assert_eq!(PredeployConfig::default().fee_recipient, ls_primitives::dev::dev_signer(0).address());
 }
 
 alloy_sol_types::sol! {

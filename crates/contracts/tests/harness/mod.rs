@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use alloy_primitives::{Address, Bytes, U256, keccak256};
-use alloy_sol_types::{SolCall, SolError};
+use alloy_primitives::B256;
+use alloy_sol_types::{SolCall, SolError, SolValue};
 use ls_contracts::{PredeployConfig, predeploys};
 use revm::{
     Context, DatabaseCommit, ExecuteEvm, MainBuilder, MainContext, MainnetEvm,
@@ -128,4 +129,9 @@ impl TestChain {
             other => panic!("deployment failed: {other:?}"),
         }
     }
+}
+
+/// The FileRegistry id of the file `owner` registers with `salt`.
+pub fn file_id(owner: Address, salt: B256) -> B256 {
+    keccak256((owner, salt).abi_encode())
 }
