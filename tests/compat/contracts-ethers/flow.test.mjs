@@ -4,7 +4,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { JsonRpcProvider, Wallet, ContractFactory, Contract, getCreateAddress, keccak256, parseEther, ZeroAddress } from "ethers";
+import { JsonRpcProvider, Wallet, ContractFactory, Contract, AbiCoder, getCreateAddress, keccak256, parseEther, ZeroAddress } from "ethers";
 
 const art = (n) => JSON.parse(readFileSync(new URL(`../../../crates/contracts/artifacts/${n}.json`, import.meta.url)));
 const provider = new JsonRpcProvider(process.env.RPC_URL, undefined, { pollingInterval: 100, cacheTimeout: -1 });
@@ -35,31 +35,43 @@ before(async () => {
 
 test("register, list, buy, hasAccess", async () => {
   const cid = "0x01711220" + keccak256("0x" + Date.now().toString(16).padStart(16, "0")).slice(2);
-  const rc = await (await registry.register(cid, "ipfs://metadata", false)).wait();
+  // The id depends on the registering account and a salt it picks, so it is known up front.
+  const salt = keccak256(cid);
+  const expected = keccak256(AbiCoder.defaultAbiCoder().encode(["address", "bytes32"], [owner.address, salt]));
+  assert.equal(await registry.fileIdOf(owner.address, salt), expected);
+  const rc = await (await registry.register(salt, cid, "ipfs://metadata", false)).wait();
   const reg = rc.logs.map((l) => registry.interface.parseLog(l)).find((l) => l?.name === "FileRegistered");
   const fileId = reg.args.fileId;
-  assert.equal(fileId, keccak256(cid));
+  assert.equal(fileId, expected);
   assert.equal(reg.args.owner, owner.address);
   assert.equal(await registry.hasAccess(fileId, buyer.address, 1), false);
 
   const price = parseEther("1");
   await (await market.list(fileId, ZeroAddress, price, 0, [{ account: payee, bps: 10000 }])).wait();
   // A wrong price is refused with the custom error, decoded by ethers.
-  await assert.rejects(market.connect(buyer).buy.staticCall(fileId, ZeroAddress, price * 2n, { value: price * 2n }), (e) => {
+  await assert.rejects(market.connect(buyer).buy.staticCall(fileId, ZeroAddress, price * 2n, 0, { value: price * 2n }), (e) => {
     assert.equal(e.revert?.name, "WrongPrice");
     return true;
   });
   const before = await provider.getBalance(payee);
-  const bought = await (await market.connect(buyer).buy(fileId, ZeroAddress, price, { value: price })).wait();
+  const bought = await (await market.connect(buyer).buy(fileId, ZeroAddress, price, 0, { value: price })).wait();
   assert.equal(bought.status, 1);
   assert.equal(await registry.hasAccess(fileId, buyer.address, 1), true);
   assert.equal((await provider.getBalance(payee)) - before, price);
 
   // The access history can be rebuilt from logs alone.
-  const grants = await registry.queryFilter(registry.filters.AccessGranted(fileId, buyer.address), 0);
-  assert.equal(grants.length, 1);
-  assert.equal(grants[0].args.by, await market.getAddress());
+  const bought_ = await registry.queryFilter(registry.filters.AccessPurchased(fileId, buyer.address), 0);
+  assert.equal(bought_.length, 1);
+  assert.equal(bought_[0].args.expiry, 0n);
+  const listed = await market.queryFilter(market.filters.Listed(fileId), 0);
+  assert.equal(listed[0].args.payees[0].account, payee);
   const purchases = await market.queryFilter(market.filters.Purchased(fileId, buyer.address), 0);
   assert.equal(purchases.length, 1);
   assert.equal(purchases[0].args.price, price);
+  assert.equal(purchases[0].args.expiry, 0n);
+  // A second permanent purchase changes nothing and is refused.
+  await assert.rejects(market.connect(buyer).buy.staticCall(fileId, ZeroAddress, price, 0, { value: price }), (e) => {
+    assert.equal(registry.interface.parseError(e.data)?.name, "AlreadyPurchased");
+    return true;
+  });
 });
