@@ -113,20 +113,13 @@ fn read_varint(r: &mut impl Read) -> Result<Option<u64>, CarError> {
     Err(CarError::Truncated("varint too long"))
 }
 
-/// Reads a CARv1 into `store`, verifying every block. Returns its roots. On any error the
-/// blocks this import added are removed again.
+/// Reads a CARv1 into `store`, verifying every block before it is stored. Returns its roots.
+///
+/// On an error the blocks already stored stay (each matches its CID, and none is pinned):
+/// deleting them here could remove a block that a concurrent upload found present and relies
+/// on. They go at the next garbage collection, as the leftovers of a failed upload do.
 pub fn import_car<S: Blockstore + ?Sized>(store: &S, mut input: impl Read) -> Result<Vec<Cid>, CarError> {
-    let mut added = Vec::new();
-    let result = import_inner(store, &mut input, &mut added);
-    if result.is_err() {
-        for cid in added {
-            let _ = store.delete(&cid);
-        }
-    }
-    result
-}
-
-fn import_inner<S: Blockstore + ?Sized>(store: &S, input: &mut impl Read, added: &mut Vec<Cid>) -> Result<Vec<Cid>, CarError> {
+    let input = &mut input;
     let hlen = read_varint(input)?.ok_or(CarError::Truncated("empty input"))?;
     if hlen == 0 || hlen > MAX_HEADER {
         return Err(CarError::Header(format!("header length {hlen}")));
@@ -148,7 +141,6 @@ fn import_inner<S: Blockstore + ?Sized>(store: &S, input: &mut impl Read, added:
         }
         if !store.has(&cid)? {
             store.put(cid, Bytes::copy_from_slice(data))?;
-            added.push(cid);
         }
     }
     Ok(roots)

@@ -60,12 +60,13 @@ pub fn put_directory<S: Blockstore + ?Sized>(
             return Err(PathError::Duplicate(e.name.clone()));
         }
     }
-    let below: u64 = entries.iter().map(|e| e.tsize).sum();
+    // Cumulative sizes are advisory (they come from the entries' makers): saturate, never wrap.
+    let below = entries.iter().fold(0u64, |acc, e| acc.saturating_add(e.tsize));
     let links: Vec<Link> =
         entries.into_iter().map(|e| Link { cid: e.cid.to_bytes(), name: e.name, tsize: e.tsize }).collect();
     let block = pb_node(&links, &unixfs_directory());
     let cid = hash(DAG_PB, &block, version);
-    let tsize = below + block.len() as u64;
+    let tsize = below.saturating_add(block.len() as u64);
     store.put(cid, Bytes::from(block))?;
     Ok(DirEntry { name: name.into(), cid, tsize })
 }

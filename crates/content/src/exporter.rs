@@ -27,6 +27,8 @@ pub enum ExportError {
     Decode { cid: Cid, error: DecodeError },
     #[error("inconsistent UnixFS node {0}: sizes do not match its links")]
     Inconsistent(Cid),
+    #[error("UnixFS node {0} claims more than 2^64 - 1 bytes")]
+    SizeOverflow(Cid),
     #[error("DAG deeper than {MAX_DEPTH}")]
     TooDeep,
     #[error("range {start}-{end} is outside the file of {size} bytes")]
@@ -69,7 +71,12 @@ fn load<S: Blockstore + ?Sized>(store: &S, cid: &Cid) -> Result<(Node, u64), Exp
             if fs.blocksizes.len() != pb.links.len() {
                 return Err(ExportError::Inconsistent(*cid));
             }
-            let size = fs.data.len() as u64 + fs.blocksizes.iter().sum::<u64>();
+            // The sizes come from outside (imported CARs, peers): sum them without wrapping.
+            let size = fs
+                .blocksizes
+                .iter()
+                .try_fold(fs.data.len() as u64, |acc, b| acc.checked_add(*b))
+                .ok_or(ExportError::SizeOverflow(*cid))?;
             if fs.filesize.is_some_and(|f| f != size) {
                 return Err(ExportError::Inconsistent(*cid));
             }
@@ -121,7 +128,9 @@ fn walk<S: Blockstore + ?Sized>(
         return Err(ExportError::TooDeep);
     }
     let mut pos = base;
-    let inline_end = pos + node.data.len() as u64;
+    // `load` checked that this node's sizes sum within a u64 and `base` + that sum is within
+    // the parent's checked size, so these adds cannot wrap; the checks keep it so regardless.
+    let inline_end = pos.saturating_add(node.data.len() as u64);
     if start < inline_end && end > pos {
         let from = (start.max(pos) - pos) as usize;
         let to = (end.min(inline_end) - pos) as usize;
@@ -129,7 +138,7 @@ fn walk<S: Blockstore + ?Sized>(
     }
     pos = inline_end;
     for (cid, size) in node.children {
-        let child_end = pos + size;
+        let child_end = pos.checked_add(size).ok_or(ExportError::SizeOverflow(cid))?;
         if start < child_end && end > pos {
             let (child, actual) = load(store, &cid)?;
             if actual != size {
@@ -143,4 +152,27 @@ fn walk<S: Blockstore + ?Sized>(
         pos = child_end;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemBlockstore, importer::hash, pb::{Link, pb_node, unixfs_file}, CidVersion};
+
+    #[test]
+    fn sizes_that_overflow_u64_are_an_error_not_a_wrap() {
+        let store = MemBlockstore::default();
+        let leaf = Bytes::from(pb_node(&[], &unixfs_file(b"x", 1, &[])));
+        let leaf_cid = hash(DAG_PB, &leaf, CidVersion::V0);
+        store.put(leaf_cid, leaf).unwrap();
+        let link = || Link { cid: leaf_cid.to_bytes(), name: String::new(), tsize: 1 };
+        // Two children claiming u64::MAX and 1 bytes: their sum does not fit in a u64.
+        let root = Bytes::from(pb_node(&[link(), link()], &unixfs_file(&[], 0, &[u64::MAX, 1])));
+        let root_cid = hash(DAG_PB, &root, CidVersion::V0);
+        store.put(root_cid, root).unwrap();
+        assert!(matches!(file_size(&store, &root_cid), Err(ExportError::SizeOverflow(c)) if c == root_cid));
+        let mut out = Vec::new();
+        assert!(matches!(read_range(&store, &root_cid, 0, 1, &mut out), Err(ExportError::SizeOverflow(_))));
+        assert!(out.is_empty());
+    }
 }

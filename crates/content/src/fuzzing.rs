@@ -30,18 +30,14 @@ pub fn dag_pb(data: &[u8]) {
     let _ = crate::resolve_path(&store, &cid, "a/b");
 }
 
-/// A CAR from anywhere: on error nothing is stored; on success every stored block matches its
-/// CID.
+/// A CAR from anywhere: accepted or refused, every stored block matches its CID (a refused
+/// CAR may leave verified blocks behind for GC, never anything else).
 pub fn car(data: &[u8]) {
     let store = MemBlockstore::default();
-    match import_car(&store, data) {
-        Ok(_) => {
-            for cid in store.cids().expect("memory store") {
-                let block = store.get(&cid).expect("memory store").expect("listed");
-                assert!(crate::blockstore::matches(&cid, &block), "stored a block that does not match {cid}");
-            }
-        }
-        Err(_) => assert!(store.is_empty(), "a refused CAR left blocks behind"),
+    let _ = import_car(&store, data);
+    for cid in store.cids().expect("memory store") {
+        let block = store.get(&cid).expect("memory store").expect("listed");
+        assert!(crate::blockstore::matches(&cid, &block), "stored a block that does not match {cid}");
     }
 }
 

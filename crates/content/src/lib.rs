@@ -14,7 +14,7 @@
 //!   ordinary UnixFS file; any range decrypts alone; tampering of any kind is detected.
 //!
 //! - [`export_car`] / [`import_car`]: CARv1 in Kubo's `dag export` order; imports verify every
-//!   block and leave nothing behind on error.
+//!   block before storing it; a refused CAR leaves its verified blocks unpinned, for GC.
 //!
 //! - [`put_directory`] / [`list_directory`] / [`resolve_path`]: plain UnixFS directories, as
 //!   `ipfs add -r` builds them, and `/ipfs/<cid>/a/b` paths through them.

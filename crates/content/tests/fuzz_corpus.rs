@@ -61,15 +61,20 @@ fn fuzz_targets_hold_on_corpus_and_mutations() {
             std::fs::write(dir.join(format!("seed-{i}")), bytes).unwrap();
         }
     }
-    let mut runs = 0;
+    // The committed corpus must be there: a missing or empty directory is a failure, not a skip.
     for target in ["car", "dag_pb", "manifest"] {
-        if let Ok(entries) = std::fs::read_dir(corpus_dir(target)) {
-            for e in entries {
-                run(target, &std::fs::read(e.unwrap().path()).unwrap());
-                runs += 1;
-            }
+        let dir = corpus_dir(target);
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus {} is missing: {e}", dir.display()));
+        let mut here = 0;
+        for e in entries {
+            run(target, &std::fs::read(e.unwrap().path()).unwrap());
+            here += 1;
         }
+        // Counted apart from the mutations, so that mutations alone cannot meet it.
+        let seeds_of_target = seeds.iter().filter(|(t, _)| *t == target).count();
+        assert!(here >= seeds_of_target, "corpus {} holds {here} inputs, fewer than its {seeds_of_target} seeds", dir.display());
     }
+    let mut mutations = 0;
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         x ^= x << 13;
@@ -98,8 +103,8 @@ fn fuzz_targets_hold_on_corpus_and_mutations() {
                 }
             }
             run(target, &m);
-            runs += 1;
+            mutations += 1;
         }
     }
-    assert!(runs >= 6 * 300, "{runs} inputs");
+    assert_eq!(mutations, seeds.len() * 300, "every seed was mutated");
 }

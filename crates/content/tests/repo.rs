@@ -224,3 +224,64 @@ fn the_read_cache_stays_within_its_budget() {
 fn cache_gets(c: &CachedBlockstore<Counting>) -> usize {
     c.inner().gets.load(Ordering::SeqCst)
 }
+
+/// A CAR reader that stops at `gate` until told to go on, then ends (a truncated CAR).
+struct GatedCar {
+    data: Vec<u8>,
+    pos: usize,
+    reached: Option<std::sync::mpsc::Sender<()>>,
+    go: std::sync::mpsc::Receiver<()>,
+}
+
+impl std::io::Read for GatedCar {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.data.len() {
+            if let Some(reached) = self.reached.take() {
+                reached.send(()).unwrap();
+                self.go.recv_timeout(Duration::from_secs(30)).unwrap();
+            }
+            return Ok(0);
+        }
+        let n = out.len().min(self.data.len() - self.pos);
+        out[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_failed_car_import_keeps_blocks_a_concurrent_upload_relies_on() {
+    let repo = Arc::new(mem_repo());
+    let data = bytes(600_000, 9);
+    // The same file as a CAR made elsewhere, cut in its last block: the import stores the root
+    // and the first leaves, then fails.
+    let other = MemBlockstore::default();
+    let root = import(&data[..], &other, ImportOptions::default()).unwrap().root;
+    let mut car = Vec::new();
+    ls_content::export_car(&other, &root, &mut car).unwrap();
+    car.truncate(car.len() - 1000);
+    let (reached_tx, reached_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel();
+    let importer = {
+        let repo = repo.clone();
+        let reader = GatedCar { data: car, pos: 0, reached: Some(reached_tx), go: go_rx };
+        std::thread::spawn(move || repo.add_roots(true, |s| -> Result<Vec<Cid>, Error> { Ok(ls_content::import_car(s, reader)?) }))
+    };
+    reached_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    // The CAR's blocks are in; an upload of the same bytes now finds them present.
+    let uploaded = repo
+        .add(true, |s| -> Result<Cid, Error> {
+            let r = import(&data[..], s, ImportOptions::default())?.root;
+            go_tx.send(()).unwrap();
+            assert!(importer.join().unwrap().is_err(), "the cut CAR is refused");
+            Ok(r)
+        })
+        .unwrap();
+    assert_eq!(uploaded, root);
+    assert_eq!(repo.pins().unwrap(), vec![root], "only the upload's root is pinned");
+    let mut out = Vec::new();
+    read_all(repo.blocks().as_ref(), &root, &mut out).unwrap();
+    assert_eq!(out, data, "the upload's DAG is whole");
+    let report = repo.gc().unwrap();
+    assert!(report.removed.is_empty(), "every block belongs to the pinned upload: {report:?}");
+}
