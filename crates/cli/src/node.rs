@@ -63,6 +63,12 @@ pub struct NodeArgs {
     /// Largest gateway upload accepted (e.g. 4GiB, 500MiB, 1000000).
     #[arg(long, default_value = "4GiB", value_parser = parse_size)]
     max_upload: u64,
+    /// Gateway uploads running at once; one more is answered 503.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    max_uploads: u32,
+    /// End a gateway upload whose body sends nothing for this long (e.g. 30s), with 408.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    upload_idle_timeout: Duration,
     /// Memory kept for recently read blocks (e.g. 64MiB; 0 turns the cache off).
     #[arg(long, default_value = "64MiB", value_parser = parse_size)]
     block_cache: u64,
@@ -174,7 +180,14 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Resul
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut gw_stop = stop_rx.clone();
     let serving = tokio::spawn(async move {
-        let app = ls_gateway::router(repo, ls_gateway::GatewayConfig { max_upload: args.max_upload });
+        let app = ls_gateway::router(
+            repo,
+            ls_gateway::GatewayConfig {
+                max_upload: args.max_upload,
+                upload_idle_timeout: args.upload_idle_timeout,
+                max_uploads: args.max_uploads as usize,
+            },
+        );
         let shutdown = async move {
             let _ = gw_stop.changed().await;
         };

@@ -6,7 +6,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use cid::Cid;
@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::{AppState, blocking};
 
-fn api_error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
+pub(crate) fn api_error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
     (status, axum::Json(json!({"Message": msg.to_string(), "Code": 0, "Type": "error"}))).into_response()
 }
 
@@ -28,30 +28,19 @@ fn repo_error(e: RepoError) -> Response {
     api_error(status, e)
 }
 
-/// Kubo refuses API calls a web page could make; so do we, for any `Origin`: the gateway
-/// serves uploaded HTML from this same origin, so even a loopback origin may be a page that
-/// someone uploaded. Command-line clients send no `Origin`.
-fn check_origin(headers: &HeaderMap) -> Result<(), Response> {
-    match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        None => Ok(()),
-        Some(origin) => Err(api_error(StatusCode::FORBIDDEN, format!("requests from web pages ({origin}) may not change pins"))),
-    }
-}
-
 fn arg(q: &HashMap<String, String>) -> Result<Cid, Response> {
     let a = q.get("arg").ok_or_else(|| api_error(StatusCode::BAD_REQUEST, "argument \"arg\" is required"))?;
     let a = a.strip_prefix("/ipfs/").unwrap_or(a);
     Cid::try_from(a).map_err(|e| api_error(StatusCode::BAD_REQUEST, format!("invalid CID {a:?}: {e}")))
 }
 
-/// `pin/add` and `pin/rm`: check the caller, parse `arg`, run `change`, answer `{"Pins": [cid]}`.
+/// `pin/add` and `pin/rm` (the router refuses web pages): parse `arg`, run `change`, answer `{"Pins": [cid]}`.
 async fn change_pin(
     st: Arc<AppState>,
     q: &HashMap<String, String>,
-    h: &HeaderMap,
     change: fn(&Repo, &Cid) -> Result<(), RepoError>,
 ) -> Response {
-    let cid = match check_origin(h).and_then(|()| arg(q)) {
+    let cid = match arg(q) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -62,12 +51,12 @@ async fn change_pin(
     }
 }
 
-pub(crate) async fn pin_add(State(st): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
-    change_pin(st, &q, &h, Repo::pin).await
+pub(crate) async fn pin_add(State(st): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    change_pin(st, &q, Repo::pin).await
 }
 
-pub(crate) async fn pin_rm(State(st): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
-    change_pin(st, &q, &h, Repo::unpin).await
+pub(crate) async fn pin_rm(State(st): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    change_pin(st, &q, Repo::unpin).await
 }
 
 pub(crate) async fn pin_ls(State(st): State<Arc<AppState>>) -> Response {
@@ -82,10 +71,7 @@ pub(crate) async fn pin_ls(State(st): State<Arc<AppState>>) -> Response {
     }
 }
 
-pub(crate) async fn repo_gc(State(st): State<Arc<AppState>>, h: HeaderMap) -> Response {
-    if let Err(r) = check_origin(&h) {
-        return r;
-    }
+pub(crate) async fn repo_gc(State(st): State<Arc<AppState>>) -> Response {
     match blocking(move || st.repo.gc()).await {
         Ok(Ok(report)) => {
             let mut body = String::new();

@@ -24,6 +24,12 @@
 //! a CAR (verified as it streams, roots pinned).
 //!
 //! Bad CIDs are 400, missing content 404, oversized uploads 413, each with a plain message.
+//!
+//! Hardening (limits in [`GatewayConfig`]): every `POST` (uploads and `/api/v0`) is refused
+//! with 403 when it carries an `Origin`; user content is served with
+//! `Content-Security-Policy: sandbox` and `X-Content-Type-Options: nosniff`; an upload body
+//! idle for `upload_idle_timeout` ends with 408; at most `max_uploads` run at once (503
+//! beyond); NDJSON progress is lossy, so a caller that never reads it cannot stall the import.
 
 // Handlers return `Result<_, Response>` so that `?` ends a request with its answer.
 #![allow(clippy::result_large_err)]
@@ -32,12 +38,13 @@ mod api;
 mod read;
 mod upload;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
     extract::DefaultBodyLimit,
-    http::{StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
+    middleware,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -49,33 +56,67 @@ use ls_content::Repo;
 pub struct GatewayConfig {
     /// Largest upload accepted, in bytes.
     pub max_upload: u64,
+    /// An upload (`POST /ipfs`, `dag/import`) whose body sends nothing for this long is ended
+    /// with 408, releasing what it held (its import thread and GC's shared lock).
+    pub upload_idle_timeout: Duration,
+    /// Uploads running at once; one more is answered 503 at once. Each buffers up to ~4.5 MiB.
+    pub max_uploads: usize,
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        Self { max_upload: 4 * 1024 * 1024 * 1024 }
+        Self { max_upload: 4 * 1024 * 1024 * 1024, upload_idle_timeout: Duration::from_secs(30), max_uploads: 8 }
     }
 }
 
 struct AppState {
     repo: Arc<Repo>,
     cfg: GatewayConfig,
+    uploads: Arc<tokio::sync::Semaphore>,
 }
 
 /// The gateway's routes over `repo`.
 pub fn router(repo: Arc<Repo>, cfg: GatewayConfig) -> Router {
-    let state = Arc::new(AppState { repo, cfg });
-    Router::new()
+    let uploads = Arc::new(tokio::sync::Semaphore::new(cfg.max_uploads));
+    let state = Arc::new(AppState { repo, cfg, uploads });
+    // User content: sandboxed (no script, an opaque origin) and never sniffed by the browser.
+    let reads = Router::new()
         .route("/ipfs/{cid}", get(read::get_content).head(read::get_content))
         .route("/ipfs/{cid}/{*path}", get(read::get_content).head(read::get_content))
+        .route_layer(middleware::from_fn(sandbox_user_content));
+    // Calls that change or reveal the node's state: never from a web page.
+    let calls = Router::new()
         .route("/ipfs", post(upload::upload))
         .route("/api/v0/pin/add", post(api::pin_add))
         .route("/api/v0/pin/rm", post(api::pin_rm))
         .route("/api/v0/pin/ls", post(api::pin_ls))
         .route("/api/v0/repo/gc", post(api::repo_gc))
         .route("/api/v0/dag/import", post(upload::dag_import))
-        .layer(DefaultBodyLimit::disable())
-        .with_state(state)
+        .route_layer(middleware::from_fn(refuse_web_pages));
+    reads.merge(calls).layer(DefaultBodyLimit::disable()).with_state(state)
+}
+
+async fn sandbox_user_content(req: axum::extract::Request, next: middleware::Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+/// Kubo refuses API calls a web page could make; so do we, for any `Origin` (browsers send one
+/// with every POST, command-line clients none). Even a loopback origin is refused: it may be a
+/// page someone uploaded (sandboxed pages send `Origin: null`, refused as well).
+async fn refuse_web_pages(req: axum::extract::Request, next: middleware::Next) -> Response {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return next.run(req).await;
+    };
+    let msg = format!("requests from web pages ({}) are refused", String::from_utf8_lossy(origin.as_bytes()));
+    if req.uri().path().starts_with("/api/") {
+        api::api_error(StatusCode::FORBIDDEN, msg)
+    } else {
+        error(StatusCode::FORBIDDEN, msg)
+    }
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {

@@ -60,7 +60,11 @@ fn export_error(e: ExportError) -> Response {
     match e {
         ExportError::Missing(cid) => error(StatusCode::NOT_FOUND, format!("{cid} is not in this node's store")),
         ExportError::Range { .. } => error(StatusCode::RANGE_NOT_SATISFIABLE, e.to_string()),
-        ExportError::Codec { .. } | ExportError::Hash { .. } | ExportError::Decode { .. } => {
+        ExportError::Codec { .. }
+        | ExportError::Hash { .. }
+        | ExportError::Decode { .. }
+        | ExportError::SizeOverflow(_)
+        | ExportError::Inconsistent(_) => {
             error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
         }
         other => error(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
@@ -82,7 +86,8 @@ fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
         ("", n) => n.parse::<u64>().ok().filter(|n| *n > 0).map(|n| (size.saturating_sub(n), size)),
         (a, "") => a.parse::<u64>().ok().map(|a| (a, size)),
         (a, b) => match (a.parse::<u64>(), b.parse::<u64>()) {
-            (Ok(a), Ok(b)) if a <= b => Some((a, (b + 1).min(size))),
+            // A last byte past the end means "to the end" (RFC 9110), even at u64::MAX.
+            (Ok(a), Ok(b)) if a <= b => Some((a, b.saturating_add(1).min(size))),
             _ => None,
         },
     };
@@ -306,5 +311,10 @@ mod tests {
         assert_eq!(parse_range("bytes=5-4", 100), Some(Err(())));
         assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
         assert_eq!(parse_range("items=0-1", 100), None);
+        // No overflow at the edge of u64: the whole file, or 416.
+        assert_eq!(parse_range("bytes=0-18446744073709551615", 100), Some(Ok((0, 100))));
+        assert_eq!(parse_range("bytes=18446744073709551615-18446744073709551615", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=-18446744073709551615", 100), Some(Ok((0, 100))));
+        assert_eq!(parse_range("bytes=0-18446744073709551616", 100), Some(Err(())), "not a u64: unsatisfiable");
     }
 }

@@ -15,19 +15,26 @@ use ls_content::{CidVersion, FileKey, ImportOptions, Manifest, RepoError, encryp
 
 use crate::{AppState, error, receiver_stream};
 
-/// A `Read` over body pieces arriving on a bounded channel (read on a blocking thread).
+/// A `Read` over body pieces arriving on a bounded channel (read on a blocking thread). An
+/// empty piece marks the end of the body; a channel closed without it (the request was
+/// dropped) is an error, so a cut upload is never taken for a whole one.
 pub(crate) struct ChannelReader {
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
     cur: Bytes,
+    ended: bool,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.cur.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.rx.blocking_recv() {
+                Some(Ok(b)) if b.is_empty() => self.ended = true,
                 Some(Ok(b)) => self.cur = b,
                 Some(Err(e)) => return Err(e),
-                None => return Ok(0),
+                None => return Err(std::io::Error::other("the upload was abandoned before its end")),
             }
         }
         let n = out.len().min(self.cur.len());
@@ -140,24 +147,46 @@ fn import_blocking(st: &AppState, req: Request, reader: ChannelReader) -> Result
     Ok(answer)
 }
 
-/// Feeds `body` to `work` on a blocking thread, enforcing the size limit; `progress` hears
-/// the running byte count about every MiB.
+/// A place among the uploads running at once, or the 503 that says there is none.
+fn upload_slot(st: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    st.uploads.clone().try_acquire_owned().map_err(|_| {
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("this node is already running {} uploads, its limit; try again shortly", st.cfg.max_uploads),
+        );
+        r.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        r
+    })
+}
+
+/// Feeds `body` to `work` on a blocking thread, enforcing the size limit and the idle timeout;
+/// `progress` is set to the running byte count about every MiB (a watch: the latest count
+/// replaces one not yet seen, so nobody waits for a reader).
 pub(crate) async fn run(
     st: Arc<AppState>,
     body: Body,
-    progress: Option<tokio::sync::mpsc::Sender<u64>>,
+    progress: Option<tokio::sync::watch::Sender<u64>>,
     work: impl FnOnce(&AppState, ChannelReader) -> Result<serde_json::Value, String> + Send + 'static,
 ) -> Result<serde_json::Value, Failure> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let st2 = st.clone();
-    let importing = tokio::task::spawn_blocking(move || work(&st2, ChannelReader { rx, cur: Bytes::new() }));
+    let importing = tokio::task::spawn_blocking(move || work(&st2, ChannelReader { rx, cur: Bytes::new(), ended: false }));
     let mut stream = body.into_data_stream();
     let (mut received, mut reported) = (0u64, 0u64);
-    let mut too_large = false;
+    let (mut too_large, mut stalled) = (false, false);
+    let idle = st.cfg.upload_idle_timeout;
     // Hand the import thread 256 KiB at a time, not each small body frame: far fewer wakeups.
     let mut batch = bytes::BytesMut::new();
     loop {
-        let piece = stream.next().await;
+        // The import thread holds GC's shared lock while it waits for this body: a client that
+        // stops sending must not hold it for longer than the idle timeout.
+        let piece = match tokio::time::timeout(idle, stream.next()).await {
+            Ok(piece) => piece,
+            Err(_) => {
+                stalled = true;
+                Some(Err(axum::Error::new(format!("no data for {idle:?}"))))
+            }
+        };
         let item = match piece {
             Some(Ok(b)) => {
                 received += b.len() as u64;
@@ -173,8 +202,13 @@ pub(crate) async fn run(
                 }
             }
             Some(Err(e)) => Err(std::io::Error::other(format!("the upload was cut: {e}"))),
-            None if batch.is_empty() => break,
-            None => Ok(batch.split().freeze()),
+            None => {
+                // The rest, then the end marker: only that tells the reader the body is whole.
+                if batch.is_empty() || tx.send(Ok(batch.split().freeze())).await.is_ok() {
+                    let _ = tx.send(Ok(Bytes::new())).await;
+                }
+                break;
+            }
         };
         let stop = item.is_err();
         if tx.send(item).await.is_err() || stop {
@@ -184,7 +218,7 @@ pub(crate) async fn run(
             && received - reported >= 1 << 20
         {
             reported = received;
-            let _ = p.send(received).await;
+            p.send_replace(received);
         }
     }
     drop(tx);
@@ -192,12 +226,13 @@ pub(crate) async fn run(
     if too_large {
         return Err((StatusCode::PAYLOAD_TOO_LARGE, format!("uploads are limited to {} bytes", st.cfg.max_upload)));
     }
+    if stalled {
+        return Err((StatusCode::REQUEST_TIMEOUT, format!("the upload sent nothing for {idle:?} and was ended")));
+    }
     match done {
         Ok(Ok(answer)) => {
-            if let Some(p) = &progress
-                && received > reported
-            {
-                let _ = p.send(received).await;
+            if let Some(p) = &progress {
+                p.send_replace(received);
             }
             Ok(answer)
         }
@@ -216,8 +251,14 @@ pub(crate) async fn upload(
         Ok(v) => v,
         Err(r) => return r,
     };
+    let slot = match upload_slot(&st) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     if !progress {
-        return match run(st, body, None, move |st, r| import_blocking(st, req, r)).await {
+        let result = run(st, body, None, move |st, r| import_blocking(st, req, r)).await;
+        drop(slot);
+        return match result {
             Ok(done) => (
                 StatusCode::CREATED,
                 [(header::LOCATION, format!("/ipfs/{}", done["Hash"].as_str().unwrap_or_default()))],
@@ -228,33 +269,46 @@ pub(crate) async fn upload(
         };
     }
     // Answer at once and stream NDJSON: {"Bytes": n} lines, then the result or the error.
-    let (ptx, mut prx) = tokio::sync::mpsc::channel::<u64>(64);
+    // Count lines are dropped while the caller is not reading (the import never waits for
+    // it); the last line waits for the caller at most the idle timeout.
+    let idle = st.cfg.upload_idle_timeout;
+    let (ptx, mut prx) = tokio::sync::watch::channel(0u64);
     let (ltx, lrx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
         let work = run(st, body, Some(ptx), move |st, r| import_blocking(st, req, r));
         tokio::pin!(work);
         let line = |v: serde_json::Value| Ok(Bytes::from(v.to_string() + "\n"));
+        let mut sent = 0u64;
         let result = loop {
             tokio::select! {
-                Some(n) = prx.recv() => { let _ = ltx.send(line(serde_json::json!({"Bytes": n}))).await; }
+                biased;
                 r = &mut work => break r,
+                Ok(()) = prx.changed() => {
+                    let n = *prx.borrow_and_update();
+                    if ltx.try_send(line(serde_json::json!({"Bytes": n}))).is_ok() {
+                        sent = n;
+                    }
+                }
             }
         };
-        while let Ok(n) = prx.try_recv() {
-            let _ = ltx.send(line(serde_json::json!({"Bytes": n}))).await;
+        drop(slot);
+        let n = *prx.borrow();
+        if n > sent {
+            let _ = tokio::time::timeout(idle, ltx.send(line(serde_json::json!({"Bytes": n})))).await;
         }
         let last = match result {
             Ok(done) => done,
             Err((status, msg)) => serde_json::json!({"Message": msg, "Code": status.as_u16(), "Type": "error"}),
         };
-        let _ = ltx.send(line(last)).await;
+        let _ = tokio::time::timeout(idle, ltx.send(line(last))).await;
     });
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(receiver_stream(lrx))).into_response()
 }
 
 /// `POST /api/v0/dag/import`: a CARv1 body (from Kubo, Helia, or `?format=car`) is verified
-/// block by block as it streams in and its roots pinned (`?pin-roots=false` to not). A bad CAR
-/// stores nothing.
+/// block by block as it streams in and its roots pinned (`?pin-roots=false` to not), each only
+/// if its whole DAG is present. A bad CAR pins nothing; blocks it stored before the error are
+/// verified and unpinned, and go at the next GC.
 pub(crate) async fn dag_import(
     State(st): State<Arc<AppState>>,
     Query(q): Query<HashMap<String, String>>,
@@ -262,6 +316,10 @@ pub(crate) async fn dag_import(
 ) -> Response {
     let pin = match flag(&q, "pin-roots", true) {
         Ok(p) => p,
+        Err(r) => return r,
+    };
+    let slot = match upload_slot(&st) {
+        Ok(s) => s,
         Err(r) => return r,
     };
     let work = move |st: &AppState, reader: ChannelReader| -> Result<serde_json::Value, String> {
@@ -279,7 +337,9 @@ pub(crate) async fn dag_import(
         let roots: Vec<_> = roots.iter().map(|c| serde_json::json!({"Cid": {"/": c.to_string()}})).collect();
         Ok(serde_json::json!({"Roots": roots, "Pinned": pin}))
     };
-    match run(st, body, None, work).await {
+    let result = run(st, body, None, work).await;
+    drop(slot);
+    match result {
         Ok(v) => axum::Json(v).into_response(),
         Err((status, msg)) => error(status, msg),
     }
