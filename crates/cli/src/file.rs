@@ -11,7 +11,7 @@ use cid::Cid;
 use clap::Subcommand;
 use ls_content::{Blockstore, BlockstoreError, DAG_JSON, FileKey, Manifest};
 
-use crate::remote::{NodeArg, api_post, client, unreachable};
+use crate::remote::{MAX_MESSAGE, NodeArg, api_post, client, read_json, message, read_capped, unreachable};
 
 #[derive(Debug, Subcommand)]
 pub enum FileCommand {
@@ -104,7 +104,10 @@ impl Blockstore for GatewayBlocks {
             .send()
             .map_err(|e| BlockstoreError::Io(std::io::Error::other(unreachable(&self.node, &e).to_string())))?;
         match resp.status().as_u16() {
-            200 => Ok(Some(resp.bytes().map_err(|e| BlockstoreError::Io(std::io::Error::other(e)))?)),
+            // No block is larger than the decoders accept: read no more than that.
+            200 => read_capped(resp, ls_content::decode::MAX_BLOCK_SIZE as u64, "a raw block")
+                .map(|b| Some(Bytes::from(b)))
+                .map_err(|e| BlockstoreError::Io(std::io::Error::other(e.to_string()))),
             404 => Ok(None),
             s => Err(BlockstoreError::Io(std::io::Error::other(format!("gateway answered {s}")))),
         }
@@ -147,7 +150,8 @@ fn load_key(n: &NodeArg, id: &Cid) -> anyhow::Result<(FileKey, [u8; 7])> {
 fn fetch(node: &str, req: reqwest::blocking::RequestBuilder) -> anyhow::Result<reqwest::blocking::Response> {
     let resp = req.send().map_err(|e| unreachable(node, &e))?;
     if !resp.status().is_success() {
-        bail!("{}: {}", resp.status(), resp.text().unwrap_or_default().trim());
+        let status = resp.status();
+        bail!("{status}: {}", message(resp).trim());
     }
     Ok(resp)
 }
@@ -306,12 +310,23 @@ fn upload_file(
         for (k, v) in headers {
             req = req.header(*k, v);
         }
-        let resp = req.send().await?;
+        let mut resp = req.send().await?;
         let status = resp.status();
-        Ok::<_, reqwest::Error>((status, resp.bytes().await?))
+        // The answer is one small JSON object (or a message): read a bounded amount of it.
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            body.extend_from_slice(&chunk);
+            if body.len() as u64 > MAX_MESSAGE {
+                break;
+            }
+        }
+        Ok::<_, reqwest::Error>((status, body))
     });
     let _ = reader.join();
     let (status, body) = sent.map_err(|e| unreachable(node, &e))?;
+    if body.len() as u64 > MAX_MESSAGE {
+        bail!("the node's answer to the upload is larger than {MAX_MESSAGE} bytes; not reading it");
+    }
     if !status.is_success() {
         bail!("{status}: {}", String::from_utf8_lossy(&body).trim());
     }
@@ -322,7 +337,9 @@ fn upload_file(
 fn describe(http: &reqwest::blocking::Client, node: &str, cid: &Cid) -> anyhow::Result<serde_json::Value> {
     let url = format!("{node}/ipfs/{cid}");
     if cid.codec() == DAG_JSON {
-        let m: serde_json::Value = http.get(&url).send().map_err(|e| unreachable(node, &e))?.error_for_status()?.json()?;
+        let resp = http.get(&url).send().map_err(|e| unreachable(node, &e))?.error_for_status()?;
+        let m = read_capped(resp, ls_content::decode::MAX_BLOCK_SIZE as u64, "a manifest")?;
+        let m: serde_json::Value = serde_json::from_slice(&m)?;
         return Ok(serde_json::json!({
             "Cid": cid.to_string(),
             "Size": m["plaintextLength"],
@@ -345,7 +362,7 @@ fn describe(http: &reqwest::blocking::Client, node: &str, cid: &Cid) -> anyhow::
 
 fn list(node: &NodeArg, json: bool) -> anyhow::Result<()> {
     let http = client()?;
-    let pins: serde_json::Value = api_post(&http, &node.node, "pin/ls", &[])?.json()?;
+    let pins = read_json(api_post(&http, &node.node, "pin/ls", &[])?, "pin/ls")?;
     let mut cids: Vec<Cid> = pins["Keys"]
         .as_object()
         .map(|m| m.keys().filter_map(|k| Cid::try_from(k.as_str()).ok()).collect())

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use crate::remote::{NodeArg, api_post, client};
+use crate::remote::{MAX_ANSWER, NodeArg, api_post, client, read_json, read_capped};
 
 #[derive(Debug, Subcommand)]
 pub enum PinCommand {
@@ -40,7 +40,7 @@ pub fn run(cmd: PinCommand) -> anyhow::Result<()> {
             println!("unpinned {cid}");
         }
         PinCommand::Ls { node, json } => {
-            let v: serde_json::Value = api_post(&http, &node.node, "pin/ls", &[])?.json()?;
+            let v = read_json(api_post(&http, &node.node, "pin/ls", &[])?, "pin/ls")?;
             if json {
                 println!("{v}");
             } else {
@@ -60,8 +60,8 @@ pub fn gc(node: &NodeArg, json: bool) -> anyhow::Result<()> {
     let http = client()?;
     let resp = api_post(&http, &node.node, "repo/gc", &[])?;
     let freed: u64 = resp.headers().get("x-freed-bytes").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0);
-    let removed: Vec<String> = resp
-        .text()?
+    let text = read_capped(resp, MAX_ANSWER, "repo/gc")?;
+    let removed: Vec<String> = String::from_utf8_lossy(&text)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["Key"]["/"].as_str().map(str::to_string))
         .collect();

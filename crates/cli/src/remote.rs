@@ -1,7 +1,7 @@
 //! Talking to a running node, as `ipfs` talks to its daemon: the `--node` flag, one HTTP
 //! client, and errors that say in one line when nothing answers or what the node refused.
 
-use std::{path::PathBuf, time::Duration};
+use std::{io::Read, path::PathBuf, time::Duration};
 
 use clap::Args;
 
@@ -34,6 +34,36 @@ pub fn unreachable(node: &str, e: &reqwest::Error) -> anyhow::Error {
     }
 }
 
+/// Largest API answer read into memory (pin lists, gc reports): ~1 M pins.
+pub const MAX_ANSWER: u64 = 64 << 20;
+/// Largest error message read from a refusal, or upload answer.
+pub const MAX_MESSAGE: u64 = 64 << 10;
+
+/// Reads at most `limit` bytes of `body`; a longer body is an error that says so, rather than
+/// memory that grows with whatever a node (or something posing as one) sends.
+pub fn read_capped(mut body: impl Read, limit: u64, what: &str) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    (&mut body).take(limit + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        anyhow::bail!("the node's answer ({what}) is larger than {limit} bytes; not reading it");
+    }
+    Ok(buf)
+}
+
+/// A refusal's text, capped.
+pub fn message(resp: reqwest::blocking::Response) -> String {
+    match read_capped(resp, MAX_MESSAGE, "an error message") {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The JSON of an API answer, capped at [`MAX_ANSWER`].
+pub fn read_json(resp: reqwest::blocking::Response, what: &str) -> anyhow::Result<serde_json::Value> {
+    let body = read_capped(resp, MAX_ANSWER, what)?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
 /// `POST /api/v0/<call>`; a refusal becomes an error carrying the node's message.
 pub fn api_post(
     http: &reqwest::blocking::Client,
@@ -46,7 +76,7 @@ pub fn api_post(
         return Ok(resp);
     }
     let status = resp.status();
-    let text = resp.text().unwrap_or_default();
+    let text = message(resp);
     let msg = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| v["Message"].as_str().map(str::to_string))

@@ -58,10 +58,13 @@ fn public_and_encrypted_files_round_trip_through_the_node() {
         assert!(!b.windows(16).any(|w| w == &b"TOP-SECRET-LIGHT"[..]), "plaintext in {}", p.display());
     }
 
-    // Without the key: a clear error, nothing written.
-    let out = ls(&["file", "get", &id, "-o", back.to_str().unwrap(), "--node", &node.gateway], &dir.path().join("no-keys"));
+    // Without the key: a clear error, nothing written (to a path no earlier step wrote).
+    let nokey = dir.path().join("nokey.bin");
+    let out = ls(&["file", "get", &id, "-o", nokey.to_str().unwrap(), "--node", &node.gateway], &dir.path().join("no-keys"));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("key"));
+    assert!(!nokey.exists(), "file get wrote {} without the key", nokey.display());
+    assert!(!nokey.with_extension("lightstreams-partial").exists(), "a partial file was left behind");
 }
 
 #[test]
@@ -173,4 +176,43 @@ fn ranges_of_a_large_encrypted_video_over_http() {
     assert!(!got.status.success());
     assert!(got.stdout.is_empty());
     assert!(String::from_utf8_lossy(&got.stderr).contains("outside the file"), "{}", String::from_utf8_lossy(&got.stderr));
+}
+
+/// A "node" that answers every request with a 200 and an endless body.
+fn endless_node() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut req = [0u8; 4096];
+                let _ = conn.read(&mut req);
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1099511627776\r\n\r\n");
+                let spaces = vec![b' '; 1 << 20];
+                // Until the client hangs up (or a terabyte).
+                for _ in 0..(1 << 20) {
+                    if conn.write_all(&spaces).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn answers_without_end_are_capped_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = endless_node();
+    for args in [&["pin", "ls"][..], &["gc"][..], &["file", "ls"][..]] {
+        let mut args = args.to_vec();
+        args.extend(["--node", &node]);
+        let out = ls(&args, dir.path());
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is larger than"), "{args:?}: {err}");
+    }
 }

@@ -111,6 +111,11 @@ fn content_types_car_and_formats() {
     let get = |path: &str| http.get(format!("{}{path}", node.gateway)).send().unwrap();
 
     assert_eq!(get(&format!("/ipfs/{png_cid}")).headers()["content-type"], "image/png");
+    // Uploaded pages run sandboxed (no script, an opaque origin), and are never sniffed.
+    let page = get(&format!("/ipfs/{text_cid}?filename=page.html"));
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(page.headers()["content-security-policy"], "sandbox");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
     assert_eq!(get(&format!("/ipfs/{text_cid}")).headers()["content-type"], "text/plain; charset=utf-8");
     let named = get(&format!("/ipfs/{png_cid}?filename=clip.mp4&download=true"));
     assert_eq!(named.headers()["content-type"], "video/mp4");
@@ -239,8 +244,10 @@ fn pins_gc_and_the_leftovers_of_a_cut_upload() {
     assert_eq!(post_json(&http, format!("{}/api/v0/pin/add?arg=nope", node.gateway)).0, 400);
     assert_eq!(post_json(&http, format!("{}/api/v0/pin/add", node.gateway)).0, 400);
     for origin in ["https://evil.example", node.gateway.as_str()] {
-        let r = http.post(format!("{}/api/v0/repo/gc", node.gateway)).header("Origin", origin).send().unwrap();
-        assert_eq!(r.status(), 403, "{origin}");
+        for call in ["/api/v0/repo/gc", "/api/v0/pin/ls", "/api/v0/dag/import", "/ipfs"] {
+            let r = http.post(format!("{}{call}", node.gateway)).header("Origin", origin).body("x").send().unwrap();
+            assert_eq!(r.status(), 403, "{call} from {origin}");
+        }
         let r = http.post(format!("{}/api/v0/pin/rm?arg={kept}", node.gateway)).header("Origin", origin).send().unwrap();
         assert_eq!(r.status(), 403, "{origin}");
     }
@@ -275,4 +282,33 @@ fn upload_progress_streams_to_the_caller() {
     let last: serde_json::Value = serde_json::from_str(r.text().unwrap().lines().last().unwrap()).unwrap();
     assert_eq!(last["Type"], "error");
     assert_eq!(last["Code"], 413);
+}
+
+#[test]
+fn a_stalled_upload_cannot_hold_off_gc() {
+    use std::io::{Read, Write};
+    let node = Node::start(None, &["--upload-idle-timeout", "1s"]);
+    let http = reqwest::blocking::Client::new();
+    // A client that sends half its body and then nothing, keeping the connection open.
+    let addr = node.gateway.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "POST /ipfs HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 4000000\r\n\r\n").unwrap();
+    s.write_all(&ls_testkit::noise(0x5eed, 2_000_000)).unwrap();
+    // gc needs the lock that upload holds: it answers once the upload is ended for its silence,
+    // and collects what it stored (asked again if it ran before the upload stored anything).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = http.post(format!("{}/api/v0/repo/gc", node.gateway)).timeout(std::time::Duration::from_secs(60)).send().unwrap();
+        assert_eq!(r.status(), 200);
+        if r.text().unwrap().lines().count() >= 7 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the stalled upload's blocks were never collected");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The stalled client is told why.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    let mut answer = [0u8; 12];
+    s.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 408");
 }
