@@ -4,8 +4,10 @@
 //! - File names: `UTC--<creation time, ':' as '-'>--<address, lowercase hex>`; mode 0600 in a
 //!   0700 directory; written to a temporary name and renamed, so a crash never leaves half a key.
 //! - Contents: scrypt (or, when reading, pbkdf2-hmac-sha256) + aes-128-ctr + keccak MAC, with
-//!   the `address` field geth indexes by. The cryptography is eth-keystore's, through
-//!   alloy-signer-local.
+//!   the `address` field geth indexes by. New files use geth's standard scrypt cost (n = 2^18,
+//!   r = 8, p = 1; [`Keystore::with_light_kdf`] is geth's `--lightkdf`); any valid file is read,
+//!   and a malformed one (short IV, dklen < 32, n not a power of two, a scrypt asking for more
+//!   than 1 GiB) is an error before any key is derived.
 //!
 //! ```no_run
 //! let ks = ls_keystore::Keystore::open("/tmp/keystore")?;
@@ -44,10 +46,15 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeystoreError + '_ {
     move |source| KeystoreError::Io { path: path.to_path_buf(), source }
 }
 
+mod v3;
+
+pub use v3::{MAX_SCRYPT_MEMORY, ScryptParams};
+
 /// A directory of key files.
 #[derive(Debug, Clone)]
 pub struct Keystore {
     dir: PathBuf,
+    cost: ScryptParams,
 }
 
 impl Keystore {
@@ -60,7 +67,14 @@ impl Keystore {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io(&dir))?;
         }
-        Ok(Self { dir })
+        Ok(Self { dir, cost: ScryptParams::STANDARD })
+    }
+
+    /// New key files use geth's `--lightkdf` cost (n = 2^12, p = 6): fast and weak, for
+    /// throwaway keys and tests. Reading is unaffected.
+    pub fn with_light_kdf(mut self) -> Self {
+        self.cost = ScryptParams::LIGHT;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -90,23 +104,19 @@ impl Keystore {
             .address();
         let stamp = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string().replace(':', "-");
         let name = format!("UTC--{stamp}--{}", alloy_primitives::hex::encode(address));
-        let tmp_name = format!(".{name}.tmp");
-        let mut rng = rand08::thread_rng();
-        PrivateKeySigner::encrypt_keystore(&self.dir, &mut rng, key, password, Some(&tmp_name))
-            .map_err(|e| KeystoreError::Invalid { path: self.dir.join(&tmp_name), reason: e.to_string() })?;
-        let tmp = self.dir.join(&tmp_name);
-        // geth decodes `address` with hex.DecodeString: no 0x prefix, or it cannot read the file.
-        let mut json: serde_json::Value = serde_json::from_slice(&fs::read(&tmp).map_err(io(&tmp))?)
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let json = v3::encrypt(&key, &address, password, self.cost)
             .map_err(|e| KeystoreError::Invalid { path: tmp.clone(), reason: e.to_string() })?;
-        json["address"] = serde_json::Value::String(alloy_primitives::hex::encode(address));
         let bytes = serde_json::to_vec(&json)
             .map_err(|e| KeystoreError::Invalid { path: tmp.clone(), reason: e.to_string() })?;
-        fs::write(&tmp, bytes).map_err(io(&tmp))?;
+        // 0600 from the start, on disk before the rename makes it visible.
+        let mut open = fs::OpenOptions::new();
+        open.write(true).create(true).truncate(true);
         #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(io(&tmp))?;
-        }
+        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+        let mut file = open.open(&tmp).map_err(io(&tmp))?;
+        std::io::Write::write_all(&mut file, &bytes).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
         let path = self.dir.join(&name);
         fs::rename(&tmp, &path).map_err(io(&path))?;
         Ok((address, path))
@@ -160,14 +170,17 @@ pub fn read_address(path: &Path) -> Result<Address, KeystoreError> {
 
 /// Decrypts any v3 key file (scrypt or pbkdf2), checking it holds the address it names.
 pub fn decrypt_file(path: &Path, password: &str) -> Result<PrivateKeySigner, KeystoreError> {
-    let signer = PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| {
-        let msg = e.to_string();
-        if msg.contains("Mac Mismatch") || msg.contains("MacMismatch") {
-            KeystoreError::WrongPassword
-        } else {
-            KeystoreError::Invalid { path: path.to_path_buf(), reason: msg }
-        }
+    let invalid = |reason: String| KeystoreError::Invalid { path: path.to_path_buf(), reason };
+    let bytes = fs::read(path).map_err(io(path))?;
+    if bytes.len() > 64 * 1024 {
+        return Err(invalid("larger than any key file".into()));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+    let secret = v3::decrypt(&json, password).map_err(|e| match e {
+        v3::V3Error::WrongPassword => KeystoreError::WrongPassword,
+        v3::V3Error::Invalid(reason) => invalid(reason),
     })?;
+    let signer = PrivateKeySigner::from_bytes(&secret).map_err(|e| invalid(format!("not a secp256k1 key: {e}")))?;
     if let Ok(named) = read_address(path)
         && named != signer.address()
     {

@@ -25,7 +25,8 @@ fn official_and_geth_vectors_decrypt() {
 #[test]
 fn new_list_unlock_import() {
     let dir = tempfile::tempdir().unwrap();
-    let ks = Keystore::open(dir.path().join("keystore")).unwrap();
+    // Light scrypt keeps this test fast; `new_files_use_geths_standard_scrypt` checks the default.
+    let ks = Keystore::open(dir.path().join("keystore")).unwrap().with_light_kdf();
     let (a, path) = ks.new_account("pw").unwrap();
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("UTC--") && name.ends_with(&alloy_primitives::hex::encode(a)), "{name}");
@@ -79,4 +80,57 @@ fn password_file_takes_the_first_line() {
     let p = dir.path().join("pw");
     std::fs::write(&p, "s3cret\nignored\n").unwrap();
     assert_eq!(read_password_file(&p).unwrap(), "s3cret");
+}
+
+#[test]
+fn new_files_use_geths_standard_scrypt() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open(dir.path()).unwrap();
+    let (a, path) = ks.new_account("pw").unwrap();
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let params = &json["crypto"]["kdfparams"];
+    assert_eq!(json["crypto"]["kdf"], "scrypt");
+    assert_eq!((params["n"].as_u64(), params["r"].as_u64(), params["p"].as_u64(), params["dklen"].as_u64()), (Some(1 << 18), Some(8), Some(1), Some(32)));
+    assert_eq!(json["crypto"]["cipher"], "aes-128-ctr");
+    assert_eq!(json["crypto"]["cipherparams"]["iv"].as_str().unwrap().len(), 32);
+    assert_eq!(ks.unlock(a, "pw").unwrap().address(), a);
+}
+
+#[test]
+fn malformed_files_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open(dir.path().join("ks")).unwrap().with_light_kdf();
+    let (_, path) = ks.import_private_key(SECRET, "pw").unwrap();
+    let good: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(good["crypto"]["kdfparams"]["n"], 1 << 12, "light");
+    let p = dir.path().join("bad.json");
+    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        ("short iv", Box::new(|j| j["crypto"]["cipherparams"]["iv"] = "0011".into())),
+        ("iv not hex", Box::new(|j| j["crypto"]["cipherparams"]["iv"] = "zz".into())),
+        ("dklen 16", Box::new(|j| j["crypto"]["kdfparams"]["dklen"] = 16.into())),
+        ("dklen 0", Box::new(|j| j["crypto"]["kdfparams"]["dklen"] = 0.into())),
+        ("n not a power of two", Box::new(|j| j["crypto"]["kdfparams"]["n"] = 3000.into())),
+        ("n zero", Box::new(|j| j["crypto"]["kdfparams"]["n"] = 0.into())),
+        ("n needing a terabyte", Box::new(|j| j["crypto"]["kdfparams"]["n"] = (1u64 << 40).into())),
+        ("r zero", Box::new(|j| j["crypto"]["kdfparams"]["r"] = 0.into())),
+        ("short ciphertext", Box::new(|j| j["crypto"]["ciphertext"] = "00ff".into())),
+        ("short mac", Box::new(|j| j["crypto"]["mac"] = "00ff".into())),
+        ("no kdfparams", Box::new(|j| j["crypto"].as_object_mut().unwrap().retain(|k, _| k != "kdfparams"))),
+        ("unknown kdf", Box::new(|j| j["crypto"]["kdf"] = "argon2".into())),
+        ("other cipher", Box::new(|j| j["crypto"]["cipher"] = "aes-256-gcm".into())),
+        ("pbkdf2 without c", Box::new(|j| j["crypto"]["kdf"] = "pbkdf2".into())),
+        ("no crypto", Box::new(|j| j.as_object_mut().unwrap().retain(|k, _| k != "crypto"))),
+    ];
+    for (what, break_it) in cases {
+        let mut j = good.clone();
+        break_it(&mut j);
+        std::fs::write(&p, j.to_string()).unwrap();
+        match decrypt_file(&p, "pw") {
+            Err(KeystoreError::Invalid { reason, .. }) => assert!(!reason.is_empty(), "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    // The untouched file still reads.
+    std::fs::write(&p, good.to_string()).unwrap();
+    assert_eq!(decrypt_file(&p, "pw").unwrap().to_bytes(), SECRET);
 }
