@@ -104,7 +104,8 @@ fn malformed_files_are_errors_not_panics() {
     let good: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(good["crypto"]["kdfparams"]["n"], 1 << 12, "light");
     let p = dir.path().join("bad.json");
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    type Break = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Break)> = vec![
         ("short iv", Box::new(|j| j["crypto"]["cipherparams"]["iv"] = "0011".into())),
         ("iv not hex", Box::new(|j| j["crypto"]["cipherparams"]["iv"] = "zz".into())),
         ("dklen 16", Box::new(|j| j["crypto"]["kdfparams"]["dklen"] = 16.into())),
