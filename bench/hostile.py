@@ -58,8 +58,9 @@ def loop(name, fn):
     def run():
         while not stop.is_set():
             try:
+                bump(name + " started")
                 fn()
-                bump(name)
+                bump(name + " done")
             except Exception as e:  # the node refusing or timing out is expected; count it
                 bump(name + " errors")
                 if stop.wait(0.05):
