@@ -54,6 +54,10 @@ fn a_call_naming_any_gas_is_capped_and_bounded_in_memory() {
     ]});
     let (_, r) = node.raw(&est.to_string());
     assert_eq!(r["error"]["message"], json!("gas required exceeds allowance (50000000)"), "{r}");
+    // A loop that outlasts the in-place budget (1 ms) moves to a blocking thread and runs to
+    // its true end: out of gas, not an abort.
+    let (_, r) = node.raw(&call_with_code(LOOP, "0x2faf080").to_string());
+    assert_eq!(r["error"]["message"], json!("out of gas"), "{r}");
     assert_eq!(node.ok("eth_blockNumber", json!([])), json!("0x0"));
 }
 

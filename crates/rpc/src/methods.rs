@@ -1,6 +1,6 @@
 //! The eth_, net_ and web3_ methods.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use alloy_consensus::{
     SignableTransaction, TxEip1559, TxEip2930, TxEnvelope, TxLegacy,
@@ -15,6 +15,7 @@ use alloy_rpc_types_eth::{
     TransactionReceipt, TransactionRequest, state::StateOverride,
 };
 use alloy_signer::SignerSync;
+use ls_evm::CallLimits;
 use jsonrpsee::{
     Extensions, RpcModule,
     server::ConnectionId,
@@ -47,9 +48,74 @@ where
         .expect("method names are unique");
 }
 
-/// A method that runs the EVM: it waits for one of the bounded EVM workers (see
-/// [`RpcLimits::evm_workers`](crate::RpcLimits)), then runs on a blocking thread holding it.
-fn reg_evm<R>(m: &mut M, name: &'static str, f: fn(&EthApi, Params<'_>) -> RpcResult<R>)
+/// How long an EVM request may run on an async worker before it is moved to a blocking thread.
+/// Most calls finish in microseconds, and a hand-off to the blocking pool costs more than that in
+/// context switches (it was half the profile of an `eth_call` load).
+const INLINE_BUDGET: Duration = Duration::from_millis(1);
+
+/// Why an EVM request stopped: an RPC error to answer with, or its time limit.
+enum EvmFail {
+    Rpc(ErrorObjectOwned),
+    Timeout,
+}
+
+impl From<ErrorObjectOwned> for EvmFail {
+    fn from(e: ErrorObjectOwned) -> Self {
+        Self::Rpc(e)
+    }
+}
+
+impl From<ls_evm::ExecError> for EvmFail {
+    fn from(e: ls_evm::ExecError) -> Self {
+        match e {
+            ls_evm::ExecError::Timeout(_) => Self::Timeout,
+            other => Self::Rpc(error::exec(other)),
+        }
+    }
+}
+
+impl EvmFail {
+    /// The answer for a request that ran with `limits`.
+    fn into_rpc(self, limits: &CallLimits) -> ErrorObjectOwned {
+        match self {
+            Self::Rpc(e) => e,
+            Self::Timeout => error::server(ls_evm::ExecError::Timeout(limits.timeout).to_string()),
+        }
+    }
+}
+
+type EvmResult<T> = Result<T, EvmFail>;
+
+/// A method that runs the EVM (calls and estimates: side-effect free, so safe to run twice). It
+/// waits for one of the bounded EVM workers (see [`RpcLimits::evm_workers`](crate::RpcLimits)),
+/// tries the request in place within [`INLINE_BUDGET`], and if that is not enough runs it again
+/// on a blocking thread with the full limits.
+fn reg_evm<R>(m: &mut M, name: &'static str, f: fn(&EthApi, Params<'_>, &CallLimits) -> EvmResult<R>)
+where
+    R: serde::Serialize + Clone + Send + 'static,
+{
+    m.register_async_method(name, move |p, api: Arc<EthApi>, _| async move {
+        let permit = api.evm.acquire(api.limits.call.timeout).await?;
+        let inline = CallLimits { timeout: INLINE_BUDGET, ..api.limits.call.clone() };
+        match f(&api, p.clone(), &inline) {
+            Ok(r) => return Ok(r),
+            Err(EvmFail::Rpc(e)) => return Err(e),
+            Err(EvmFail::Timeout) => {}
+        }
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let limits = &api.limits.call;
+            f(&api, p, limits).map_err(|e| e.into_rpc(limits))
+        })
+        .await
+        .map_err(error::internal)?
+    })
+    .expect("method names are unique");
+}
+
+/// Like [`reg_blocking`], holding one of the bounded EVM workers (for requests that run the EVM
+/// and then have effects, such as eth_sendTransaction, which must not run twice).
+fn reg_evm_blocking<R>(m: &mut M, name: &'static str, f: fn(&EthApi, Params<'_>) -> RpcResult<R>)
 where
     R: serde::Serialize + Clone + Send + 'static,
 {
@@ -131,26 +197,24 @@ pub(crate) fn register(m: &mut M) {
         Ok(B256::from(state.storage(addr, B256::from(slot)).map_err(error::internal)?))
     });
 
-    reg_evm(m, "eth_call", |api, p| {
+    reg_evm(m, "eth_call", |api, p, limits| {
         let mut seq = p.sequence();
         let req: TransactionRequest = seq.next()?;
         let id: Option<BlockId> = seq.optional_next()?;
         let overrides: Option<StateOverride> = seq.optional_next()?;
         let (state, header) = api.state_at(id)?;
         let chain_id = api.chain.spec().chain_id;
-        let out = ls_evm::call(chain_id, &header, &state, &req, overrides.as_ref(), &api.limits.call)
-            .map_err(error::exec)?;
-        match out {
+        match ls_evm::call(chain_id, &header, &state, &req, overrides.as_ref(), limits)? {
             ls_evm::CallOutcome::Success { output, .. } => Ok(output),
-            other => Err(error::failed_call(&other)),
+            other => Err(error::failed_call(&other).into()),
         }
     });
-    reg_evm(m, "eth_estimateGas", |api, p| {
+    reg_evm(m, "eth_estimateGas", |api, p, limits| {
         let mut seq = p.sequence();
         let req: TransactionRequest = seq.next()?;
         let id: Option<BlockId> = seq.optional_next()?;
         let overrides: Option<StateOverride> = seq.optional_next()?;
-        estimate(api, &req, id, overrides.as_ref()).map(U64::from)
+        estimate(api, &req, id, overrides.as_ref(), limits).map(U64::from)
     });
 
     // Blocking: admission reads the head state and may wait for the chain lock, which a block's
@@ -159,7 +223,7 @@ pub(crate) fn register(m: &mut M) {
         let raw: Bytes = p.one()?;
         api.chain.submit_raw(&raw).map_err(|e| ErrorObjectOwned::owned(e.code(), e.to_string(), None::<()>))
     });
-    reg_evm(m, "eth_sendTransaction", |api, p| {
+    reg_evm_blocking(m, "eth_sendTransaction", |api, p| {
         let req: TransactionRequest = p.one()?;
         send_transaction(api, req)
     });
@@ -352,17 +416,16 @@ fn estimate(
     req: &TransactionRequest,
     id: Option<BlockId>,
     overrides: Option<&StateOverride>,
-) -> RpcResult<u64> {
+    limits: &CallLimits,
+) -> EvmResult<u64> {
     let (state, header) = api.state_at(id)?;
-    let limits = &api.limits.call;
-    match ls_evm::estimate_gas(api.chain.spec().chain_id, &header, &state, req, overrides, limits)
-        .map_err(error::exec)?
-    {
+    match ls_evm::estimate_gas(api.chain.spec().chain_id, &header, &state, req, overrides, limits)? {
         Ok(gas) => Ok(gas),
         Err(ls_evm::CallOutcome::Halt { reason, .. }) if reason.contains("OutOfGas") => Err(error::server(
             format!("gas required exceeds allowance ({})", limits.estimate_cap(&header, req.gas)),
-        )),
-        Err(outcome) => Err(error::failed_call(&outcome)),
+        )
+        .into()),
+        Err(outcome) => Err(error::failed_call(&outcome).into()),
     }
 }
 
@@ -382,7 +445,8 @@ fn send_transaction(api: &EthApi, mut req: TransactionRequest) -> RpcResult<B256
         req.nonce = Some(api.chain.pool().pending_nonce(from, nonce));
     }
     if req.gas.is_none() {
-        req.gas = Some(estimate(api, &req, None, None)?);
+        let limits = &api.limits.call;
+        req.gas = Some(estimate(api, &req, None, None, limits).map_err(|e| e.into_rpc(limits))?);
     }
     let base_fee = api.chain.next_base_fee() as u128;
     let to = req.to.unwrap_or(TxKind::Create);
