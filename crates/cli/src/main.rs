@@ -2,6 +2,11 @@
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: glibc returned and re-faulted the EVM's per-call buffers on
+/// every eth_call (page faults and TLB shootdowns were most of the profile); see docs/decisions.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod account;
 mod file;
 mod node;

@@ -54,57 +54,15 @@ fn run(target: &str, input: &[u8]) {
 #[test]
 fn fuzz_targets_hold_on_corpus_and_mutations() {
     let seeds = seeds();
-    if std::env::var_os("LS_WRITE_FUZZ_SEEDS").is_some() {
-        for (i, (target, bytes)) in seeds.iter().enumerate() {
-            let dir = corpus_dir(target);
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join(format!("seed-{i}")), bytes).unwrap();
-        }
-    }
-    // The committed corpus must be there: a missing or empty directory is a failure, not a skip.
     for target in ["car", "dag_pb", "manifest"] {
         let dir = corpus_dir(target);
-        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus {} is missing: {e}", dir.display()));
-        let mut here = 0;
-        for e in entries {
-            run(target, &std::fs::read(e.unwrap().path()).unwrap());
-            here += 1;
+        let mine: Vec<Vec<u8>> = seeds.iter().filter(|(t, _)| *t == target).map(|(_, b)| b.clone()).collect();
+        if std::env::var_os("LS_WRITE_FUZZ_SEEDS").is_some() {
+            ls_testkit::write_fuzz_seeds(&dir, &mine);
         }
-        // Counted apart from the mutations, so that mutations alone cannot meet it.
-        let seeds_of_target = seeds.iter().filter(|(t, _)| *t == target).count();
-        assert!(here >= seeds_of_target, "corpus {} holds {here} inputs, fewer than its {seeds_of_target} seeds", dir.display());
+        // A missing or empty corpus fails inside; the count is of corpus files, apart from the
+        // mutations, so that mutations alone cannot meet it.
+        let files = ls_testkit::replay_fuzz_target(&dir, &mine, |input| run(target, input));
+        assert!(files >= mine.len(), "corpus {} holds {files} inputs, fewer than its {} seeds", dir.display(), mine.len());
     }
-    let mut mutations = 0;
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    for (target, seed) in &seeds {
-        run(target, seed);
-        for cut in (0..seed.len()).step_by(7) {
-            run(target, &seed[..cut]);
-        }
-        for _ in 0..300 {
-            let mut m = seed.clone();
-            for _ in 0..=(next() % 4) {
-                let at = (next() as usize) % m.len();
-                match next() % 3 {
-                    0 => m[at] ^= 1 << (next() % 8),
-                    1 => m[at] = next() as u8,
-                    _ => {
-                        let len = (next() as usize % 16).min(m.len() - at);
-                        let chunk = m[at..at + len].to_vec();
-                        let to = (next() as usize) % m.len();
-                        m.splice(to..to, chunk);
-                    }
-                }
-            }
-            run(target, &m);
-            mutations += 1;
-        }
-    }
-    assert_eq!(mutations, seeds.len() * 300, "every seed was mutated");
 }
