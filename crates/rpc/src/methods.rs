@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use alloy_consensus::{
-    SignableTransaction, TxEip1559, TxEip2930, TxEnvelope, TxLegacy,
+    SignableTransaction, Transaction as _, TxEip1559, TxEip2930, TxEnvelope, TxLegacy,
     transaction::Recovered,
 };
 use alloy_dyn_abi::TypedData;
@@ -14,6 +14,7 @@ use alloy_rpc_types_eth::{
     Block, FeeHistory, Filter, FilterBlockOption, FilterChanges, Log, Transaction,
     TransactionReceipt, TransactionRequest, state::StateOverride,
 };
+use alloy_rpc_types_txpool::{TxpoolContent, TxpoolInspect, TxpoolInspectSummary, TxpoolStatus};
 use alloy_signer::SignerSync;
 use ls_evm::CallLimits;
 use jsonrpsee::{
@@ -279,6 +280,18 @@ pub(crate) fn register(m: &mut M) {
         let hash: B256 = p.one()?;
         tx_count(api, api.chain.store().block_number(hash).map_err(error::internal)?)
     });
+    reg(m, "txpool_status", |api, _| {
+        let (pending, queued) = api.chain.pool().len();
+        Ok(TxpoolStatus { pending: pending as u64, queued: queued as u64 })
+    });
+    reg(m, "txpool_content", |api, _| {
+        let (pending, queued) = api.chain.pool().content();
+        Ok(TxpoolContent { pending: by_sender(&pending, pending_transaction), queued: by_sender(&queued, pending_transaction) })
+    });
+    reg(m, "txpool_inspect", |api, _| {
+        let (pending, queued) = api.chain.pool().content();
+        Ok(TxpoolInspect { pending: by_sender(&pending, inspect_summary), queued: by_sender(&queued, inspect_summary) })
+    });
     reg(m, "eth_getUncleCountByBlockNumber", |_, _| Ok(U64::ZERO));
     reg(m, "eth_getUncleCountByBlockHash", |_, _| Ok(U64::ZERO));
     reg(m, "eth_getBlockReceipts", |api, p| {
@@ -359,6 +372,23 @@ pub(crate) fn register(m: &mut M) {
             .ok_or_else(|| error::server("filter not found"))?;
         logs(api, &filter, None)
     });
+}
+
+/// Pool transactions as geth's txpool_ methods group them: sender, then nonce (decimal string).
+fn by_sender<T>(
+    txs: &[Arc<Recovered<TxEnvelope>>],
+    f: fn(&Recovered<TxEnvelope>) -> T,
+) -> std::collections::BTreeMap<Address, std::collections::BTreeMap<String, T>> {
+    let mut out: std::collections::BTreeMap<Address, std::collections::BTreeMap<String, T>> = Default::default();
+    for tx in txs {
+        out.entry(tx.signer()).or_default().insert(tx.nonce().to_string(), f(tx));
+    }
+    out
+}
+
+/// `txpool_inspect`'s one-line summary of a transaction.
+fn inspect_summary(tx: &Recovered<TxEnvelope>) -> TxpoolInspectSummary {
+    TxpoolInspectSummary { to: tx.to(), value: tx.value(), gas: tx.gas_limit(), gas_price: tx.max_fee_per_gas() }
 }
 
 fn signer(api: &EthApi, addr: Address) -> RpcResult<&alloy_signer_local::PrivateKeySigner> {

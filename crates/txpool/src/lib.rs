@@ -18,4 +18,4 @@ mod pool;
 
 pub use error::PoolError;
 pub use intrinsic::{MAX_INITCODE_SIZE, intrinsic_gas};
-pub use pool::{BestTxs, PoolConfig, StateView, TxPool};
+pub use pool::{BestTxs, PoolConfig, PooledTx, StateView, TxPool};

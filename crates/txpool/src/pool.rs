@@ -15,6 +15,9 @@ use tokio::sync::broadcast;
 
 use crate::{MAX_INITCODE_SIZE, PoolError, intrinsic_gas};
 
+/// A transaction as the pool holds it.
+pub type PooledTx = Arc<Recovered<TxEnvelope>>;
+
 /// The pool's window on account state (the head block's).
 pub trait StateView {
     /// `(nonce, balance)` of `addr`; a missing account is `(0, 0)`.
@@ -380,6 +383,20 @@ impl TxPool {
 
     pub fn is_empty(&self) -> bool {
         self.inner.lock().by_hash.is_empty()
+    }
+
+    /// Every transaction, split as geth's `txpool_content` does: `(pending, queued)`, each per
+    /// sender in nonce order.
+    pub fn content(&self) -> (Vec<PooledTx>, Vec<PooledTx>) {
+        let inner = self.inner.lock();
+        let (mut pending, mut queued) = (Vec::new(), Vec::new());
+        for s in inner.senders.values() {
+            let end = s.pending_end();
+            for (nonce, t) in &s.txs {
+                if *nonce < end { pending.push(t.tx.clone()) } else { queued.push(t.tx.clone()) }
+            }
+        }
+        (pending, queued)
     }
 
     /// Every executable transaction, per sender in nonce order.

@@ -23,11 +23,15 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts `lightstreams node --dev` with `extra` args on a free loopback port.
+    /// Starts `lightstreams node --dev` with `extra` args on a free loopback port (100 ms blocks
+    /// unless `extra` names a `--block-time`).
     pub fn start(datadir: Option<&Path>, extra: &[&str]) -> Node {
         let bin = env!("CARGO_BIN_EXE_lightstreams");
         let mut cmd = Command::new(bin);
-        cmd.args(["node", "--dev", "--quiet", "--rpc-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--block-time", "100ms"]);
+        cmd.args(["node", "--dev", "--quiet", "--rpc-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0"]);
+        if !extra.contains(&"--block-time") {
+            cmd.args(["--block-time", "100ms"]);
+        }
         if let Some(d) = datadir {
             cmd.arg("--datadir").arg(d);
         }
