@@ -83,7 +83,12 @@ impl InMemoryAcl {
 
     /// Grants `reader` read access to `file_id` (registering it at version 0 if unknown).
     pub fn grant(&self, file_id: B256, reader: Address) {
-        self.files.write().entry(file_id).or_default().readers.insert(reader);
+        self.files
+            .write()
+            .entry(file_id)
+            .or_default()
+            .readers
+            .insert(reader);
     }
 
     /// Revokes `reader`'s access to `file_id`.

@@ -217,7 +217,8 @@ pub fn unwrap_file_key(
         &signature,
     )
     .map_err(|_| UnwrapError::Recovery)?;
-    let mut block = tle::decrypt::<Bls>(&signature, &wrapped.0).ok_or(UnwrapError::WrongIdentity)?;
+    let mut block =
+        tle::decrypt::<Bls>(&signature, &wrapped.0).ok_or(UnwrapError::WrongIdentity)?;
     let mut key = Zeroizing::new([0u8; FILE_KEY_LEN]);
     key.copy_from_slice(block.as_ref());
     block.zeroize();
