@@ -107,6 +107,7 @@ impl CommitteePublic {
     /// The group public key (the IBE master public key), compressed G1.
     pub fn group_public_key(&self) -> [u8; GROUP_KEY_LEN] {
         let mut out = [0u8; GROUP_KEY_LEN];
+        // G1 encodes to its FixedSize, which is GROUP_KEY_LEN: the lengths always match.
         out.copy_from_slice(&self.sharing.public().encode());
         out
     }

@@ -119,6 +119,10 @@ pub struct ReleaserConfig {
     /// Longest accepted `expiry - now`, in seconds (default 600).
     pub max_validity_secs: u64,
     /// Most unexpired nonces remembered (default 100 000); beyond it requests are refused.
+    ///
+    /// Nonces are recorded before the access check (so a replay is refused whatever the ACL
+    /// says), so accounts without access can fill the cache: each account is bounded by its
+    /// rate limit over `max_validity_secs`, and the RPC layer must also limit per peer.
     pub nonce_capacity: usize,
     /// Per-account token bucket (default: burst 20, one more every 250 ms).
     pub rate_limit: RateLimit,
@@ -307,6 +311,7 @@ impl EphemeralSecret {
     pub fn generate(rng: &mut impl CryptoRng) -> (Self, B256) {
         let (sk, pk) = Kem::gen_keypair_with_rng(rng);
         let mut public = [0u8; 32];
+        // an X25519 public key serialises to exactly 32 bytes (RFC 9180 Npk)
         public.copy_from_slice(&pk.to_bytes());
         (Self(sk), B256::from(public))
     }

@@ -78,6 +78,7 @@ impl WrappedKey {
     pub fn to_bytes(&self) -> [u8; WRAPPED_KEY_LEN] {
         let mut out = [0u8; WRAPPED_KEY_LEN];
         out[0] = WRAPPED_KEY_FORMAT_V1;
+        // U (FixedSize G1) ‖ V ‖ W (32 bytes each): always WRAPPED_KEY_LEN - 1 bytes.
         out[1..].copy_from_slice(&self.0.encode());
         out
     }
