@@ -161,27 +161,9 @@ pub enum ReleaseError {
         /// The request's registry.
         got_registry: Address,
     },
-    /// The signature does not recover to the request's reader.
-    #[error("bad signature: the request is not signed by its reader")]
-    BadSignature,
-    /// The request's expiry has passed.
-    #[error("request expired at {expiry} (now {now}); sign a new one")]
-    Expired {
-        /// Request expiry (Unix seconds).
-        expiry: u64,
-        /// Member's clock (Unix seconds).
-        now: u64,
-    },
-    /// The request's expiry is too far ahead.
-    #[error("request expiry {expiry} is more than {max_secs} s ahead of now ({now})")]
-    ExpiryTooFar {
-        /// Request expiry (Unix seconds).
-        expiry: u64,
-        /// Member's clock (Unix seconds).
-        now: u64,
-        /// Longest validity accepted.
-        max_secs: u64,
-    },
+    /// The request itself is not acceptable: bad signature, expired, too far ahead, malformed.
+    #[error(transparent)]
+    Request(#[from] RequestError),
     /// This `(reader, nonce)` was already used and has not expired.
     #[error("request replayed: nonce {nonce} of {reader} was already used")]
     Replayed {
@@ -230,24 +212,6 @@ pub enum ReleaseError {
     /// The ACL backend failed.
     #[error("access check failed: {0}")]
     Acl(AclError),
-}
-
-impl From<RequestError> for ReleaseError {
-    fn from(e: RequestError) -> Self {
-        match e {
-            RequestError::Expired { expiry, now } => Self::Expired { expiry, now },
-            RequestError::ExpiryTooFar {
-                expiry,
-                now,
-                max_secs,
-            } => Self::ExpiryTooFar {
-                expiry,
-                now,
-                max_secs,
-            },
-            RequestError::BadSignature | RequestError::Malformed(_) => Self::BadSignature,
-        }
-    }
 }
 
 /// Errors setting up a [`Releaser`].

@@ -54,7 +54,7 @@ impl ReleaseDomain {
 }
 
 /// Why a request is not acceptable as such (before any access check).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum RequestError {
     /// The signature does not recover to `reader` under the domain.
     #[error("bad signature: the request is not signed by its reader")]

@@ -6,7 +6,7 @@ use alloy_primitives::{Address, B256};
 use common::*;
 use ls_access::{
     EphemeralSecret, OpenError, RateLimit, ReleaseDomain, ReleaseError, Releaser, ReleaserConfig,
-    ReleaserSetupError, SIGNED_REQUEST_LEN, SealedPartial, SignedReleaseRequest, identity,
+    ReleaserSetupError, RequestError, SIGNED_REQUEST_LEN, SealedPartial, SignedReleaseRequest, identity,
     open_sealed, unwrap_file_key,
 };
 
@@ -115,10 +115,10 @@ fn expired_and_too_long_lived_requests_are_refused() {
     let err = refused(&f, &sign(req.clone(), &reader));
     assert_eq!(
         err,
-        ReleaseError::Expired {
+        ReleaseError::Request(RequestError::Expired {
             expiry: T0,
             now: T0
-        }
+        })
     );
     assert!(err.to_string().starts_with("request expired"), "{err}");
 
@@ -126,11 +126,11 @@ fn expired_and_too_long_lived_requests_are_refused() {
     req.nonce = 2;
     assert_eq!(
         refused(&f, &sign(req.clone(), &reader)),
-        ReleaseError::ExpiryTooFar {
+        ReleaseError::Request(RequestError::ExpiryTooFar {
             expiry: T0 + 601,
             now: T0,
             max_secs: 600
-        }
+        })
     );
     req.expiry = T0 + 600;
     req.nonce = 3;
@@ -142,7 +142,7 @@ fn expired_and_too_long_lived_requests_are_refused() {
     let (req, _) = request(2, &reader, f.file_id, 4);
     let signed = sign(req, &reader);
     f.clock.advance_millis(60_000);
-    assert!(matches!(refused(&f, &signed), ReleaseError::Expired { .. }));
+    assert!(matches!(refused(&f, &signed), ReleaseError::Request(RequestError::Expired { .. })));
 }
 
 #[test]
@@ -172,9 +172,9 @@ fn a_replayed_request_is_refused_even_after_the_clock_goes_back() {
     // once the request has expired its nonce is forgotten, and setting the clock back does not
     // make the request fresh again
     f.clock.advance_millis(61_000);
-    assert!(matches!(refused(&f, &signed), ReleaseError::Expired { .. }));
+    assert!(matches!(refused(&f, &signed), ReleaseError::Request(RequestError::Expired { .. })));
     f.clock.set_millis(T0_MILLIS);
-    assert!(matches!(refused(&f, &signed), ReleaseError::Expired { .. }));
+    assert!(matches!(refused(&f, &signed), ReleaseError::Request(RequestError::Expired { .. })));
     // the same nonce from another reader is a different request
     let other = signer(2);
     f.acl.grant(f.file_id, other.address());
@@ -194,24 +194,24 @@ fn forged_signatures_are_refused() {
     // the attacker signs a request in the victim's name
     let (req, _) = request(1, &victim, f.file_id, 1);
     let err = refused(&f, &sign(req, &attacker));
-    assert_eq!(err, ReleaseError::BadSignature);
+    assert_eq!(err, ReleaseError::Request(RequestError::BadSignature));
     assert!(err.to_string().starts_with("bad signature"), "{err}");
     // the attacker takes the victim's signed request and changes the reader to itself
     f.acl.grant(f.file_id, attacker.address());
     let (req, _) = request(2, &victim, f.file_id, 2);
     let mut signed = sign(req, &victim);
     signed.request.reader = attacker.address();
-    assert_eq!(refused(&f, &signed), ReleaseError::BadSignature);
+    assert_eq!(refused(&f, &signed), ReleaseError::Request(RequestError::BadSignature));
     // ... or swaps in its own ephemeral key to read the victim's answer
     let (req, _) = request(3, &victim, f.file_id, 3);
     let mut signed = sign(req, &victim);
     signed.request.ephemeralKey = EphemeralSecret::generate(&mut rng(9)).1;
-    assert_eq!(refused(&f, &signed), ReleaseError::BadSignature);
+    assert_eq!(refused(&f, &signed), ReleaseError::Request(RequestError::BadSignature));
     // ... or asks for another file
     let (req, _) = request(4, &victim, f.file_id, 4);
     let mut signed = sign(req, &victim);
     signed.request.fileId = B256::repeat_byte(0x99);
-    assert_eq!(refused(&f, &signed), ReleaseError::BadSignature);
+    assert_eq!(refused(&f, &signed), ReleaseError::Request(RequestError::BadSignature));
     // nothing was spent by the forgeries: the victim's genuine request with nonce 2 works
     let (req, _) = request(5, &victim, f.file_id, 2);
     f.releasers[0]
@@ -247,7 +247,7 @@ fn requests_for_another_chain_or_registry_are_refused() {
             domain: DOMAIN,
             ..signed
         };
-        assert_eq!(refused(&f, &relabelled), ReleaseError::BadSignature);
+        assert_eq!(refused(&f, &relabelled), ReleaseError::Request(RequestError::BadSignature));
     }
 }
 
