@@ -11,6 +11,7 @@ mod account;
 mod file;
 mod node;
 mod pin;
+mod release;
 mod remote;
 
 /// Lightstreams: an Ethereum-compatible chain that manages who may read which file, and an

@@ -161,10 +161,17 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Resul
     let api = ls_rpc::EthApi::new(chain.clone(), signers, version).with_limits(limits);
     let mut module = ls_rpc::module(api);
     module.merge(lightstreams_module()).context("registering lightstreams_ methods")?;
+    // Key release: a committee of one whose member is the first dev account.
+    let (committee, share) = crate::release::open_or_deal(&dir, ls_primitives::dev::dev_signer(0).address())
+        .context("opening the key-release share")?;
+    let endpoints = Arc::new(std::sync::OnceLock::new());
+    let key_release = crate::release::KeyRelease::new(chain.clone(), committee, share, endpoints.clone())?;
+    module.merge(crate::release::module(key_release)).context("registering key-release methods")?;
     let browser = ls_rpc::BrowserPolicy { cors: args.rpc_cors.clone(), vhosts: args.rpc_vhosts.clone() };
     let rpc = ls_rpc::start(ls_rpc::RpcConfig { addr: args.rpc_addr, browser, ..Default::default() }, module)
         .await
         .with_context(|| format!("binding the RPC server to {}", args.rpc_addr))?;
+    let _ = endpoints.set(vec![format!("http://{}", rpc.local_addr)]);
 
     let disk = ls_content::FsBlockstore::open(dir.join("blocks")).context("opening the block store")?;
     let blocks: Arc<dyn ls_content::Blockstore> = match args.block_cache {
