@@ -11,7 +11,10 @@ use cid::Cid;
 use clap::Subcommand;
 use ls_content::{Blockstore, BlockstoreError, DAG_JSON, FileKey, Manifest};
 
-use crate::remote::{MAX_MESSAGE, NodeArg, api_post, client, read_json, message, read_capped, unreachable};
+use crate::{
+    paid::{self, ChainArg, Rpc},
+    remote::{MAX_MESSAGE, NodeArg, api_post, client, message, read_capped, read_json, unreachable},
+};
 
 #[derive(Debug, Subcommand)]
 pub enum FileCommand {
@@ -36,11 +39,21 @@ pub enum FileCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// With --from: register the file on the chain as this account's, with its key wrapped
+        /// to the validator committee so that readers the registry allows can get it.
+        #[command(flatten)]
+        chain: ChainArg,
+        /// Also list it for sale at this price in coin (e.g. 2.5), paid to --from.
+        #[arg(long, value_parser = paid::parse_price)]
+        price: Option<alloy_primitives::U256>,
     },
-    /// Fetch a file (decrypting it if it is encrypted and the key is here) into a file.
+    /// Fetch a file (decrypting it if it is encrypted: with the key kept here, or with --from,
+    /// from the validators if the registry lets that account read it) into a file.
     Get {
         #[command(flatten)]
         node: NodeArg,
+        #[command(flatten)]
+        chain: ChainArg,
         id: String,
         #[arg(short, long)]
         output: PathBuf,
@@ -49,9 +62,19 @@ pub enum FileCommand {
     Cat {
         #[command(flatten)]
         node: NodeArg,
+        #[command(flatten)]
+        chain: ChainArg,
         id: String,
         #[arg(long)]
         range: Option<String>,
+    },
+    /// Buy a listed file (its manifest CID or its 0x file id) for --from, through the Market.
+    Buy {
+        #[command(flatten)]
+        node: NodeArg,
+        #[command(flatten)]
+        chain: ChainArg,
+        id: String,
     },
     /// List the files this node keeps (its pins), with size and kind.
     Ls {
@@ -138,7 +161,7 @@ fn parse_range(r: &str) -> anyhow::Result<(u64, u64)> {
 fn load_key(n: &NodeArg, id: &Cid) -> anyhow::Result<(FileKey, [u8; 7])> {
     let path = keys_dir(n)?.join(format!("{id}.json"));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).with_context(|| {
-        format!("{id} is encrypted and its key is not in {} (key release from validators comes later)", path.display())
+        format!("{id} is encrypted and its key is not in {}; pass --from <account> to get it from the validators", path.display())
     })?)?;
     let key: [u8; 32] = hex::decode(v["key"].as_str().unwrap_or_default())?.try_into().map_err(|_| anyhow::anyhow!("bad key file"))?;
     let prefix: [u8; 7] =
@@ -156,14 +179,23 @@ fn fetch(node: &str, req: reqwest::blocking::RequestBuilder) -> anyhow::Result<r
     Ok(resp)
 }
 
+/// The key of the encrypted file `id`: kept here, else (with --from) released by the committee.
+fn file_key(n: &NodeArg, chain: &ChainArg, id: &Cid, manifest: &Manifest) -> anyhow::Result<(FileKey, [u8; 7])> {
+    match (load_key(n, id), &manifest.key_release, chain.from) {
+        (Ok(k), _, _) => Ok(k),
+        (Err(_), Some(release), Some(_)) => Ok((FileKey(paid::release_key(chain, release)?), manifest.nonce_prefix)),
+        (Err(e), _, _) => Err(e),
+    }
+}
+
 /// Writes `range` (or all) of file `id` to `out`.
-fn read_to(n: &NodeArg, id: &str, range: Option<(u64, u64)>, out: &mut impl Write) -> anyhow::Result<()> {
+fn read_to(n: &NodeArg, chain: &ChainArg, id: &str, range: Option<(u64, u64)>, out: &mut impl Write) -> anyhow::Result<()> {
     let cid = Cid::try_from(id).map_err(|e| anyhow::anyhow!("{id:?} is not a CID: {e}"))?;
     let http = client()?;
     if cid.codec() == DAG_JSON {
         let blocks = GatewayBlocks { http, node: n.node.clone() };
         let manifest = Manifest::load(&blocks, &cid)?;
-        let (key, prefix) = load_key(n, &cid)?;
+        let (key, prefix) = file_key(n, chain, &cid, &manifest)?;
         let (start, end) = range.unwrap_or((0, manifest.plaintext_len));
         if start == end {
             return Ok(());
@@ -192,7 +224,13 @@ fn read_to(n: &NodeArg, id: &str, range: Option<(u64, u64)>, out: &mut impl Writ
 
 pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
     match cmd {
-        FileCommand::Add { node, path, public, cid_version, media_type, pin, json } => {
+        FileCommand::Add { node, path, public, cid_version, media_type, pin, json, chain, price } => {
+            if price.is_some() && chain.from.is_none() {
+                bail!("--price needs --from: the account that registers and sells the file");
+            }
+            if public && chain.from.is_some() {
+                bail!("--from registers an encrypted file; public files are plain IPFS content");
+            }
             let media_type = media_type
                 .or_else(|| mime_guess::from_path(&path).first().map(|m| m.to_string()))
                 .unwrap_or_else(|| "application/octet-stream".into());
@@ -202,6 +240,7 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
             let mut query = vec![("pin", pin.to_string())];
             let mut headers = Vec::new();
             let mut key_material = None;
+            let mut registration = None;
             if public {
                 query.push(("cid-version", cid_version.to_string()));
             } else {
@@ -210,11 +249,23 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
                 query.push(("media-type", media_type.clone()));
                 headers.push(("x-lightstreams-key", hex::encode(key.0)));
                 headers.push(("x-lightstreams-nonce-prefix", hex::encode(prefix)));
+                if let Some(owner) = chain.from {
+                    let rpc = Rpc::new(&chain.rpc)?;
+                    let reg = paid::prepare(&rpc, owner, &key.0)?;
+                    headers.push(("x-lightstreams-key-release", serde_json::Value::Object(reg.key_release.clone()).to_string()));
+                    registration = Some((rpc, owner, reg));
+                }
                 key_material = Some((key, prefix));
             }
             let created = upload_file(&node.node, &query, &headers, file, len, &bar)?;
             bar.finish_and_clear();
             let id = created["Hash"].as_str().context("the node answered without a CID")?.to_string();
+            let mut created = created;
+            if let Some((rpc, owner, reg)) = &registration {
+                let cid = Cid::try_from(id.as_str())?;
+                paid::register(rpc, *owner, reg, &cid, price)?;
+                created["FileId"] = serde_json::json!(reg.file_id);
+            }
             if let Some((key, prefix)) = key_material {
                 let dir = keys_dir(&node)?;
                 std::fs::create_dir_all(&dir)?;
@@ -234,14 +285,25 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
                 println!("{created}");
             } else if public {
                 println!("added {id} {}", path.display());
+            } else if let Some((_, _, reg)) = &registration {
+                let sale = price.map(|p| format!(", listed at {} ETH", alloy_primitives::utils::format_ether(p))).unwrap_or_default();
+                println!("added {id} {} (encrypted; file id {}{sale})", path.display(), reg.file_id);
             } else {
                 println!("added {id} {} (encrypted; key kept in {})", path.display(), keys_dir(&node)?.display());
             }
         }
-        FileCommand::Get { node, id, output } => {
+        FileCommand::Buy { node, chain, id } => {
+            let rpc = Rpc::new(&chain.rpc)?;
+            let file_id = paid::file_id_of(&id, |cid| {
+                let blocks = GatewayBlocks { http: client()?, node: node.node.clone() };
+                Ok(Manifest::load(&blocks, cid)?)
+            })?;
+            println!("{}", paid::buy(&rpc, &chain, file_id)?);
+        }
+        FileCommand::Get { node, chain, id, output } => {
             let tmp = output.with_extension("lightstreams-partial");
             let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
-            let res = read_to(&node, &id, None, &mut f).and_then(|()| Ok(f.flush()?));
+            let res = read_to(&node, &chain, &id, None, &mut f).and_then(|()| Ok(f.flush()?));
             match res {
                 Ok(()) => std::fs::rename(&tmp, &output)?,
                 Err(e) => {
@@ -251,11 +313,11 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
             }
         }
         FileCommand::Ls { node, json } => list(&node, json)?,
-        FileCommand::Cat { node, id, range } => {
+        FileCommand::Cat { node, chain, id, range } => {
             let range = range.as_deref().map(parse_range).transpose()?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            read_to(&node, &id, range, &mut out)?;
+            read_to(&node, &chain, &id, range, &mut out)?;
             out.flush()?;
         }
     }

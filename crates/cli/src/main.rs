@@ -10,6 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod account;
 mod file;
 mod node;
+mod paid;
 mod pin;
 mod release;
 mod remote;

@@ -86,7 +86,7 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// A CSPRNG at the rand_core version ls-access takes, seeded from the OS.
-fn os_rng() -> rand_chacha::ChaCha20Rng {
+pub(crate) fn os_rng() -> rand_chacha::ChaCha20Rng {
     use ls_access::rand_core::SeedableRng;
     rand_chacha::ChaCha20Rng::from_seed(rand::random())
 }

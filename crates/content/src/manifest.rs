@@ -1,6 +1,8 @@
 //! The manifest names an encrypted file: cipher, segment size, lengths, media type, the
-//! ciphertext root, the nonce prefix, and (once key release exists) the key-share envelopes.
-//! It is stored as one canonical dag-json block (CIDv1, codec 0x0129); its CID is the file's id.
+//! ciphertext root, the nonce prefix, and how a reader gets the key (`keyRelease`: an object this
+//! crate carries without reading; the client puts the chain's file id, key version and the file
+//! key wrapped to the validator committee there). It is stored as one canonical dag-json block
+//! (CIDv1, codec 0x0129); its CID is the file's content id.
 
 use bytes::Bytes;
 use cid::Cid;
@@ -19,9 +21,13 @@ pub struct Manifest {
     pub media_type: String,
     pub ciphertext: Cid,
     pub nonce_prefix: [u8; 7],
-    /// Encrypted key shares for the validators (empty until key release lands).
-    pub key_shares: Vec<Value>,
+    /// How a reader gets the key, for the client to read (`None`: only whoever holds the key).
+    /// Content knows nothing of the chain: it checks only that this is a JSON object.
+    pub key_release: Option<Map<String, Value>>,
 }
+
+/// Most STREAM segments one file may have (the segment index is 32 bits).
+pub const MAX_SEGMENTS: u64 = 1 << 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -38,7 +44,7 @@ pub enum ManifestError {
 impl Manifest {
     /// Canonical dag-json: keys sorted, no whitespace, links as {"/": cid}.
     pub fn encode(&self) -> Vec<u8> {
-        let v = json!({
+        let mut v = json!({
             "version": 1,
             "cipher": CIPHER,
             "segmentSize": SEGMENT,
@@ -46,8 +52,10 @@ impl Manifest {
             "mediaType": self.media_type,
             "ciphertext": { "/": self.ciphertext.to_string() },
             "noncePrefix": hex::encode(self.nonce_prefix),
-            "keyShares": self.key_shares,
         });
+        if let (Some(release), Some(obj)) = (&self.key_release, v.as_object_mut()) {
+            obj.insert("keyRelease".into(), Value::Object(release.clone()));
+        }
         // serde_json's default map is a BTreeMap: keys come out sorted bytewise.
         serde_json::to_vec(&v).expect("a JSON value always serializes")
     }
@@ -72,12 +80,26 @@ impl Manifest {
         let ciphertext = field("ciphertext").get("/").and_then(Value::as_str).ok_or_else(|| bad("no ciphertext link"))?;
         let prefix = hex::decode(field("noncePrefix").as_str().ok_or_else(|| bad("no nonce prefix"))?)
             .map_err(|_| bad("nonce prefix is not hex"))?;
+        let plaintext_len = field("plaintextLength").as_u64().ok_or_else(|| bad("no plaintext length"))?;
+        if plaintext_len.div_ceil(SEGMENT as u64) > MAX_SEGMENTS {
+            return Err(bad("plaintext length needs more than 2^32 segments"));
+        }
+        let media_type = field("mediaType").as_str().unwrap_or("application/octet-stream");
+        // It ends up in terminals (`file ls`) and headers: printable ASCII only.
+        if media_type.len() > 255 || !media_type.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(bad("media type is not printable ASCII of at most 255 bytes"));
+        }
+        let key_release = match v.get("keyRelease") {
+            None => None,
+            Some(Value::Object(o)) => Some(o.clone()),
+            Some(_) => return Err(bad("keyRelease is not an object")),
+        };
         Ok(Manifest {
-            plaintext_len: field("plaintextLength").as_u64().ok_or_else(|| bad("no plaintext length"))?,
-            media_type: field("mediaType").as_str().unwrap_or("application/octet-stream").to_string(),
+            plaintext_len,
+            media_type: media_type.to_string(),
             ciphertext: Cid::try_from(ciphertext).map_err(|e| ManifestError::Invalid(e.to_string()))?,
             nonce_prefix: prefix.try_into().map_err(|_| bad("nonce prefix is not 7 bytes"))?,
-            key_shares: field("keyShares").as_array().cloned().unwrap_or_default(),
+            key_release,
         })
     }
 
@@ -118,7 +140,7 @@ mod tests {
             media_type: "video/mp4".into(),
             ciphertext: Cid::try_from("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku").unwrap(),
             nonce_prefix: [1, 2, 3, 4, 5, 6, 7],
-            key_shares: vec![],
+            key_release: None,
         };
         let bytes = m.encode();
         let text = String::from_utf8(bytes.clone()).unwrap();
@@ -134,5 +156,21 @@ mod tests {
         for bad in [&b"{}"[..], b"not json", &text.replace("\"version\":1", "\"version\":2").into_bytes()] {
             assert!(Manifest::decode(bad).is_err());
         }
+        // Terminal escapes in the media type, impossible lengths, a key release that is not an
+        // object: refused.
+        for (from, to) in [
+            ("\"video/mp4\"", "\"video/mp4\\u001b[2J\""),
+            ("12345", "1152921504606846976"),
+            ("\"version\":1", "\"keyRelease\":[1],\"version\":1"),
+        ] {
+            let b = text.replace(from, to);
+            assert_ne!(b, text);
+            assert!(Manifest::decode(b.as_bytes()).is_err(), "{b}");
+        }
+        // A key release rides along, in canonical order, and comes back as it went.
+        let with = Manifest { key_release: Some(json!({"fileId": "0x01", "keyVersion": 1}).as_object().unwrap().clone()), ..m };
+        let text = String::from_utf8(with.encode()).unwrap();
+        assert!(text.contains(",\"keyRelease\":{\"fileId\":\"0x01\",\"keyVersion\":1},\"mediaType\""), "{text}");
+        assert_eq!(Manifest::decode(text.as_bytes()).unwrap(), with);
     }
 }

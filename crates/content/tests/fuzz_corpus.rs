@@ -37,7 +37,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         out.push(("dag_pb", ls_content::Blockstore::get(&store, &cid).unwrap().unwrap().to_vec()));
     }
     let (_, prefix) = FileKey::generate(&mut rand::rng());
-    let m = Manifest { plaintext_len: 3000, media_type: "video/mp4".into(), ciphertext: file.root, nonce_prefix: prefix, key_shares: vec![serde_json::json!({"to": "validator-1", "share": "00ff"})] };
+    let m = Manifest { plaintext_len: 3000, media_type: "video/mp4".into(), ciphertext: file.root, nonce_prefix: prefix, key_release: serde_json::json!({"fileId": "0x01", "keyVersion": 1, "wrappedKey": "0x00ff"}).as_object().cloned() };
     out.push(("manifest", m.encode()));
     out
 }

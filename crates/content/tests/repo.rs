@@ -103,7 +103,7 @@ fn a_manifest_pin_keeps_its_ciphertext() {
                 media_type: "video/mp4".into(),
                 ciphertext: f.ciphertext.root,
                 nonce_prefix: prefix,
-                key_shares: vec![],
+                key_release: None,
             };
             Ok(m.store(s)?)
         })

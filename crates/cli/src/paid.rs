@@ -1,0 +1,251 @@
+//! Paid access from the command line (issue 9, client side): register and list a file on the
+//! chain, buy one, and get a file's key from the validator committee instead of a local key file.
+//!
+//! Signing: `--from` names a dev account (the node signs with `eth_sendTransaction`, and this
+//! tool signs release requests with the same well-known dev key). Keystore accounts come next.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::{Address, B256, Bytes, U256, hex, utils::format_ether};
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::SolCall;
+use anyhow::{Context, bail};
+use clap::Args;
+use ls_access::{
+    CommitteePublic, EphemeralSecret, ReleaseDomain, ReleaseRequest, SealedPartial, SignedReleaseRequest, WrappedKey,
+    identity, open_sealed, unwrap_file_key,
+};
+use ls_contracts::{FILE_REGISTRY, FileRegistry, MARKET, Market};
+use serde_json::{Value, json};
+
+use crate::{
+    release::os_rng,
+    remote::{MAX_MESSAGE, read_capped},
+};
+
+/// The chain side of a file command.
+#[derive(Debug, Args)]
+pub struct ChainArg {
+    /// The node's JSON-RPC endpoint (registration, purchases, key release).
+    #[arg(long, env = "LIGHTSTREAMS_RPC", default_value = "http://127.0.0.1:8545")]
+    pub rpc: String,
+    /// The account that registers, buys or reads (a dev account of the node).
+    #[arg(long)]
+    pub from: Option<Address>,
+}
+
+/// A JSON-RPC client with bounded answers and one-line errors.
+pub struct Rpc {
+    http: reqwest::blocking::Client,
+    url: String,
+}
+
+impl Rpc {
+    pub fn new(url: &str) -> anyhow::Result<Self> {
+        let http = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self { http, url: url.to_string() })
+    }
+
+    pub fn call(&self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let resp = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .map_err(|e| anyhow::anyhow!("no JSON-RPC answer from {}: {e}", self.url))?;
+        let v: Value = serde_json::from_slice(&read_capped(resp, MAX_MESSAGE * 16, "a JSON-RPC answer")?)
+            .with_context(|| format!("{} answered {method} with something that is not JSON", self.url))?;
+        if let Some(e) = v.get("error") {
+            bail!("{}", e["message"].as_str().unwrap_or("error without a message"));
+        }
+        Ok(v["result"].clone())
+    }
+
+    fn eth_call(&self, to: Address, data: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+        let out = self.call("eth_call", json!([{"to": to, "data": Bytes::from(data)}, "latest"]))?;
+        Ok(hex::decode(out.as_str().context("eth_call answered without data")?)?)
+    }
+
+    fn quantity(&self, method: &str, params: Value) -> anyhow::Result<U256> {
+        let v = self.call(method, params)?;
+        v.as_str().and_then(|s| s.parse().ok()).with_context(|| format!("{method} answered {v}"))
+    }
+
+    /// Sends a transaction the node signs for `from` and waits for it to be mined; a revert is
+    /// an error with the reason the node gives.
+    fn transact(&self, from: Address, to: Address, data: Vec<u8>, value: U256, what: &str) -> anyhow::Result<Value> {
+        let tx = json!({"from": from, "to": to, "data": Bytes::from(data), "value": value});
+        let hash = self.call("eth_sendTransaction", json!([tx])).with_context(|| format!("{what} failed"))?;
+        let start = Instant::now();
+        loop {
+            let receipt = self.call("eth_getTransactionReceipt", json!([hash]))?;
+            if !receipt.is_null() {
+                if receipt["status"] != json!("0x1") {
+                    bail!("{what} failed: transaction {hash} reverted");
+                }
+                return Ok(receipt);
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                bail!("{what}: transaction {hash} was not mined within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn committee(&self) -> anyhow::Result<(CommitteePublic, Vec<String>)> {
+        let info = self.call("lightstreams_committee", json!([]))?;
+        let committee = CommitteePublic::from_hex(info["committee"].as_str().context("no committee in the answer")?)?;
+        let endpoints = info["endpoints"].as_array().map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect()).unwrap_or_default();
+        Ok((committee, endpoints))
+    }
+
+    fn chain_id(&self) -> anyhow::Result<u64> {
+        Ok(self.quantity("eth_chainId", json!([]))?.to())
+    }
+}
+
+fn need_from(chain: &ChainArg, what: &str) -> anyhow::Result<Address> {
+    chain.from.with_context(|| format!("{what} needs --from <account>"))
+}
+
+/// The dev key of `from` (the node's well-known test accounts).
+fn dev_key(from: Address) -> anyhow::Result<PrivateKeySigner> {
+    ls_primitives::dev::dev_signers(ls_primitives::dev::DEV_ACCOUNTS)
+        .into_iter()
+        .find(|s| s.address() == from)
+        .with_context(|| format!("{from} is not a dev account; only dev accounts can sign from the command line so far"))
+}
+
+/// What the client puts in the manifest so readers can get the key: the chain's file id and key
+/// version, and the file key wrapped to the committee for that identity.
+pub struct Registration {
+    pub file_id: B256,
+    salt: B256,
+    pub key_release: serde_json::Map<String, Value>,
+}
+
+/// Picks the file id for `owner` (before anything is encrypted) and wraps `file_key` to it.
+pub fn prepare(rpc: &Rpc, owner: Address, file_key: &[u8; 32]) -> anyhow::Result<Registration> {
+    let salt = B256::from(rand::random::<[u8; 32]>());
+    let file_id = FileRegistry::fileIdOfCall::abi_decode_returns(
+        &rpc.eth_call(FILE_REGISTRY, FileRegistry::fileIdOfCall { account: owner, salt }.abi_encode())?,
+    )?;
+    let chain_id = rpc.chain_id()?;
+    let (committee, _) = rpc.committee()?;
+    let mut rng = os_rng();
+    let wrapped = ls_access::wrap_file_key(&mut rng, &committee, &identity(chain_id, FILE_REGISTRY, file_id, 1), file_key)?;
+    let key_release = json!({
+        "chainId": chain_id,
+        "registry": FILE_REGISTRY,
+        "fileId": file_id,
+        "keyVersion": 1,
+        "wrappedKey": wrapped.to_hex(),
+    });
+    let key_release = key_release.as_object().cloned().context("a JSON object")?;
+    Ok(Registration { file_id, salt, key_release })
+}
+
+/// Registers the uploaded manifest `cid` under the prepared id and lists it at `price` if given.
+pub fn register(rpc: &Rpc, owner: Address, reg: &Registration, cid: &cid::Cid, price: Option<U256>) -> anyhow::Result<()> {
+    let call = FileRegistry::registerCall { salt: reg.salt, cid: cid.to_bytes().into(), metadataURI: String::new(), isPublic: false };
+    rpc.transact(owner, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "registering the file")?;
+    if let Some(price) = price {
+        let payees = vec![Market::Payee { account: owner, bps: 10_000 }];
+        let list = Market::listCall { fileId: reg.file_id, token: Address::ZERO, price, duration: 0, payees };
+        rpc.transact(owner, MARKET, list.abi_encode(), U256::ZERO, "listing the file")?;
+    }
+    Ok(())
+}
+
+/// `lightstreams file buy`: pays the listed price for permanent (or the listed) access.
+pub fn buy(rpc: &Rpc, chain: &ChainArg, file_id: B256) -> anyhow::Result<String> {
+    let buyer = need_from(chain, "buying")?;
+    let out = rpc.eth_call(MARKET, Market::listingOfCall { fileId: file_id }.abi_encode())?;
+    let listing = Market::listingOfCall::abi_decode_returns(&out)?.listing;
+    if !listing.active {
+        bail!("file {file_id} is not for sale");
+    }
+    if listing.token != Address::ZERO {
+        bail!("file {file_id} is sold for the ERC-20 {}; buy it with a wallet for now", listing.token);
+    }
+    let balance = rpc.quantity("eth_getBalance", json!([buyer, "latest"]))?;
+    if balance <= listing.price {
+        bail!("insufficient funds: need {} + gas, have {}", format_ether(listing.price), format_ether(balance));
+    }
+    let call = Market::buyCall { fileId: file_id, token: Address::ZERO, price: listing.price, duration: listing.duration };
+    rpc.transact(buyer, MARKET, call.abi_encode(), listing.price, "buying")?;
+    let access = if listing.duration == 0 { "permanent access".to_string() } else { format!("access for {} s", listing.duration) };
+    Ok(format!("bought {file_id} for {} ETH; {access}", format_ether(listing.price)))
+}
+
+/// The file id a user names: `0x…` (32 bytes) or a manifest CID whose key release names it.
+pub fn file_id_of(id: &str, manifest: impl FnOnce(&cid::Cid) -> anyhow::Result<ls_content::Manifest>) -> anyhow::Result<B256> {
+    if let Ok(b) = id.parse::<B256>() {
+        return Ok(b);
+    }
+    let cid = cid::Cid::try_from(id).map_err(|e| anyhow::anyhow!("{id:?} is neither a file id (0x…) nor a CID: {e}"))?;
+    let m = manifest(&cid)?;
+    let release = m.key_release.with_context(|| format!("{id} was not registered on the chain (no key release in its manifest)"))?;
+    release.get("fileId").and_then(Value::as_str).and_then(|s| s.parse().ok()).context("the manifest's key release has no file id")
+}
+
+/// Gets the file key of `manifest` from the committee for reader `chain.from`.
+pub fn release_key(chain: &ChainArg, release: &serde_json::Map<String, Value>) -> anyhow::Result<[u8; 32]> {
+    let reader = need_from(chain, "reading a file whose key is not here")?;
+    let signer = dev_key(reader)?;
+    let field = |k: &str| release.get(k).with_context(|| format!("the manifest's key release has no {k}"));
+    let file_id: B256 = field("fileId")?.as_str().and_then(|s| s.parse().ok()).context("bad fileId")?;
+    let version = field("keyVersion")?.as_u64().context("bad keyVersion")?;
+    let chain_id = field("chainId")?.as_u64().context("bad chainId")?;
+    let registry: Address = field("registry")?.as_str().and_then(|s| s.parse().ok()).context("bad registry")?;
+    let wrapped = WrappedKey::from_hex(field("wrappedKey")?.as_str().context("bad wrappedKey")?)?;
+    let rpc = Rpc::new(&chain.rpc)?;
+    let (committee, endpoints) = rpc.committee()?;
+    if endpoints.is_empty() {
+        bail!("the committee lists no endpoints to ask for the key");
+    }
+    let mut rng = os_rng();
+    let (secret, ephemeral_key) = EphemeralSecret::generate(&mut rng);
+    let expiry = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + 120;
+    let request = ReleaseRequest { fileId: file_id, version, reader, ephemeralKey: ephemeral_key, expiry, nonce: rand::random() };
+    let signed = SignedReleaseRequest::sign(ReleaseDomain { chain_id, registry }, request, &signer)?;
+    let hash = signed.request_hash();
+    let (mut partials, mut refusals) = (Vec::new(), Vec::new());
+    for endpoint in &endpoints {
+        let answer = Rpc::new(endpoint)
+            .and_then(|member| member.call("lightstreams_releaseKey", json!([Bytes::from(signed.to_bytes())])))
+            .and_then(|v| Ok(hex::decode(v.as_str().context("no sealed key share in the answer")?)?))
+            .and_then(|b| Ok(SealedPartial::from_bytes(&b)?))
+            .and_then(|sealed| Ok(open_sealed(&secret, &sealed, &hash)?));
+        match answer {
+            Ok(p) => partials.push(p),
+            Err(e) => refusals.push(format!("{endpoint}: {e:#}")),
+        }
+        if partials.len() >= committee.threshold() as usize {
+            break;
+        }
+    }
+    if partials.len() < committee.threshold() as usize {
+        bail!(
+            "only {} of {} key shares answered ({})",
+            partials.len(),
+            committee.threshold(),
+            refusals.join("; ")
+        );
+    }
+    let key = unwrap_file_key(&committee, &identity(chain_id, registry, file_id, version), &wrapped, &partials)?;
+    Ok(*key)
+}
+
+/// A decimal coin amount (`2.5`) in wei.
+pub fn parse_price(s: &str) -> Result<U256, String> {
+    let v = alloy_primitives::utils::parse_ether(s).map_err(|e| format!("{s:?} is not an amount of coin: {e}"))?;
+    if v.is_zero() {
+        return Err("a price must be more than 0".into());
+    }
+    Ok(v)
+}
