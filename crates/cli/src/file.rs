@@ -1,7 +1,8 @@
-//! `lightstreams file add | get | cat`: talk to a running node's gateway, as `ipfs` talks to its
-//! daemon. Encrypted files (the default) are keyed here: the key and nonce prefix are made on
-//! this machine, kept in `~/.lightstreams/keys/<file id>.json` (0600), sent to the node only for
-//! the duration of the upload, and used here to decrypt what the node serves.
+//! `lightstreams file add | get | cat | buy | ls`: talk to a running node's gateway, as `ipfs`
+//! talks to its daemon. Encrypted files (the default) are keyed and encrypted here: the key and
+//! nonce prefix are made on this machine, kept in `~/.lightstreams/keys/<file id>.json` (0600),
+//! and never sent; the node receives ciphertext and a manifest. With `--from` the key is also
+//! wrapped to the validator committee so that readers the chain allows can get it (`paid`).
 
 use std::{io::Write, path::PathBuf};
 
@@ -236,55 +237,40 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
                 .unwrap_or_else(|| "application/octet-stream".into());
             let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
             let len = file.metadata()?.len();
-            let bar = progress(len, "adding");
-            let mut query = vec![("pin", pin.to_string())];
-            let mut headers = Vec::new();
-            let mut key_material = None;
-            let mut registration = None;
             if public {
-                query.push(("cid-version", cid_version.to_string()));
-            } else {
-                let (key, prefix) = FileKey::generate(&mut rand::rng());
-                query.push(("encrypt", "true".into()));
-                query.push(("media-type", media_type.clone()));
-                headers.push(("x-lightstreams-key", hex::encode(key.0)));
-                headers.push(("x-lightstreams-nonce-prefix", hex::encode(prefix)));
-                if let Some(owner) = chain.from {
+                let bar = progress(len, "adding");
+                let query = [("pin", pin.to_string()), ("cid-version", cid_version.to_string())];
+                let created = upload_file(&node.node, &query, file, len, &bar)?;
+                bar.finish_and_clear();
+                let id = created["Hash"].as_str().context("the node answered without a CID")?;
+                if json {
+                    println!("{created}");
+                } else {
+                    println!("added {id} {}", path.display());
+                }
+                return Ok(());
+            }
+            let (key, prefix) = FileKey::generate(&mut rand::rng());
+            // The owner's copy of the key is on disk (0600, fsynced) before any byte leaves.
+            let keys = KeyFile::create(&keys_dir(&node)?, &key, prefix)?;
+            let registration = match chain.from {
+                Some(owner) => {
                     let rpc = Rpc::new(&chain.rpc)?;
                     let reg = paid::prepare(&rpc, owner, &key.0)?;
-                    headers.push(("x-lightstreams-key-release", serde_json::Value::Object(reg.key_release.clone()).to_string()));
-                    registration = Some((rpc, owner, reg));
+                    Some((rpc, owner, reg))
                 }
-                key_material = Some((key, prefix));
-            }
-            let created = upload_file(&node.node, &query, &headers, file, len, &bar)?;
-            bar.finish_and_clear();
+                None => None,
+            };
+            let key_release = registration.as_ref().map(|(_, _, reg)| reg.key_release.clone());
+            let mut created = add_encrypted(&node.node, file, len, &key, prefix, media_type, key_release, pin)?;
             let id = created["Hash"].as_str().context("the node answered without a CID")?.to_string();
-            let mut created = created;
+            keys.keep(&id)?;
             if let Some((rpc, owner, reg)) = &registration {
-                let cid = Cid::try_from(id.as_str())?;
-                paid::register(rpc, *owner, reg, &cid, price)?;
+                paid::register(rpc, *owner, reg, &Cid::try_from(id.as_str())?, price)?;
                 created["FileId"] = serde_json::json!(reg.file_id);
-            }
-            if let Some((key, prefix)) = key_material {
-                let dir = keys_dir(&node)?;
-                std::fs::create_dir_all(&dir)?;
-                let path = dir.join(format!("{id}.json"));
-                let tmp = dir.join(format!(".{id}.tmp"));
-                let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-                }
-                f.write_all(serde_json::json!({"key": hex::encode(key.0), "noncePrefix": hex::encode(prefix)}).to_string().as_bytes())?;
-                f.sync_all()?;
-                std::fs::rename(&tmp, &path)?;
             }
             if json {
                 println!("{created}");
-            } else if public {
-                println!("added {id} {}", path.display());
             } else if let Some((_, _, reg)) = &registration {
                 let sale = price.map(|p| format!(", listed at {} ETH", alloy_primitives::utils::format_ether(p))).unwrap_or_default();
                 println!("added {id} {} (encrypted; file id {}{sale})", path.display(), reg.file_id);
@@ -325,14 +311,103 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
 }
 
 
+/// The owner's copy of a new file key: written (0600, `create_new`, fsynced, in a 0700 directory)
+/// before the upload starts, named by the file id once the node has answered, removed if the
+/// upload fails.
+struct KeyFile {
+    dir: PathBuf,
+    pending: PathBuf,
+    kept: bool,
+}
+
+impl KeyFile {
+    fn create(dir: &std::path::Path, key: &FileKey, prefix: [u8; 7]) -> anyhow::Result<Self> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let pending = dir.join(format!(".pending-{}.json", hex::encode(rand::random::<[u8; 8]>())));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&pending).with_context(|| format!("creating {}", pending.display()))?;
+        let body = zeroize::Zeroizing::new(
+            serde_json::json!({"key": hex::encode(key.0), "noncePrefix": hex::encode(prefix)}).to_string(),
+        );
+        f.write_all(body.as_bytes())?;
+        f.sync_all()?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(Self { dir: dir.to_path_buf(), pending, kept: false })
+    }
+
+    /// Names the key file after the file id (`<id>.json`).
+    fn keep(mut self, id: &str) -> anyhow::Result<()> {
+        std::fs::rename(&self.pending, self.dir.join(format!("{id}.json")))?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        self.kept = true;
+        Ok(())
+    }
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.pending);
+        }
+    }
+}
+
+/// Encrypts `file` here and sends the node only ciphertext and the manifest: the ciphertext as
+/// an ordinary CIDv1 UnixFS upload, then the manifest as a one-block CAR (`dag/import` pins it
+/// with the ciphertext it links to), then the ciphertext's own pin is dropped.
+#[allow(clippy::too_many_arguments)]
+fn add_encrypted(
+    node: &str,
+    file: std::fs::File,
+    len: u64,
+    key: &FileKey,
+    prefix: [u8; 7],
+    media_type: String,
+    key_release: Option<serde_json::Map<String, serde_json::Value>>,
+    pin: bool,
+) -> anyhow::Result<serde_json::Value> {
+    let sealed_len = ls_content::ciphertext_len(len);
+    let bar = progress(sealed_len, "encrypting and adding");
+    let reader = ls_content::EncryptingReader::new(file, key, prefix);
+    let query = [("pin", "true".to_string()), ("cid-version", "1".to_string())];
+    let uploaded = upload_file(node, &query, reader, sealed_len, &bar)?;
+    bar.finish_and_clear();
+    let ciphertext = Cid::try_from(uploaded["Hash"].as_str().context("the node answered without a CID")?)?;
+    let manifest = Manifest { plaintext_len: len, media_type, ciphertext, nonce_prefix: prefix, key_release };
+    let store = ls_content::MemBlockstore::default();
+    let id = manifest.store(&store)?;
+    let bytes = store.get(&id)?.context("the manifest was just stored")?;
+    let http = client()?;
+    let car = ls_content::single_block_car(&id, &bytes);
+    let resp = http
+        .post(format!("{node}/api/v0/dag/import"))
+        .query(&[("pin-roots", pin.to_string())])
+        .body(car)
+        .send()
+        .map_err(|e| unreachable(node, &e))?;
+    if !resp.status().is_success() {
+        let status = resp.status();
+        bail!("storing the manifest: {status}: {}", message(resp).trim());
+    }
+    let arg = ciphertext.to_string();
+    api_post(&http, node, "pin/rm", &[("arg", arg.as_str())])?;
+    Ok(serde_json::json!({"Hash": id.to_string(), "Ciphertext": arg, "Size": len, "Encrypted": true}))
+}
+
 /// Streams `file` to `POST /ipfs` in 256 KiB pieces (reqwest's blocking body reads 8 KiB at a
 /// time, which cost more CPU in system calls than the node spent importing) and returns the
 /// node's JSON answer.
 fn upload_file(
     node: &str,
     query: &[(&str, String)],
-    headers: &[(&str, String)],
-    mut file: std::fs::File,
+    mut file: impl std::io::Read + Send + 'static,
     len: u64,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<serde_json::Value> {
@@ -364,14 +439,11 @@ fn upload_file(
     let sent = rt.block_on(async {
         let http = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5)).build()?;
         let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-        let mut req = http
+        let req = http
             .post(format!("{node}/ipfs"))
             .query(query)
             .header(reqwest::header::CONTENT_LENGTH, len)
             .body(reqwest::Body::wrap_stream(stream));
-        for (k, v) in headers {
-            req = req.header(*k, v);
-        }
         let mut resp = req.send().await?;
         let status = resp.status();
         // The answer is one small JSON object (or a message): read a bounded amount of it.

@@ -47,6 +47,18 @@ fn a_buyer_decrypts_what_it_paid_for_and_nobody_else_does() {
     let cid = added["Hash"].as_str().unwrap().to_string();
     let file_id = added["FileId"].as_str().unwrap().to_string();
     assert!(file_id.starts_with("0x") && file_id.len() == 66, "{added}");
+    // Encrypted on this side: the node's data directory holds neither the key nor the plaintext.
+    let key_file: serde_json::Value = serde_json::from_slice(&std::fs::read(creator_keys.join(format!("{cid}.json"))).unwrap()).unwrap();
+    let key_hex = key_file["key"].as_str().unwrap().to_string();
+    let key = (0..64).step_by(2).map(|i| u8::from_str_radix(&key_hex[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+    let files = ls_testkit::files_under(&dir.path().join("data"));
+    assert!(files.len() > 3);
+    for p in files {
+        let b = std::fs::read(&p).unwrap();
+        for needle in [&key[..], key_hex.as_bytes(), &b"NIGHT-DRIVE-FLAC"[..]] {
+            assert!(!b.windows(needle.len()).any(|w| w == needle), "{} holds key or plaintext", p.display());
+        }
+    }
 
     // Before paying: no key here, and the validators refuse.
     let out_path = dir.path().join("out.flac");

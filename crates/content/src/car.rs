@@ -63,14 +63,36 @@ fn header(root: &Cid) -> Vec<u8> {
     h
 }
 
-/// Writes the DAG under `root` as a CARv1: root first, then depth-first in link order, each
-/// block once. dag-pb, raw and dag-json (manifests) blocks are followed.
-pub fn export_car<S: Blockstore + ?Sized>(store: &S, root: &Cid, out: &mut impl Write) -> Result<u64, CarError> {
+fn write_header(root: &Cid, out: &mut impl Write) -> std::io::Result<()> {
     let h = header(root);
     let mut buf = Vec::new();
     varint(&mut buf, h.len() as u64);
     out.write_all(&buf)?;
-    out.write_all(&h)?;
+    out.write_all(&h)
+}
+
+fn write_section(cid: &Cid, data: &[u8], out: &mut impl Write) -> std::io::Result<()> {
+    let cid_bytes = cid.to_bytes();
+    let mut buf = Vec::new();
+    varint(&mut buf, (cid_bytes.len() + data.len()) as u64);
+    out.write_all(&buf)?;
+    out.write_all(&cid_bytes)?;
+    out.write_all(data)
+}
+
+/// A CARv1 holding one block, rooted at it (a client sends a manifest this way: the node pins
+/// it once the ciphertext it links to is there).
+pub fn single_block_car(cid: &Cid, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write_header(cid, &mut out).and_then(|()| write_section(cid, data, &mut out));
+    out
+}
+
+/// Writes the DAG under `root` as a CARv1: root first, then depth-first in link order, each
+/// block once. dag-pb, raw and dag-json (manifests) blocks are followed.
+pub fn export_car<S: Blockstore + ?Sized>(store: &S, root: &Cid, out: &mut impl Write) -> Result<u64, CarError> {
+    write_header(root, out)?;
     let mut seen = HashSet::new();
     let mut stack = vec![*root];
     let mut blocks = 0;
@@ -82,12 +104,7 @@ pub fn export_car<S: Blockstore + ?Sized>(store: &S, root: &Cid, out: &mut impl 
         if !matches(&cid, &data) {
             return Err(CarError::Corrupt(cid));
         }
-        let cid_bytes = cid.to_bytes();
-        buf.clear();
-        varint(&mut buf, (cid_bytes.len() + data.len()) as u64);
-        out.write_all(&buf)?;
-        out.write_all(&cid_bytes)?;
-        out.write_all(&data)?;
+        write_section(&cid, &data, out)?;
         blocks += 1;
         let links = crate::decode::links(&cid, &data).map_err(|e| match e {
             crate::decode::LinkError::Codec(c) => CarError::Codec(c),

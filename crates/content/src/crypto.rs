@@ -138,6 +138,56 @@ impl<R: Read> Encryptor<R> {
     }
 }
 
+/// The ciphertext of a plaintext stream, as a stream: what [`encrypt_import`] stores, for a
+/// client that encrypts in its own process and uploads only ciphertext. Imported as UnixFS with
+/// CIDv1 and raw leaves (`?cid-version=1`), it has the root [`encrypt_import`] would give.
+pub struct EncryptingReader<R> {
+    enc: Encryptor<R>,
+    pos: usize,
+}
+
+impl<R: Read> EncryptingReader<R> {
+    pub fn new(plain: R, key: &FileKey, prefix: [u8; 7]) -> Self {
+        let enc = Encryptor {
+            input: plain,
+            cipher: Aes256Gcm::new((&key.0).into()),
+            prefix,
+            index: 0,
+            next: None,
+            out: Vec::new(),
+            done: false,
+            plaintext_len: 0,
+        };
+        Self { enc, pos: 0 }
+    }
+
+    /// Plaintext bytes read so far (all of them once the reader returned 0).
+    pub fn plaintext_len(&self) -> u64 {
+        self.enc.plaintext_len
+    }
+}
+
+impl<R: Read> Read for EncryptingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.enc.out.len() {
+            if !self.enc.seal_next()? {
+                return Ok(0);
+            }
+            self.pos = 0;
+        }
+        let n = buf.len().min(self.enc.out.len() - self.pos);
+        buf[..n].copy_from_slice(&self.enc.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// The length of the ciphertext of `plaintext_len` bytes (one tag per segment, at least one).
+pub fn ciphertext_len(plaintext_len: u64) -> u64 {
+    let segments = plaintext_len.div_ceil(SEGMENT as u64).max(1);
+    plaintext_len + segments * TAG as u64
+}
+
 /// An encrypted file in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncryptedFile {
@@ -298,4 +348,33 @@ fn decrypt_segments(
         out.write_all(&plain[from..to])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod client_side_tests {
+    use super::*;
+    use crate::{CidVersion, ImportOptions, MemBlockstore, import};
+
+    /// Encrypting in the client and importing the ciphertext as plain CIDv1 UnixFS gives the
+    /// root, length and decryptable bytes the node's `encrypt_import` gives, at segment edges.
+    #[test]
+    fn encrypting_reader_matches_encrypt_import() {
+        let key = FileKey([7; 32]);
+        let prefix = [1, 2, 3, 4, 5, 6, 7];
+        for len in [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 3 * SEGMENT + 5] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
+            let store = MemBlockstore::default();
+            let node_side = encrypt_import(&plain[..], &store, &key, prefix).unwrap();
+            let mut reader = EncryptingReader::new(&plain[..], &key, prefix);
+            let mut ciphertext = Vec::new();
+            reader.read_to_end(&mut ciphertext).unwrap();
+            assert_eq!(reader.plaintext_len(), len as u64);
+            assert_eq!(ciphertext.len() as u64, ciphertext_len(len as u64), "len {len}");
+            let client_side = import(&ciphertext[..], &MemBlockstore::default(), ImportOptions { cid_version: CidVersion::V1, ..Default::default() }).unwrap();
+            assert_eq!(client_side.root, node_side.ciphertext.root, "len {len}");
+            let mut back = Vec::new();
+            decrypt_from_reader(&ciphertext[..], len as u64, &key, prefix, 0, len as u64, &mut back).unwrap();
+            assert_eq!(back, plain);
+        }
+    }
 }

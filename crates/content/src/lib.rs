@@ -40,8 +40,11 @@ mod repo;
 pub use blockstore::{Blockstore, BlockstoreError, CachedBlockstore, FLUSH_EVERY, FsBlockstore, MemBlockstore};
 pub use repo::{FsPins, GcReport, MemPins, PinStore, Repo, RepoError, reachable};
 pub use dir::{DirEntry, PathError, list_directory, put_directory, resolve_path};
-pub use car::{CarError, export_car, import_car};
+pub use car::{CarError, export_car, import_car, single_block_car};
 pub use manifest::{DAG_JSON, Manifest, ManifestError};
-pub use crypto::{CryptoError, EncryptedFile, FileKey, SEGMENT, ciphertext_span, decrypt_from_reader, decrypt_range, encrypt_import};
+pub use crypto::{
+    CryptoError, EncryptedFile, EncryptingReader, FileKey, SEGMENT, ciphertext_len, ciphertext_span, decrypt_from_reader,
+    decrypt_range, encrypt_import,
+};
 pub use exporter::{ExportError, MAX_DEPTH, file_size, read_all, read_range};
 pub use importer::{CHUNK_SIZE, CidVersion, ImportError, ImportOptions, Imported, MAX_LINKS, import};
