@@ -4,7 +4,7 @@
 //! and never sent; the node receives ciphertext and a manifest. With `--from` the key is also
 //! wrapped to the validator committee so that readers the chain allows can get it (`paid`).
 
-use std::{io::Write, path::PathBuf};
+use std::{io::Write, path::PathBuf, time::UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
@@ -76,6 +76,33 @@ pub enum FileCommand {
         #[command(flatten)]
         chain: ChainArg,
         id: String,
+    },
+    /// Let an account read (or write, or administer) a registered file; --from is its owner or
+    /// an admin. Without --until or --for the grant does not end.
+    Grant {
+        #[command(flatten)]
+        node: NodeArg,
+        #[command(flatten)]
+        chain: ChainArg,
+        id: String,
+        account: alloy_primitives::Address,
+        #[arg(value_enum, default_value = "read")]
+        level: paid::Level,
+        /// The grant ends at this date or time (2027-01-01, 2027-01-01T12:00:00Z).
+        #[arg(long)]
+        until: Option<String>,
+        /// The grant ends after this long (e.g. 30d, 12h).
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        r#for: Option<std::time::Duration>,
+    },
+    /// End an account's grant on a registered file (what it bought stays).
+    Revoke {
+        #[command(flatten)]
+        node: NodeArg,
+        #[command(flatten)]
+        chain: ChainArg,
+        id: String,
+        account: alloy_primitives::Address,
     },
     /// List the files this node keeps (its pins), with size and kind.
     Ls {
@@ -280,11 +307,21 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
         }
         FileCommand::Buy { node, chain, id } => {
             let rpc = Rpc::new(&chain.rpc)?;
-            let file_id = paid::file_id_of(&id, |cid| {
-                let blocks = GatewayBlocks { http: client()?, node: node.node.clone() };
-                Ok(Manifest::load(&blocks, cid)?)
-            })?;
-            println!("{}", paid::buy(&rpc, &chain, file_id)?);
+            println!("{}", paid::buy(&rpc, &chain, registered_id(&node, &id)?)?);
+        }
+        FileCommand::Grant { node, chain, id, account, level, until, r#for } => {
+            let expiry = paid::expiry(until.as_deref(), r#for)?;
+            let rpc = Rpc::new(&chain.rpc)?;
+            let file_id = registered_id(&node, &id)?;
+            paid::grant(&rpc, &chain, file_id, account, level, expiry)?;
+            let until = if expiry == 0 { "no end".to_string() } else { humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(expiry)).to_string() };
+            println!("granted {level:?} on {file_id} to {account} ({until})");
+        }
+        FileCommand::Revoke { node, chain, id, account } => {
+            let rpc = Rpc::new(&chain.rpc)?;
+            let file_id = registered_id(&node, &id)?;
+            paid::revoke(&rpc, &chain, file_id, account)?;
+            println!("revoked {account}'s grant on {file_id}");
         }
         FileCommand::Get { node, chain, id, output } => {
             let tmp = output.with_extension("lightstreams-partial");
@@ -310,6 +347,14 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+
+/// The chain's id of a file named by its manifest CID or by that id itself.
+fn registered_id(node: &NodeArg, id: &str) -> anyhow::Result<alloy_primitives::B256> {
+    paid::file_id_of(id, |cid| {
+        let blocks = GatewayBlocks { http: client()?, node: node.node.clone() };
+        Ok(Manifest::load(&blocks, cid)?)
+    })
+}
 
 /// The owner's copy of a new file key: written (0600, `create_new`, fsynced, in a 0700 directory)
 /// before the upload starts, named by the file id once the node has answered, removed if the

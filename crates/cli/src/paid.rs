@@ -249,3 +249,47 @@ pub fn parse_price(s: &str) -> Result<U256, String> {
     }
     Ok(v)
 }
+
+/// Access levels as the FileRegistry numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Level {
+    Read = 1,
+    Write = 2,
+    Admin = 3,
+}
+
+/// When a grant ends: `--until` (a date, `2027-01-01`, or an RFC 3339 time) or `--for` (a
+/// duration, `30d`); neither is a permanent grant (0).
+pub fn expiry(until: Option<&str>, r#for: Option<std::time::Duration>) -> anyhow::Result<u64> {
+    let now = SystemTime::now();
+    let at = match (until, r#for) {
+        (Some(_), Some(_)) => bail!("--until and --for both say when the grant ends; give one"),
+        (None, None) => return Ok(0),
+        (None, Some(d)) => now + d,
+        (Some(u), None) => {
+            let text = if u.len() == 10 { format!("{u}T00:00:00Z") } else { u.to_string() };
+            humantime::parse_rfc3339_weak(&text).map_err(|e| anyhow::anyhow!("--until {u:?}: {e} (use 2027-01-01 or 2027-01-01T12:00:00Z)"))?
+        }
+    };
+    let secs = at.duration_since(UNIX_EPOCH)?.as_secs();
+    if at <= now {
+        bail!("that grant would already have ended");
+    }
+    Ok(secs)
+}
+
+/// `lightstreams file grant`: the owner (or an admin) lets `account` read, write or administer.
+pub fn grant(rpc: &Rpc, chain: &ChainArg, file_id: B256, account: Address, level: Level, expiry: u64) -> anyhow::Result<()> {
+    let from = need_from(chain, "granting")?;
+    let call = FileRegistry::grantCall { fileId: file_id, account, level: level as u8, expiry };
+    rpc.transact(from, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "granting")?;
+    Ok(())
+}
+
+/// `lightstreams file revoke`: ends a grant (a purchase is not a grant and stays).
+pub fn revoke(rpc: &Rpc, chain: &ChainArg, file_id: B256, account: Address) -> anyhow::Result<()> {
+    let from = need_from(chain, "revoking")?;
+    let call = FileRegistry::revokeCall { fileId: file_id, account };
+    rpc.transact(from, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "revoking")?;
+    Ok(())
+}

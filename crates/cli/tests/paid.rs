@@ -83,6 +83,21 @@ fn a_buyer_decrypts_what_it_paid_for_and_nobody_else_does() {
     // Somebody who did not pay still gets nothing.
     let e = err(&ls(&node, &buyer_keys, &["file", "cat", &cid, "--from", STRANGER]));
     assert!(e.contains("no read access"), "{e}");
+    // Unless the owner grants it; a revoke takes it back, and cannot take back a purchase.
+    let granted = ok(&ls(&node, &creator_keys, &["file", "grant", &cid, STRANGER, "read", "--for", "1d", "--from", CREATOR]));
+    assert!(granted.contains("granted Read"), "{granted}");
+    let part = ok(&ls(&node, &buyer_keys, &["file", "cat", &cid, "--range", "0-16", "--from", STRANGER]));
+    assert_eq!(part.as_bytes(), &song[..=16]);
+    ok(&ls(&node, &creator_keys, &["file", "revoke", &file_id, STRANGER, "--from", CREATOR]));
+    let e = err(&ls(&node, &buyer_keys, &["file", "cat", &cid, "--from", STRANGER]));
+    assert!(e.contains("no read access"), "{e}");
+    ok(&ls(&node, &creator_keys, &["file", "revoke", &file_id, BUYER, "--from", CREATOR]));
+    ok(&ls(&node, &buyer_keys, &["file", "cat", &cid, "--range", "0-16", "--from", BUYER]));
+    // Only the owner grants; a grant that already ended is refused here.
+    let e = err(&ls(&node, &buyer_keys, &["file", "grant", &cid, STRANGER, "--from", BUYER]));
+    assert!(e.contains("granting failed"), "{e}");
+    let e = err(&ls(&node, &creator_keys, &["file", "grant", &cid, STRANGER, "--until", "2001-01-01", "--from", CREATOR]));
+    assert!(e.contains("already have ended"), "{e}");
     // And --price without --from is a usage error.
     let e = err(&ls(&node, &creator_keys, &["file", "add", "--price", "1", src.to_str().unwrap()]));
     assert!(e.contains("--price needs --from"), "{e}");
