@@ -90,6 +90,19 @@ struct Encryptor<R> {
 }
 
 impl<R: Read> Encryptor<R> {
+    fn new(input: R, key: &FileKey, prefix: [u8; 7]) -> Self {
+        Self {
+            input,
+            cipher: Aes256Gcm::new((&key.0).into()),
+            prefix,
+            index: 0,
+            next: None,
+            out: Vec::new(),
+            done: false,
+            plaintext_len: 0,
+        }
+    }
+
     fn read_segment(&mut self) -> std::io::Result<Vec<u8>> {
         let mut seg = vec![0u8; SEGMENT];
         let mut n = 0;
@@ -148,17 +161,7 @@ pub struct EncryptingReader<R> {
 
 impl<R: Read> EncryptingReader<R> {
     pub fn new(plain: R, key: &FileKey, prefix: [u8; 7]) -> Self {
-        let enc = Encryptor {
-            input: plain,
-            cipher: Aes256Gcm::new((&key.0).into()),
-            prefix,
-            index: 0,
-            next: None,
-            out: Vec::new(),
-            done: false,
-            plaintext_len: 0,
-        };
-        Self { enc, pos: 0 }
+        Self { enc: Encryptor::new(plain, key, prefix), pos: 0 }
     }
 
     /// Plaintext bytes read so far (all of them once the reader returned 0).
@@ -205,16 +208,7 @@ pub fn encrypt_import<S: Blockstore + ?Sized>(
     key: &FileKey,
     prefix: [u8; 7],
 ) -> Result<EncryptedFile, CryptoError> {
-    let mut enc = Encryptor {
-        input: plain,
-        cipher: Aes256Gcm::new((&key.0).into()),
-        prefix,
-        index: 0,
-        next: None,
-        out: Vec::new(),
-        done: false,
-        plaintext_len: 0,
-    };
+    let mut enc = Encryptor::new(plain, key, prefix);
     let opts = ImportOptions { cid_version: crate::CidVersion::V1, ..Default::default() };
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
     std::thread::scope(|scope| {
