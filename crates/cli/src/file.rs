@@ -95,6 +95,19 @@ pub enum FileCommand {
         #[arg(long = "for", value_parser = humantime::parse_duration)]
         r#for: Option<std::time::Duration>,
     },
+    /// Replace a registered file's content with a new file under a new key (version + 1):
+    /// readers allowed now get the new key; a revoked reader gets nothing for it.
+    Update {
+        #[command(flatten)]
+        node: NodeArg,
+        #[command(flatten)]
+        chain: ChainArg,
+        id: String,
+        path: PathBuf,
+        /// Media type of the new content [default: from the file's extension].
+        #[arg(long)]
+        media_type: Option<String>,
+    },
     /// End an account's grant on a registered file (what it bought stays).
     Revoke {
         #[command(flatten)]
@@ -316,6 +329,23 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
             paid::grant(&rpc, &chain, file_id, account, level, expiry)?;
             let until = if expiry == 0 { "no end".to_string() } else { humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(expiry)).to_string() };
             println!("granted {level:?} on {file_id} to {account} ({until})");
+        }
+        FileCommand::Update { node, chain, id, path, media_type } => {
+            let rpc = Rpc::new(&chain.rpc)?;
+            let file_id = registered_id(&node, &id)?;
+            let media_type = media_type
+                .or_else(|| mime_guess::from_path(&path).first().map(|m| m.to_string()))
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let len = file.metadata()?.len();
+            let (key, prefix) = FileKey::generate(&mut rand::rng());
+            let (version, key_release) = paid::prepare_update(&rpc, &chain, file_id, &key.0)?;
+            let keys = KeyFile::create(&keys_dir(&node)?, &key, prefix)?;
+            let created = add_encrypted(&node.node, file, len, &key, prefix, media_type, Some(key_release), true)?;
+            let cid_text = created["Hash"].as_str().context("the node answered without a CID")?.to_string();
+            keys.keep(&cid_text)?;
+            paid::update(&rpc, &chain, file_id, &Cid::try_from(cid_text.as_str())?, version)?;
+            println!("updated {file_id} to version {version}: {cid_text}");
         }
         FileCommand::Revoke { node, chain, id, account } => {
             let rpc = Rpc::new(&chain.rpc)?;

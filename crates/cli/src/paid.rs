@@ -134,19 +134,64 @@ pub fn prepare(rpc: &Rpc, owner: Address, file_key: &[u8; 32]) -> anyhow::Result
     let file_id = FileRegistry::fileIdOfCall::abi_decode_returns(
         &rpc.eth_call(FILE_REGISTRY, FileRegistry::fileIdOfCall { account: owner, salt }.abi_encode())?,
     )?;
+    let key_release = wrap_for(rpc, file_id, 1, file_key)?;
+    Ok(Registration { file_id, salt, key_release })
+}
+
+/// The manifest's `keyRelease` for version `version` of `file_id`: `file_key` wrapped to the
+/// committee for that identity.
+fn wrap_for(rpc: &Rpc, file_id: B256, version: u64, file_key: &[u8; 32]) -> anyhow::Result<serde_json::Map<String, Value>> {
     let chain_id = rpc.chain_id()?;
     let (committee, _) = rpc.committee()?;
     let mut rng = os_rng();
-    let wrapped = ls_access::wrap_file_key(&mut rng, &committee, &identity(chain_id, FILE_REGISTRY, file_id, 1), file_key)?;
+    let wrapped = ls_access::wrap_file_key(&mut rng, &committee, &identity(chain_id, FILE_REGISTRY, file_id, version), file_key)?;
     let key_release = json!({
         "chainId": chain_id,
         "registry": FILE_REGISTRY,
         "fileId": file_id,
-        "keyVersion": 1,
+        "keyVersion": version,
         "wrappedKey": wrapped.to_hex(),
     });
-    let key_release = key_release.as_object().cloned().context("a JSON object")?;
-    Ok(Registration { file_id, salt, key_release })
+    key_release.as_object().cloned().context("a JSON object")
+}
+
+/// The registry's current version of `file_id` (an error if no such file).
+pub fn current_version(rpc: &Rpc, file_id: B256) -> anyhow::Result<u64> {
+    let out = rpc.eth_call(FILE_REGISTRY, FileRegistry::fileOfCall { fileId: file_id }.abi_encode())?;
+    let file = FileRegistry::fileOfCall::abi_decode_returns(&out)?;
+    if file.owner == Address::ZERO {
+        bail!("file {file_id} is not registered");
+    }
+    Ok(u64::from(file.version))
+}
+
+/// For `file update`: checks that `chain.from` may write (before anything is uploaded) and
+/// wraps `file_key` for the next version.
+pub fn prepare_update(
+    rpc: &Rpc,
+    chain: &ChainArg,
+    file_id: B256,
+    file_key: &[u8; 32],
+) -> anyhow::Result<(u64, serde_json::Map<String, Value>)> {
+    let from = need_from(chain, "updating")?;
+    let next = current_version(rpc, file_id)? + 1;
+    let call = FileRegistry::hasAccessCall { fileId: file_id, account: from, level: Level::Write as u8 };
+    if !FileRegistry::hasAccessCall::abi_decode_returns(&rpc.eth_call(FILE_REGISTRY, call.abi_encode())?)? {
+        bail!("{from} may not update file {file_id}: only its owner or an account with write access can");
+    }
+    Ok((next, wrap_for(rpc, file_id, next, file_key)?))
+}
+
+/// Points `file_id` at the new manifest `cid`; the registry bumps the version to `version`.
+pub fn update(rpc: &Rpc, chain: &ChainArg, file_id: B256, cid: &cid::Cid, version: u64) -> anyhow::Result<()> {
+    let from = need_from(chain, "updating")?;
+    let call = FileRegistry::updateContentCall { fileId: file_id, cid: cid.to_bytes().into() };
+    rpc.transact(from, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "updating the file")?;
+    let now = current_version(rpc, file_id)?;
+    if now != version {
+        bail!("the registry is at version {now}, not {version}: another update came in between; run `file update` again");
+    }
+    Ok(())
 }
 
 /// Registers the uploaded manifest `cid` under the prepared id and lists it at `price` if given.

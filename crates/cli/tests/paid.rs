@@ -93,6 +93,27 @@ fn a_buyer_decrypts_what_it_paid_for_and_nobody_else_does() {
     assert!(e.contains("no read access"), "{e}");
     ok(&ls(&node, &creator_keys, &["file", "revoke", &file_id, BUYER, "--from", CREATOR]));
     ok(&ls(&node, &buyer_keys, &["file", "cat", &cid, "--range", "0-16", "--from", BUYER]));
+    // A new version under a new key: the buyer reads it, the revoked stranger gets nothing,
+    // and the old version's key is no longer released (its version is not current).
+    let v2: Vec<u8> = b"NIGHT-DRIVE-REMASTER-".iter().copied().cycle().take(300_000).collect();
+    let src2 = dir.path().join("song-v2.flac");
+    std::fs::write(&src2, &v2).unwrap();
+    let updated = ok(&ls(&node, &creator_keys, &["file", "update", &file_id, src2.to_str().unwrap(), "--from", CREATOR]));
+    assert!(updated.contains("to version 2"), "{updated}");
+    let cid2 = updated.trim().rsplit(' ').next().unwrap().to_string();
+    assert_ne!(cid2, cid);
+    let fresh_keys = dir.path().join("fresh-keys");
+    let out2 = dir.path().join("v2.flac");
+    ok(&ls(&node, &fresh_keys, &["file", "get", &cid2, "-o", out2.to_str().unwrap(), "--from", BUYER]));
+    assert_eq!(std::fs::read(&out2).unwrap(), v2);
+    let e = err(&ls(&node, &fresh_keys, &["file", "cat", &cid2, "--from", STRANGER]));
+    assert!(e.contains("no read access"), "{e}");
+    let e = err(&ls(&node, &fresh_keys, &["file", "cat", &cid, "--from", BUYER]));
+    assert!(e.contains("version mismatch") || e.contains("version"), "{e}");
+    // Only the owner or a writer updates.
+    let e = err(&ls(&node, &fresh_keys, &["file", "update", &file_id, src2.to_str().unwrap(), "--from", BUYER]));
+    assert!(e.contains("may not update file"), "{e}");
+
     // Only the owner grants; a grant that already ended is refused here.
     let e = err(&ls(&node, &buyer_keys, &["file", "grant", &cid, STRANGER, "--from", BUYER]));
     assert!(e.contains("granting failed"), "{e}");
