@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Paid access on a release dev node (a committee of one): how long from a purchase being final to
+# the buyer's first plaintext byte, and how long a reader with access waits for a range.
+#   1. the creator adds and lists a file (`file add --from --price`);
+#   2. each of the other nine dev accounts buys it (`file buy`, returns once the block with the
+#      purchase is sealed, which on a dev node is final) and at once reads its first byte
+#      (`file cat --range 0-0 --from`: key request, release, unwrap, ranged fetch, decrypt);
+#   3. READS more first-byte reads by one buyer.
+# Prints p50/p99/max in ms for both. Times include starting the `lightstreams` client process.
+# Usage: bench/access.sh [--reads 100] [--size-mb 8]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+READS=100 SIZE_MB=8
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --reads) READS="$2"; shift 2 ;;
+    --size-mb) SIZE_MB="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lightstreams/target}"
+echo "building the release binary..." >&2
+cargo build --release --locked -q --bin lightstreams
+LS="$CARGO_TARGET_DIR/release/lightstreams"
+
+tmp=$(mktemp -d)
+node_pid=""
+cleanup() {
+  if [ -n "$node_pid" ]; then kill "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$LS" node --dev --quiet --datadir "$tmp/data" --rpc-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 --log warn >"$tmp/out" 2>&1 &
+node_pid=$!
+for _ in $(seq 1 200); do
+  grep -q '^Listening on ' "$tmp/out" && break
+  sleep 0.1
+done
+rpc="http://$(sed -n 's/^Listening on //p' "$tmp/out")"
+gateway="http://$(sed -n 's/^Gateway listening on //p' "$tmp/out")"
+[ "$rpc" != "http://" ] || { echo "the node did not start" >&2; cat "$tmp/out" >&2; exit 1; }
+export LIGHTSTREAMS_NODE="$gateway" LIGHTSTREAMS_RPC="$rpc" LIGHTSTREAMS_KEYS="$tmp/keys"
+
+head -c $((SIZE_MB * 1024 * 1024)) /dev/urandom >"$tmp/song.flac"
+accounts=(0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
+  0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC 0x90F79bf6EB2c4f870365E785982E1f101E93b906
+  0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc
+  0x976EA74026E726554dB657fA54763abd0C3a0aa9 0x14dC79964da2C08b23698B3D3cc7Ca32193d9955
+  0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f 0xa0Ee7A142d267C1f36714E4a8F75612F20a79720)
+cid=$("$LS" file add --json --from "${accounts[0]}" --price 0.01 "$tmp/song.flac" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Hash"])')
+echo "file $cid (${SIZE_MB} MiB) listed; buying and reading..." >&2
+
+# Microseconds from bash itself (EPOCHREALTIME): no helper process inside the timed interval.
+ms() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
+buy_to_byte=()
+for buyer in "${accounts[@]:1}"; do
+  "$LS" file buy "$cid" --from "$buyer" >/dev/null
+  t0=$(ms)
+  "$LS" file cat "$cid" --range 0-0 --from "$buyer" >/dev/null
+  buy_to_byte+=($(( $(ms) - t0 )))
+done
+reads=()
+for _ in $(seq 1 "$READS"); do
+  t0=$(ms)
+  "$LS" file cat "$cid" --range 0-0 --from "${accounts[1]}" >/dev/null
+  reads+=($(( $(ms) - t0 )))
+done
+stats() { python3 -c '
+import sys
+v = sorted(int(x) / 1000 for x in sys.argv[1:])
+p = lambda q: v[min(len(v) - 1, int(len(v) * q))]
+print(f"p50 {p(0.5):7.1f}  p99 {p(0.99):7.1f}  max {v[-1]:7.1f}  (n={len(v)})")' "$@"; }
+echo "purchase final -> first plaintext byte (ms): $(stats "${buy_to_byte[@]}")"
+echo "first plaintext byte, reader with access (ms): $(stats "${reads[@]}")"
+echo "(release build, one dev node = committee of one, loopback; each time includes starting the client process)"
