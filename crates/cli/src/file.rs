@@ -108,6 +108,17 @@ pub enum FileCommand {
         #[arg(long)]
         media_type: Option<String>,
     },
+    /// Who owns a registered file, its version and listing, and who may read it now.
+    Access {
+        #[command(flatten)]
+        node: NodeArg,
+        #[command(flatten)]
+        chain: ChainArg,
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// End an account's grant on a registered file (what it bought stays).
     Revoke {
         #[command(flatten)]
@@ -346,6 +357,31 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
             keys.keep(&cid_text)?;
             paid::update(&rpc, &chain, file_id, &Cid::try_from(cid_text.as_str())?, version)?;
             println!("updated {file_id} to version {version}: {cid_text}");
+        }
+        FileCommand::Access { node, chain, id, json } => {
+            let rpc = Rpc::new(&chain.rpc)?;
+            let a = paid::access(&rpc, registered_id(&node, &id)?)?;
+            if json {
+                println!("{a}");
+            } else {
+                let kind = if a["public"] == true { "public" } else { "encrypted" };
+                println!("file {} ({kind}), owner {}, version {}", a["fileId"].as_str().unwrap_or_default(), a["owner"].as_str().unwrap_or_default(), a["version"]);
+                match a["listing"].as_object() {
+                    Some(l) => println!("for sale: {} ETH, {}", l["price"].as_str().unwrap_or_default(), if l["duration"] == 0 { "permanent access".to_string() } else { format!("{} s of access", l["duration"]) }),
+                    None => println!("not for sale"),
+                }
+                println!("sales: {}", a["sales"]);
+                for r in a["access"].as_array().into_iter().flatten() {
+                    let mut what = Vec::new();
+                    if let Some(g) = r.get("grant") {
+                        what.push(format!("{} ({})", g["level"].as_str().unwrap_or_default(), g["ends"].as_str().unwrap_or_default()));
+                    }
+                    if let Some(p) = r.get("purchase") {
+                        what.push(format!("bought ({})", p["ends"].as_str().unwrap_or_default()));
+                    }
+                    println!("  {} {}", r["account"].as_str().unwrap_or_default(), what.join(", "));
+                }
+            }
         }
         FileCommand::Revoke { node, chain, id, account } => {
             let rpc = Rpc::new(&chain.rpc)?;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy_primitives::{Address, B256, Bytes, U256, hex, utils::format_ether};
 use alloy_signer_local::PrivateKeySigner;
-use alloy_sol_types::SolCall;
+use alloy_sol_types::{SolCall, SolEvent};
 use anyhow::{Context, bail};
 use clap::Args;
 use ls_access::{
@@ -337,4 +337,87 @@ pub fn revoke(rpc: &Rpc, chain: &ChainArg, file_id: B256, account: Address) -> a
     let call = FileRegistry::revokeCall { fileId: file_id, account };
     rpc.transact(from, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "revoking")?;
     Ok(())
+}
+
+/// Blocks one eth_getLogs asks for (the node's limit is 10 000).
+const LOG_WINDOW: u64 = 10_000;
+
+/// Logs of `address` with `topics`, from genesis to the head, in windows the node accepts.
+fn all_logs(rpc: &Rpc, address: Address, topics: Value) -> anyhow::Result<Vec<Value>> {
+    let head: u64 = rpc.quantity("eth_blockNumber", json!([]))?.to();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while from <= head {
+        let to = (from + LOG_WINDOW - 1).min(head);
+        let filter = json!({"address": address, "fromBlock": format!("{from:#x}"), "toBlock": format!("{to:#x}"), "topics": topics});
+        out.extend(rpc.call("eth_getLogs", json!([filter]))?.as_array().cloned().unwrap_or_default());
+        from = to + 1;
+    }
+    Ok(out)
+}
+
+fn when(expiry: u64) -> String {
+    if expiry == 0 {
+        "no end".into()
+    } else {
+        format!("until {}", humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(expiry)))
+    }
+}
+
+/// `lightstreams file access`: owner, version, listing, and who may read now (grants and
+/// purchases found in the registry's events, each checked against the registry's current state).
+pub fn access(rpc: &Rpc, file_id: B256) -> anyhow::Result<Value> {
+    let out = rpc.eth_call(FILE_REGISTRY, FileRegistry::fileOfCall { fileId: file_id }.abi_encode())?;
+    let file = FileRegistry::fileOfCall::abi_decode_returns(&out)?;
+    if file.owner == Address::ZERO {
+        bail!("file {file_id} is not registered");
+    }
+    let listing = Market::listingOfCall::abi_decode_returns(&rpc.eth_call(MARKET, Market::listingOfCall { fileId: file_id }.abi_encode())?)?.listing;
+    let kinds = [
+        FileRegistry::AccessGranted::SIGNATURE_HASH,
+        FileRegistry::AccessRevoked::SIGNATURE_HASH,
+        FileRegistry::AccessPurchased::SIGNATURE_HASH,
+    ];
+    let logs = all_logs(rpc, FILE_REGISTRY, json!([kinds, file_id]))?;
+    let mut accounts: Vec<Address> = logs
+        .iter()
+        .filter_map(|l| l["topics"].get(2)?.as_str()?.parse::<B256>().ok())
+        .map(Address::from_word)
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    let mut readers = Vec::new();
+    for account in accounts {
+        let grant = FileRegistry::grantOfCall::abi_decode_returns(
+            &rpc.eth_call(FILE_REGISTRY, FileRegistry::grantOfCall { fileId: file_id, account }.abi_encode())?,
+        )?;
+        let purchase = FileRegistry::purchaseOfCall::abi_decode_returns(
+            &rpc.eth_call(FILE_REGISTRY, FileRegistry::purchaseOfCall { fileId: file_id, account }.abi_encode())?,
+        )?;
+        let level = ["none", "read", "write", "admin"].get(usize::from(grant.level)).copied().unwrap_or("unknown");
+        let mut entry = json!({"account": account});
+        if grant.level != 0 {
+            entry["grant"] = json!({"level": level, "expiry": grant.expiry, "ends": when(grant.expiry)});
+        }
+        if purchase.active {
+            entry["purchase"] = json!({"expiry": purchase.expiry, "ends": when(purchase.expiry)});
+        }
+        if entry.as_object().is_some_and(|o| o.len() > 1) {
+            readers.push(entry);
+        }
+    }
+    let sales = all_logs(rpc, MARKET, json!([Market::Purchased::SIGNATURE_HASH, file_id]))?.len();
+    Ok(json!({
+        "fileId": file_id,
+        "owner": file.owner,
+        "version": file.version,
+        "public": file.isPublic,
+        "listing": listing.active.then(|| json!({
+            "price": format_ether(listing.price),
+            "token": listing.token,
+            "duration": listing.duration,
+        })),
+        "access": readers,
+        "sales": sales,
+    }))
 }

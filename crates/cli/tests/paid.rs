@@ -114,6 +114,20 @@ fn a_buyer_decrypts_what_it_paid_for_and_nobody_else_does() {
     let e = err(&ls(&node, &fresh_keys, &["file", "update", &file_id, src2.to_str().unwrap(), "--from", BUYER]));
     assert!(e.contains("may not update file"), "{e}");
 
+    // `file access` tells who may read now: the buyer's purchase, nobody else's revoked grant.
+    let access: serde_json::Value = serde_json::from_str(&ok(&ls(&node, &fresh_keys, &["file", "access", &cid2, "--json"]))).unwrap();
+    assert_eq!(access["fileId"], serde_json::json!(file_id), "{access}");
+    assert_eq!(access["owner"].as_str().unwrap().to_lowercase(), CREATOR.to_lowercase());
+    assert_eq!(access["version"], 2);
+    assert_eq!(access["sales"], 1);
+    assert_eq!(access["listing"]["price"], "2.500000000000000000");
+    let readers = access["access"].as_array().unwrap();
+    assert_eq!(readers.len(), 1, "{access}");
+    assert_eq!(readers[0]["account"].as_str().unwrap().to_lowercase(), BUYER.to_lowercase());
+    assert_eq!(readers[0]["purchase"]["ends"], "no end");
+    let text = ok(&ls(&node, &fresh_keys, &["file", "access", &file_id]));
+    assert!(text.contains("for sale: 2.500000000000000000 ETH, permanent access") && text.contains("bought (no end)"), "{text}");
+
     // Only the owner grants; a grant that already ended is refused here.
     let e = err(&ls(&node, &buyer_keys, &["file", "grant", &cid, STRANGER, "--from", BUYER]));
     assert!(e.contains("granting failed"), "{e}");
