@@ -269,7 +269,9 @@ fn upload_progress_streams_to_the_caller() {
     assert_eq!(r.headers()["content-type"], "application/x-ndjson");
     let lines: Vec<serde_json::Value> = r.text().unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let counts: Vec<u64> = lines.iter().filter_map(|l| l["Bytes"].as_u64()).collect();
-    assert!(counts.len() >= 3, "{lines:?}");
+    // Progress is lossy by design (a caller that reads slowly gets the latest count, not every
+    // one), so how many lines arrive depends on timing; the final count always does.
+    assert!(!counts.is_empty(), "{lines:?}");
     assert!(counts.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(*counts.last().unwrap(), 3 << 20);
     assert_eq!(lines.last().unwrap()["Size"], 3 << 20);
