@@ -60,21 +60,6 @@ fn upload_key(headers: &HeaderMap) -> Result<(FileKey, [u8; 7]), String> {
     Ok((FileKey(key), prefix))
 }
 
-/// Largest `x-lightstreams-key-release` header accepted.
-const MAX_KEY_RELEASE: usize = 4096;
-
-/// How readers will get the key (the client's JSON object, put into the manifest as it is).
-fn key_release(headers: &HeaderMap) -> Result<Option<serde_json::Map<String, serde_json::Value>>, String> {
-    let Some(v) = headers.get("x-lightstreams-key-release") else { return Ok(None) };
-    if v.len() > MAX_KEY_RELEASE {
-        return Err(format!("x-lightstreams-key-release is larger than {MAX_KEY_RELEASE} bytes"));
-    }
-    match serde_json::from_slice(v.as_bytes()) {
-        Ok(serde_json::Value::Object(o)) => Ok(Some(o)),
-        _ => Err("x-lightstreams-key-release must be a JSON object".into()),
-    }
-}
-
 fn flag(q: &HashMap<String, String>, name: &str, default: bool) -> Result<bool, Response> {
     match q.get(name).map(String::as_str) {
         None => Ok(default),
@@ -88,7 +73,6 @@ fn flag(q: &HashMap<String, String>, name: &str, default: bool) -> Result<bool, 
 struct Request {
     cid_version: CidVersion,
     encrypt: Option<(FileKey, [u8; 7])>,
-    key_release: Option<serde_json::Map<String, serde_json::Value>>,
     media_type: String,
     pin: bool,
 }
@@ -108,8 +92,7 @@ fn parse(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<(Request, b
     if media_type.len() > 255 || media_type.chars().any(char::is_control) {
         return Err(error(StatusCode::BAD_REQUEST, "media-type must be at most 255 printable characters"));
     }
-    let key_release = key_release(headers).map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
-    let req = Request { cid_version, encrypt, key_release, media_type, pin: flag(q, "pin", true)? };
+    let req = Request { cid_version, encrypt, media_type, pin: flag(q, "pin", true)? };
     Ok((req, flag(q, "progress", false)?))
 }
 
@@ -130,7 +113,7 @@ enum AddError {
 /// Imports what `reader` yields under the repo's add lock; returns the answer's JSON.
 fn import_blocking(st: &AppState, req: Request, reader: ChannelReader) -> Result<serde_json::Value, String> {
     let mut answer = serde_json::Value::Null;
-    let Request { cid_version, encrypt, key_release, media_type, pin } = req;
+    let Request { cid_version, encrypt, media_type, pin } = req;
     st.repo
         .add(pin, |store| -> Result<Cid, AddError> {
             let content = |e: &dyn std::fmt::Display| AddError::Content(e.to_string());
@@ -147,7 +130,7 @@ fn import_blocking(st: &AppState, req: Request, reader: ChannelReader) -> Result
                         media_type,
                         ciphertext: f.ciphertext.root,
                         nonce_prefix: prefix,
-                        key_release,
+                        key_release: None,
                     };
                     let id = manifest.store(store).map_err(|e| content(&e))?;
                     answer = serde_json::json!({
