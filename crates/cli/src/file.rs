@@ -283,9 +283,7 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
             if public && chain.from.is_some() {
                 bail!("--from registers an encrypted file; public files are plain IPFS content");
             }
-            let media_type = media_type
-                .or_else(|| mime_guess::from_path(&path).first().map(|m| m.to_string()))
-                .unwrap_or_else(|| "application/octet-stream".into());
+            let media_type = media_type_of(&path, media_type);
             let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
             let len = file.metadata()?.len();
             if public {
@@ -344,9 +342,7 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
         FileCommand::Update { node, chain, id, path, media_type } => {
             let rpc = Rpc::new(&chain.rpc)?;
             let file_id = registered_id(&node, &id)?;
-            let media_type = media_type
-                .or_else(|| mime_guess::from_path(&path).first().map(|m| m.to_string()))
-                .unwrap_or_else(|| "application/octet-stream".into());
+            let media_type = media_type_of(&path, media_type);
             let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
             let len = file.metadata()?.len();
             let (key, prefix) = FileKey::generate(&mut rand::rng());
@@ -414,6 +410,13 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
 }
 
 
+/// The media type recorded for `path`: the one given, else from its extension.
+fn media_type_of(path: &std::path::Path, given: Option<String>) -> String {
+    given
+        .or_else(|| mime_guess::from_path(path).first().map(|m| m.to_string()))
+        .unwrap_or_else(|| "application/octet-stream".into())
+}
+
 /// The chain's id of a file named by its manifest CID or by that id itself.
 fn registered_id(node: &NodeArg, id: &str) -> anyhow::Result<alloy_primitives::B256> {
     paid::file_id_of(id, |cid| {
@@ -433,11 +436,7 @@ struct KeyFile {
 
 impl KeyFile {
     fn create(dir: &std::path::Path, key: &FileKey, prefix: [u8; 7]) -> anyhow::Result<Self> {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::release::create_private_dir(dir)?;
         let pending = dir.join(format!(".pending-{}.json", hex::encode(rand::random::<[u8; 8]>())));
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);

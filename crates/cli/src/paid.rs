@@ -65,9 +65,11 @@ impl Rpc {
         Ok(v["result"].clone())
     }
 
-    fn eth_call(&self, to: Address, data: Vec<u8>) -> anyhow::Result<Vec<u8>> {
-        let out = self.call("eth_call", json!([{"to": to, "data": Bytes::from(data)}, "latest"]))?;
-        Ok(hex::decode(out.as_str().context("eth_call answered without data")?)?)
+    /// A contract view: `call` sent to `to` with eth_call, its return value decoded.
+    fn view<C: SolCall>(&self, to: Address, call: C) -> anyhow::Result<C::Return> {
+        let out = self.call("eth_call", json!([{"to": to, "data": Bytes::from(call.abi_encode())}, "latest"]))?;
+        let bytes = hex::decode(out.as_str().context("eth_call answered without data")?)?;
+        Ok(C::abi_decode_returns(&bytes)?)
     }
 
     fn quantity(&self, method: &str, params: Value) -> anyhow::Result<U256> {
@@ -131,9 +133,7 @@ pub struct Registration {
 /// Picks the file id for `owner` (before anything is encrypted) and wraps `file_key` to it.
 pub fn prepare(rpc: &Rpc, owner: Address, file_key: &[u8; 32]) -> anyhow::Result<Registration> {
     let salt = B256::from(rand::random::<[u8; 32]>());
-    let file_id = FileRegistry::fileIdOfCall::abi_decode_returns(
-        &rpc.eth_call(FILE_REGISTRY, FileRegistry::fileIdOfCall { account: owner, salt }.abi_encode())?,
-    )?;
+    let file_id = rpc.view(FILE_REGISTRY, FileRegistry::fileIdOfCall { account: owner, salt })?;
     let key_release = wrap_for(rpc, file_id, 1, file_key)?;
     Ok(Registration { file_id, salt, key_release })
 }
@@ -155,14 +155,18 @@ fn wrap_for(rpc: &Rpc, file_id: B256, version: u64, file_key: &[u8; 32]) -> anyh
     key_release.as_object().cloned().context("a JSON object")
 }
 
-/// The registry's current version of `file_id` (an error if no such file).
-pub fn current_version(rpc: &Rpc, file_id: B256) -> anyhow::Result<u64> {
-    let out = rpc.eth_call(FILE_REGISTRY, FileRegistry::fileOfCall { fileId: file_id }.abi_encode())?;
-    let file = FileRegistry::fileOfCall::abi_decode_returns(&out)?;
+/// The registry's record of `file_id` (an error if no such file).
+fn file_of(rpc: &Rpc, file_id: B256) -> anyhow::Result<FileRegistry::fileOfReturn> {
+    let file = rpc.view(FILE_REGISTRY, FileRegistry::fileOfCall { fileId: file_id })?;
     if file.owner == Address::ZERO {
         bail!("file {file_id} is not registered");
     }
-    Ok(u64::from(file.version))
+    Ok(file)
+}
+
+/// The registry's current version of `file_id` (an error if no such file).
+pub fn current_version(rpc: &Rpc, file_id: B256) -> anyhow::Result<u64> {
+    Ok(u64::from(file_of(rpc, file_id)?.version))
 }
 
 /// For `file update`: checks that `chain.from` may write (before anything is uploaded) and
@@ -176,7 +180,7 @@ pub fn prepare_update(
     let from = need_from(chain, "updating")?;
     let next = current_version(rpc, file_id)? + 1;
     let call = FileRegistry::hasAccessCall { fileId: file_id, account: from, level: Level::Write as u8 };
-    if !FileRegistry::hasAccessCall::abi_decode_returns(&rpc.eth_call(FILE_REGISTRY, call.abi_encode())?)? {
+    if !rpc.view(FILE_REGISTRY, call)? {
         bail!("{from} may not update file {file_id}: only its owner or an account with write access can");
     }
     Ok((next, wrap_for(rpc, file_id, next, file_key)?))
@@ -209,8 +213,7 @@ pub fn register(rpc: &Rpc, owner: Address, reg: &Registration, cid: &cid::Cid, p
 /// `lightstreams file buy`: pays the listed price for permanent (or the listed) access.
 pub fn buy(rpc: &Rpc, chain: &ChainArg, file_id: B256) -> anyhow::Result<String> {
     let buyer = need_from(chain, "buying")?;
-    let out = rpc.eth_call(MARKET, Market::listingOfCall { fileId: file_id }.abi_encode())?;
-    let listing = Market::listingOfCall::abi_decode_returns(&out)?.listing;
+    let listing = rpc.view(MARKET, Market::listingOfCall { fileId: file_id })?.listing;
     if !listing.active {
         bail!("file {file_id} is not for sale");
     }
@@ -367,12 +370,8 @@ fn when(expiry: u64) -> String {
 /// `lightstreams file access`: owner, version, listing, and who may read now (grants and
 /// purchases found in the registry's events, each checked against the registry's current state).
 pub fn access(rpc: &Rpc, file_id: B256) -> anyhow::Result<Value> {
-    let out = rpc.eth_call(FILE_REGISTRY, FileRegistry::fileOfCall { fileId: file_id }.abi_encode())?;
-    let file = FileRegistry::fileOfCall::abi_decode_returns(&out)?;
-    if file.owner == Address::ZERO {
-        bail!("file {file_id} is not registered");
-    }
-    let listing = Market::listingOfCall::abi_decode_returns(&rpc.eth_call(MARKET, Market::listingOfCall { fileId: file_id }.abi_encode())?)?.listing;
+    let file = file_of(rpc, file_id)?;
+    let listing = rpc.view(MARKET, Market::listingOfCall { fileId: file_id })?.listing;
     let kinds = [
         FileRegistry::AccessGranted::SIGNATURE_HASH,
         FileRegistry::AccessRevoked::SIGNATURE_HASH,
@@ -388,12 +387,8 @@ pub fn access(rpc: &Rpc, file_id: B256) -> anyhow::Result<Value> {
     accounts.dedup();
     let mut readers = Vec::new();
     for account in accounts {
-        let grant = FileRegistry::grantOfCall::abi_decode_returns(
-            &rpc.eth_call(FILE_REGISTRY, FileRegistry::grantOfCall { fileId: file_id, account }.abi_encode())?,
-        )?;
-        let purchase = FileRegistry::purchaseOfCall::abi_decode_returns(
-            &rpc.eth_call(FILE_REGISTRY, FileRegistry::purchaseOfCall { fileId: file_id, account }.abi_encode())?,
-        )?;
+        let grant = rpc.view(FILE_REGISTRY, FileRegistry::grantOfCall { fileId: file_id, account })?;
+        let purchase = rpc.view(FILE_REGISTRY, FileRegistry::purchaseOfCall { fileId: file_id, account })?;
         let level = ["none", "read", "write", "admin"].get(usize::from(grant.level)).copied().unwrap_or("unknown");
         let mut entry = json!({"account": account});
         if grant.level != 0 {

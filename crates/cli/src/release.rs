@@ -74,7 +74,8 @@ fn deal_into(
     Ok((committee, share))
 }
 
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+/// Creates `dir` (and its parents) readable by its owner only (0700 on Unix).
+pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     let made = {
         use std::os::unix::fs::DirBuilderExt;
