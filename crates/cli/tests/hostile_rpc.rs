@@ -10,12 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_primitives::{Address, Bytes, U256, address};
-use common::{KEY0, Node, signed_tx};
+use alloy_primitives::{Bytes, U256, address};
+use common::{DEV0, DEV1, KEY0, Node, signed_tx};
 use serde_json::{Value, json};
 
-const DEV0: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
-const DEV1: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
 
 /// Code placed at this address through a state override.
 const TARGET: &str = "0x00000000000000000000000000000000000000cc";

@@ -5,9 +5,9 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alloy_primitives::{Address, B256, Bytes, address, hex};
+use alloy_primitives::{Address, B256, Bytes, hex};
 use alloy_sol_types::SolCall;
-use common::{KEY0, KEY1, Node, signer};
+use common::{DEV0, DEV1, KEY0, KEY1, Node, signer};
 use ls_access::{
     CommitteePublic, EphemeralSecret, ReleaseDomain, ReleaseRequest, SealedPartial, SignedReleaseRequest, identity,
     open_sealed, rand_core::SeedableRng, unwrap_file_key, wrap_file_key,
@@ -15,8 +15,6 @@ use ls_access::{
 use ls_contracts::{FILE_REGISTRY, FileRegistry};
 use serde_json::{Value, json};
 
-const DEV0: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
-const DEV1: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
 
 /// A transaction the node signs for one of its dev accounts, waited for.
 fn send(node: &Node, from: Address, input: Vec<u8>) {

@@ -4,12 +4,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use alloy_primitives::{Address, Bytes, U256, address};
+use alloy_primitives::{Bytes, U256};
 use common::*;
 use serde_json::json;
 
-const DEV0: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
-const DEV1: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
 
 fn eth(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18))

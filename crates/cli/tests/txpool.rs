@@ -2,12 +2,11 @@
 
 mod common;
 
-use alloy_primitives::{Address, Bytes, U256, address};
-use common::{KEY0, Node, signed_tx};
+use alloy_primitives::{Bytes, U256};
+use common::{DEV1, KEY0, Node, signed_tx};
 use serde_json::json;
 
 const DEV0: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-const DEV1: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
 
 #[test]
 fn txpool_status_content_and_inspect_split_pending_from_queued() {
