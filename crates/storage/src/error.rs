@@ -11,6 +11,10 @@ pub enum StorageError {
     NotChild { number: u64, head: u64 },
     #[error("this data directory holds another chain (genesis {stored}, expected {expected})")]
     GenesisMismatch { stored: B256, expected: B256 },
+    #[error("block {number} is not on the finalized chain (finalized block is {finalized})")]
+    NotOnFinalizedChain { number: u64, finalized: u64 },
+    #[error("block {number} does not match its state update: {reason}")]
+    UpdateMismatch { number: u64, reason: &'static str },
     #[error("state of block {requested} is not available (head is {head})")]
     UnknownBlock { requested: u64, head: u64 },
 }

@@ -7,6 +7,11 @@
 //! Writing a block is one redb write transaction ([`Store::commit_block`]): a crash leaves either
 //! the whole block or none of it, and the head pointer moves in the same transaction.
 //!
+//! A block can also be resolved before it is written: [`Store::resolve`] turns a block's
+//! changes into a [`StateUpdate`] (state root included) on top of the finalized state or of
+//! pending blocks ([`PendingState`]), and [`Store::commit`] writes it later without
+//! recomputing anything. Every reader of state goes through [`StateReader`].
+//!
 //! [`Store::in_memory`] runs the very same code on redb's in-memory backend, for tests.
 
 mod changes;
@@ -16,9 +21,11 @@ mod state;
 mod store;
 mod tables;
 mod trie;
+mod update;
 
 pub use changes::{AccountChange, AccountInfo, StateChanges};
 pub use error::StorageError;
 pub use state::StateView;
 pub use store::{BlockLocation, Store};
 pub use trie::{state_root_of_alloc, storage_root_of};
+pub use update::{PendingState, StateReader, StateUpdate};

@@ -1,8 +1,14 @@
 //! An in-memory Merkle-Patricia trie over fixed-length (32-byte, hashed) keys, with each node's
 //! RLP reference cached so that after `k` updates only the `k` changed paths are re-hashed.
 //!
+//! Nodes are shared copy-on-write (`Arc`): cloning a [`Trie`] is O(1), and a clone that is
+//! updated copies only the nodes on the changed paths. A pending block keeps the trie after
+//! it this way, next to its parent's, without copying the state.
+//!
 //! Node encoding is alloy-trie's (`LeafNodeRef`, `ExtensionNodeRef`, `BranchNodeRef`); the
 //! property test below checks every root against alloy-trie's `HashBuilder`.
+
+use std::sync::Arc;
 
 use alloy_primitives::{B256, keccak256};
 use alloy_trie::{
@@ -10,37 +16,37 @@ use alloy_trie::{
     nodes::{BranchNodeRef, ExtensionNodeRef, LeafNodeRef, RlpNode},
 };
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 enum Node {
     #[default]
     Empty,
-    Leaf(Box<Leaf>),
-    Ext(Box<Ext>),
-    Branch(Box<Branch>),
+    Leaf(Arc<Leaf>),
+    Ext(Arc<Ext>),
+    Branch(Arc<Branch>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Leaf {
     key: Nibbles,
     value: Vec<u8>,
     cached: Option<RlpNode>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Ext {
     key: Nibbles,
     child: Node,
     cached: Option<RlpNode>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Branch {
     children: [Node; 16],
     cached: Option<RlpNode>,
 }
 
 fn leaf(key: Nibbles, value: Vec<u8>) -> Node {
-    Node::Leaf(Box::new(Leaf { key, value, cached: None }))
+    Node::Leaf(Arc::new(Leaf { key, value, cached: None }))
 }
 
 /// `key` followed by `child`, collapsing as the trie's canonical form requires.
@@ -51,16 +57,18 @@ fn prefixed(key: Nibbles, child: Node) -> Node {
     match child {
         Node::Empty => Node::Empty,
         Node::Leaf(mut l) => {
-            l.key = key.join(&l.key);
-            l.cached = None;
+            let l_mut = Arc::make_mut(&mut l);
+            l_mut.key = key.join(&l_mut.key);
+            l_mut.cached = None;
             Node::Leaf(l)
         }
         Node::Ext(mut e) => {
-            e.key = key.join(&e.key);
-            e.cached = None;
+            let e_mut = Arc::make_mut(&mut e);
+            e_mut.key = key.join(&e_mut.key);
+            e_mut.cached = None;
             Node::Ext(e)
         }
-        b @ Node::Branch(_) => Node::Ext(Box::new(Ext { key, child: b, cached: None })),
+        b @ Node::Branch(_) => Node::Ext(Arc::new(Ext { key, child: b, cached: None })),
     }
 }
 
@@ -70,33 +78,38 @@ impl Node {
             Node::Empty => leaf(path, value),
             Node::Leaf(mut l) => {
                 if l.key == path {
-                    l.value = value;
-                    l.cached = None;
+                    let l_mut = Arc::make_mut(&mut l);
+                    l_mut.value = value;
+                    l_mut.cached = None;
                     return Node::Leaf(l);
                 }
+                let l = Arc::unwrap_or_clone(l);
                 let p = l.key.common_prefix_length(&path);
                 let mut branch = Branch::default();
                 branch.children[l.key.get_unchecked(p) as usize] = leaf(l.key.slice(p + 1..), l.value);
                 branch.children[path.get_unchecked(p) as usize] = leaf(path.slice(p + 1..), value);
-                prefixed(path.slice(..p), Node::Branch(Box::new(branch)))
+                prefixed(path.slice(..p), Node::Branch(Arc::new(branch)))
             }
             Node::Ext(mut e) => {
                 let p = e.key.common_prefix_length(&path);
                 if p == e.key.len() {
-                    e.child = std::mem::take(&mut e.child).insert(path.slice(p..), value);
-                    e.cached = None;
+                    let e_mut = Arc::make_mut(&mut e);
+                    e_mut.child = std::mem::take(&mut e_mut.child).insert(path.slice(p..), value);
+                    e_mut.cached = None;
                     return Node::Ext(e);
                 }
+                let e = Arc::unwrap_or_clone(e);
                 let mut branch = Branch::default();
                 let rest = e.key.slice(p + 1..);
                 branch.children[e.key.get_unchecked(p) as usize] = prefixed(rest, e.child);
                 branch.children[path.get_unchecked(p) as usize] = leaf(path.slice(p + 1..), value);
-                prefixed(path.slice(..p), Node::Branch(Box::new(branch)))
+                prefixed(path.slice(..p), Node::Branch(Arc::new(branch)))
             }
             Node::Branch(mut b) => {
                 let i = path.get_unchecked(0) as usize;
-                b.children[i] = std::mem::take(&mut b.children[i]).insert(path.slice(1..), value);
-                b.cached = None;
+                let b_mut = Arc::make_mut(&mut b);
+                b_mut.children[i] = std::mem::take(&mut b_mut.children[i]).insert(path.slice(1..), value);
+                b_mut.cached = None;
                 Node::Branch(b)
             }
         }
@@ -112,11 +125,12 @@ impl Node {
                     Node::Leaf(l)
                 }
             }
-            Node::Ext(mut e) => {
+            Node::Ext(e) => {
                 if !path.starts_with(&e.key) {
                     return Node::Ext(e);
                 }
-                let child = std::mem::take(&mut e.child).remove(path.slice(e.key.len()..));
+                let e = Arc::unwrap_or_clone(e);
+                let child = e.child.remove(path.slice(e.key.len()..));
                 prefixed(e.key, child)
             }
             Node::Branch(mut b) => {
@@ -124,13 +138,14 @@ impl Node {
                 if matches!(b.children[i], Node::Empty) {
                     return Node::Branch(b);
                 }
-                b.children[i] = std::mem::take(&mut b.children[i]).remove(path.slice(1..));
-                b.cached = None;
-                let mut live = b.children.iter().enumerate().filter(|(_, c)| !matches!(c, Node::Empty));
+                let b_mut = Arc::make_mut(&mut b);
+                b_mut.children[i] = std::mem::take(&mut b_mut.children[i]).remove(path.slice(1..));
+                b_mut.cached = None;
+                let mut live = b_mut.children.iter().enumerate().filter(|(_, c)| !matches!(c, Node::Empty));
                 match (live.next(), live.next()) {
                     (None, _) => Node::Empty,
                     (Some((only, _)), None) => {
-                        let child = std::mem::take(&mut b.children[only]);
+                        let child = std::mem::take(&mut b_mut.children[only]);
                         prefixed(Nibbles::from_nibbles_unchecked([only as u8]), child)
                     }
                     _ => Node::Branch(b),
@@ -140,6 +155,8 @@ impl Node {
     }
 
     /// The node's reference as its parent embeds it (inline RLP if short, else its hash).
+    /// A node with a cached reference is not touched, so nodes shared with other tries are
+    /// never copied just to be hashed.
     fn rlp(&mut self, buf: &mut Vec<u8>) -> RlpNode {
         match self {
             Node::Empty => RlpNode::from_rlp(&[alloy_rlp::EMPTY_STRING_CODE]),
@@ -147,6 +164,7 @@ impl Node {
                 if let Some(c) = &l.cached {
                     return c.clone();
                 }
+                let l = Arc::make_mut(l);
                 buf.clear();
                 let r = LeafNodeRef::new(&l.key, &l.value).rlp(buf);
                 l.cached = Some(r.clone());
@@ -156,6 +174,7 @@ impl Node {
                 if let Some(c) = &e.cached {
                     return c.clone();
                 }
+                let e = Arc::make_mut(e);
                 let child = e.child.rlp(buf);
                 buf.clear();
                 let r = ExtensionNodeRef::new(&e.key, &child).rlp(buf);
@@ -166,6 +185,7 @@ impl Node {
                 if let Some(c) = &b.cached {
                     return c.clone();
                 }
+                let b = Arc::make_mut(b);
                 let mut stack = Vec::with_capacity(16);
                 let mut mask = TrieMask::default();
                 for (i, child) in b.children.iter_mut().enumerate() {
@@ -183,8 +203,9 @@ impl Node {
     }
 }
 
-/// A trie of 32-byte keys to RLP-encoded values.
-#[derive(Debug, Default)]
+/// A trie of 32-byte keys to RLP-encoded values. `clone` is O(1) (nodes are shared until
+/// one side changes them).
+#[derive(Debug, Default, Clone)]
 pub struct Trie {
     root: Node,
 }
@@ -257,6 +278,40 @@ mod tests {
                 }
                 prop_assert_eq!(trie.root(), reference_root(&model));
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// A clone diverges from its original without either seeing the other's updates.
+        #[test]
+        fn clones_are_independent(
+            base in prop::collection::vec((any::<u8>(), any::<u8>()), 1..100),
+            left in prop::collection::vec((any::<u8>(), any::<bool>()), 1..50),
+            right in prop::collection::vec((any::<u8>(), any::<bool>()), 1..50),
+        ) {
+            let key = |a: u8, b: u8| { let mut k = B256::ZERO; k.0[0] = a % 3; k.0[1] = b; k };
+            let mut trie = Trie::default();
+            let mut model = BTreeMap::new();
+            for (a, b) in base {
+                trie.insert(key(a, b), vec![b; 3]);
+                model.insert(key(a, b), vec![b; 3]);
+            }
+            trie.root();
+            let apply = |t: &mut Trie, m: &mut BTreeMap<B256, Vec<u8>>, ops: &[(u8, bool)]| {
+                for (b, del) in ops {
+                    if *del { t.remove(key(*b, *b)); m.remove(&key(*b, *b)); }
+                    else { t.insert(key(*b, *b), vec![1; 40]); m.insert(key(*b, *b), vec![1; 40]); }
+                }
+            };
+            let (mut l, mut lm) = (trie.clone(), model.clone());
+            let (mut r, mut rm) = (trie.clone(), model.clone());
+            apply(&mut l, &mut lm, &left);
+            prop_assert_eq!(l.root(), reference_root(&lm));
+            apply(&mut r, &mut rm, &right);
+            prop_assert_eq!(r.root(), reference_root(&rm));
+            prop_assert_eq!(trie.root(), reference_root(&model));
+            prop_assert_eq!(l.root(), reference_root(&lm));
         }
     }
 

@@ -7,7 +7,13 @@ use alloy_rlp::Decodable;
 use alloy_trie::TrieAccount;
 use redb::{ReadOnlyTable, ReadTransaction};
 
-use crate::{StorageError, error::corrupt, tables::*, trie::decode_account};
+use crate::{
+    StateReader, StorageError,
+    error::corrupt,
+    mpt::Trie,
+    tables::*,
+    trie::{decode_account, load_storage_trie, load_trie},
+};
 
 /// A read-only table opened on first use.
 type Lazy<K, V> = OnceCell<ReadOnlyTable<K, V>>;
@@ -109,5 +115,43 @@ impl StateView {
         let Some(raw) = table(&self.headers, &self.txn, HEADERS)?.get(number)? else { return Ok(None) };
         let header = alloy_consensus::Header::decode(&mut raw.value()).map_err(|e| corrupt("headers", e))?;
         Ok(Some(header.hash_slow()))
+    }
+
+    /// The account trie, loaded from the hashed leaves (O(accounts): done once after start).
+    pub(crate) fn load_account_trie(&self) -> Result<Trie, StorageError> {
+        self.head_only()?;
+        load_trie(&self.txn.open_table(HASHED_ACCOUNTS)?)
+    }
+
+    /// One account's storage trie, loaded from its hashed leaves.
+    pub(crate) fn load_storage_trie(&self, hashed_address: B256) -> Result<Trie, StorageError> {
+        self.head_only()?;
+        load_storage_trie(&self.txn.open_table(HASHED_STORAGE)?, hashed_address.0)
+    }
+
+    /// The hashed tables hold the newest state only.
+    fn head_only(&self) -> Result<(), StorageError> {
+        match self.at {
+            None => Ok(()),
+            Some(n) => Err(StorageError::UnknownBlock { requested: n, head: self.head }),
+        }
+    }
+}
+
+impl StateReader for StateView {
+    fn account(&self, address: Address) -> Result<Option<TrieAccount>, StorageError> {
+        StateView::account(self, address)
+    }
+    fn storage(&self, address: Address, slot: B256) -> Result<U256, StorageError> {
+        StateView::storage(self, address, slot)
+    }
+    fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StorageError> {
+        StateView::code(self, code_hash)
+    }
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, StorageError> {
+        StateView::block_hash(self, number)
+    }
+    fn block_number(&self) -> u64 {
+        StateView::block_number(self)
     }
 }

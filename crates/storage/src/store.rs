@@ -1,9 +1,8 @@
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use alloy_consensus::{Header, TxEnvelope};
 use alloy_primitives::{Address, B256, KECCAK256_EMPTY, U256, keccak256};
 use alloy_rlp::{Decodable, Encodable};
-use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use ls_primitives::{
     ChainSpec, SealedBlock, StoredReceipt,
     types::{StoredBody, decode_receipts, encode_receipts},
@@ -12,11 +11,12 @@ use parking_lot::Mutex;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use crate::{
-    AccountChange, AccountInfo, StateChanges, StateView, StorageError,
+    AccountChange, AccountInfo, PendingState, StateChanges, StateReader, StateUpdate, StateView, StorageError,
     error::corrupt,
-    tables::*,
     mpt::Trie,
-    trie::{decode_account, encode_account, load_storage_trie, load_trie, storage_leaf},
+    tables::*,
+    trie::encode_account,
+    update::Tries,
 };
 
 /// Where a transaction sits in the chain.
@@ -29,17 +29,11 @@ pub struct BlockLocation {
 /// The chain database. Cheap to share behind an `Arc`; readers never block the writer.
 pub struct Store {
     db: Database,
-    /// The account trie, kept in memory so a block re-hashes only the paths it changed. Built
-    /// from `hashed_accounts` on first use; dropped (and rebuilt later) if a commit fails.
-    tries: Mutex<Option<Tries>>,
-}
-
-/// The state trie in memory: the account trie and the storage tries of accounts touched since
-/// start. Either is loaded from the hashed tables on first use.
-#[derive(Debug, Default)]
-pub(crate) struct Tries {
-    accounts: Trie,
-    storage: std::collections::HashMap<B256, Trie>,
+    /// The tries after the block named (the finalized head when it is current), kept in
+    /// memory so a block re-hashes only the paths it changed. The account trie is built from
+    /// `hashed_accounts` on first use, storage tries as accounts are touched; dropped (and
+    /// rebuilt later) if a commit fails.
+    tries: Mutex<Option<(u64, Tries)>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -110,17 +104,21 @@ impl Store {
                 },
             );
         }
-        let txn = self.begin_write()?;
-        let mut trie = self.tries.lock();
-        let state_root = apply_changes(&txn, 0, &changes, &mut trie)?;
-        if state_root != expected.state_root {
-            *trie = None;
+        let view = self.latest_state()?;
+        let mut update = crate::update::resolve(&view, 0, &changes, Tries::default(), &mut |_| Ok(Trie::default()))?;
+        drop(view);
+        if update.state_root != expected.state_root {
             return Err(corrupt("hashed_accounts", "genesis state root differs from the in-memory root"));
         }
         let block = SealedBlock::new(expected, vec![], vec![]);
+        update.seal(block.hash, B256::ZERO);
+        let txn = self.begin_write()?;
+        write_update(&txn, &update)?;
         write_block(&txn, &block, &[])?;
         txn.open_table(META)?.insert("genesis", block.hash.as_slice())?;
-        commit_or_forget(txn, &mut trie)?;
+        let mut tries = self.tries.lock();
+        txn.commit()?;
+        *tries = Some((0, update.tries));
         Ok(block)
     }
 
@@ -130,9 +128,101 @@ impl Store {
         Ok(txn)
     }
 
-    /// Commits a block in one transaction: applies `changes` to the state, fills in the header's
-    /// state root, and stores header, body, receipts and indexes. `header` must carry everything
-    /// else (transactions and receipts roots, bloom, gas used).
+    /// Resolves `changes`, made by block `number`, on top of the pending blocks `layers`
+    /// (newest first; empty: on top of the finalized head `view`). Nothing is written.
+    pub fn resolve(
+        &self,
+        view: &StateView,
+        layers: &[Arc<StateUpdate>],
+        number: u64,
+        changes: &StateChanges,
+    ) -> Result<StateUpdate, StorageError> {
+        let parent = PendingState::new(view, layers)?;
+        let finalized = view.block_number();
+        if parent.block_number() + 1 != number {
+            return Err(StorageError::NotChild { number, head: parent.block_number() });
+        }
+        let tries = match parent.layers().first() {
+            Some(newest) => {
+                // Storage tries no live layer changed are the finalized ones: read them from
+                // the cache or the database, so this map stays as small as the pending chain.
+                let mut tries = newest.tries.clone();
+                tries.storage.retain(|_, (n, _)| *n > finalized);
+                tries
+            }
+            None => self.head_tries(view)?,
+        };
+        let mut load = |hashed: B256| -> Result<Trie, StorageError> {
+            if let Some((n, cached)) = &*self.tries.lock()
+                && *n == finalized
+                && let Some((_, t)) = cached.storage.get(&hashed)
+            {
+                return Ok(t.clone());
+            }
+            view.load_storage_trie(hashed)
+        };
+        crate::update::resolve(&parent, number, changes, tries, &mut load)
+    }
+
+    /// The tries after the finalized head, which `view` must show.
+    fn head_tries(&self, view: &StateView) -> Result<Tries, StorageError> {
+        let mut cache = self.tries.lock();
+        if let Some((n, t)) = &*cache
+            && *n == view.block_number()
+        {
+            return Ok(Tries { accounts: t.accounts.clone(), storage: Default::default() });
+        }
+        // First block since start (or the cache is at another block): load the trie once.
+        let accounts = view.load_account_trie()?;
+        *cache = Some((view.block_number(), Tries { accounts: accounts.clone(), storage: Default::default() }));
+        Ok(Tries { accounts, storage: Default::default() })
+    }
+
+    /// Writes `block`, whose state changes `update` holds, in one transaction. Refuses a block
+    /// that is not the child of the head or whose state root is not the update's.
+    pub fn commit(
+        &self,
+        block: &SealedBlock,
+        receipts: &[StoredReceipt],
+        update: &StateUpdate,
+    ) -> Result<(), StorageError> {
+        let number = block.number();
+        if update.number != number || update.block_hash != block.hash {
+            return Err(StorageError::UpdateMismatch { number, reason: "the update belongs to another block" });
+        }
+        if update.state_root != block.header.state_root {
+            return Err(StorageError::UpdateMismatch { number, reason: "state root differs" });
+        }
+        let txn = self.begin_write()?;
+        let head = read_head(&txn.open_table(META)?)?;
+        let head_hash = match txn.open_table(HEADERS)?.get(head)? {
+            Some(raw) => Header::decode(&mut raw.value()).map_err(|e| corrupt("headers", e))?.hash_slow(),
+            None => return Err(corrupt("headers", format!("head {head} has no header"))),
+        };
+        if number != head + 1 || block.header.parent_hash != head_hash {
+            return Err(StorageError::NotChild { number, head });
+        }
+        write_update(&txn, update)?;
+        write_block(&txn, block, receipts)?;
+        let mut cache = self.tries.lock();
+        if let Err(e) = txn.commit() {
+            *cache = None;
+            return Err(e.into());
+        }
+        *cache = Some(match cache.take() {
+            Some((n, mut t)) if n == head => {
+                t.accounts = update.tries.accounts.clone();
+                t.storage.extend(update.tries.storage.iter().map(|(k, v)| (*k, v.clone())));
+                (number, t)
+            }
+            _ => (number, update.tries.clone()),
+        });
+        Ok(())
+    }
+
+    /// Resolves and commits a block on top of the head in one step: fills in the header's
+    /// state root from `changes` and stores header, body, receipts and indexes. `header` must
+    /// carry everything else (transactions and receipts roots, bloom, gas used).
     pub fn commit_block(
         &self,
         mut header: Header,
@@ -141,29 +231,15 @@ impl Store {
         receipts: &[StoredReceipt],
         changes: &StateChanges,
     ) -> Result<SealedBlock, StorageError> {
-        let txn = self.begin_write()?;
-        let head = read_head(&txn.open_table(META)?)?;
-        if header.number != head + 1 {
-            return Err(StorageError::NotChild { number: header.number, head });
-        }
-        let mut trie = self.tries.lock();
-        let applied = apply_changes(&txn, header.number, changes, &mut trie)
-            .and_then(|root| {
-                header.state_root = root;
-                let block = SealedBlock::new(header, transactions, senders);
-                write_block(&txn, &block, receipts)?;
-                Ok(block)
-            });
-        match applied {
-            Ok(block) => {
-                commit_or_forget(txn, &mut trie)?;
-                Ok(block)
-            }
-            Err(e) => {
-                *trie = None;
-                Err(e)
-            }
-        }
+        let view = self.latest_state()?;
+        let mut update = self.resolve(&view, &[], header.number, changes)?;
+        drop(view);
+        header.state_root = update.state_root;
+        let parent_hash = header.parent_hash;
+        let block = SealedBlock::new(header, transactions, senders);
+        update.seal(block.hash, parent_hash);
+        self.commit(&block, receipts, &update)?;
+        Ok(block)
     }
 
     fn meta_b256(&self, key: &str) -> Result<Option<B256>, StorageError> {
@@ -275,21 +351,10 @@ fn write_block(
     Ok(())
 }
 
-/// Applies `changes` as block `number`, recording pre-images in the history tables, and returns
-/// the new state root.
-fn apply_changes(
-    txn: &WriteTransaction,
-    number: u64,
-    changes: &StateChanges,
-    trie: &mut Option<Tries>,
-) -> Result<B256, StorageError> {
-    let tries = match trie {
-        Some(t) => t,
-        // First block since start: load the account trie once (re-applying this block's
-        // updates below is idempotent).
-        None => trie.insert(Tries { accounts: load_trie(&txn.open_table(HASHED_ACCOUNTS)?)?, ..Default::default() }),
-    };
-    let mut leaf_updates: Vec<(B256, Option<Vec<u8>>)> = Vec::with_capacity(changes.accounts.len());
+/// Writes a resolved update as block `update.number`, recording pre-images in the history
+/// tables.
+fn write_update(txn: &WriteTransaction, update: &StateUpdate) -> Result<(), StorageError> {
+    let number = update.number;
     let mut accounts = txn.open_table(ACCOUNTS)?;
     let mut storage = txn.open_table(STORAGE)?;
     let mut code = txn.open_table(CODE)?;
@@ -298,37 +363,30 @@ fn apply_changes(
     let mut account_history = txn.open_table(ACCOUNT_HISTORY)?;
     let mut storage_history = txn.open_table(STORAGE_HISTORY)?;
 
-    for (address, change) in &changes.accounts {
+    for (hash, bytecode) in &update.code {
+        code.insert(hash.0, bytecode.as_ref())?;
+    }
+    for (address, record) in &update.accounts {
         let addr = address.0.0;
         let hashed_addr = keccak256(address).0;
         let old = accounts.get(addr)?.map(|v| v.value().to_vec());
         account_history.insert((addr, number), old.as_deref().unwrap_or(&[]))?;
-        let old = old.as_deref().map(decode_account).transpose()?;
 
-        let mut storage_touched = false;
-        let mut slot_updates: Vec<(B256, Option<Vec<u8>>)> = Vec::new();
-        let wiped = change.wipe_storage || change.info.is_none();
-        if wiped {
-            tries.storage.remove(&B256::from(hashed_addr));
-            let slots: Vec<([u8; 32], [u8; 32])> = storage
-                .range((addr, [0u8; 32])..=(addr, [0xffu8; 32]))?
-                .map(|e| e.map(|(k, v)| (k.value().1, v.value())))
-                .collect::<Result<_, _>>()?;
-            for (slot, value) in slots {
-                storage_history.insert((addr, slot, number), value)?;
-                storage.remove((addr, slot))?;
-                hashed_storage.remove((hashed_addr, keccak256(slot).0))?;
-                storage_touched = true;
+        if let Some(writes) = update.storage.get(address) {
+            if writes.wiped {
+                let slots: Vec<([u8; 32], [u8; 32])> = storage
+                    .range((addr, [0u8; 32])..=(addr, [0xffu8; 32]))?
+                    .map(|e| e.map(|(k, v)| (k.value().1, v.value())))
+                    .collect::<Result<_, _>>()?;
+                for (slot, value) in slots {
+                    storage_history.insert((addr, slot, number), value)?;
+                    storage.remove((addr, slot))?;
+                    hashed_storage.remove((hashed_addr, keccak256(slot).0))?;
+                }
             }
-        }
-        if change.info.is_some() {
-            for (slot, value) in &change.storage {
+            for (slot, value) in &writes.slots {
                 let key = (addr, slot.0);
                 let old_value = storage.get(key)?.map(|v| v.value()).unwrap_or([0u8; 32]);
-                let new_value = value.to_be_bytes::<32>();
-                if old_value == new_value {
-                    continue;
-                }
                 // A wiped slot already has its pre-image recorded.
                 if storage_history.get((addr, slot.0, number))?.is_none() {
                     storage_history.insert((addr, slot.0, number), old_value)?;
@@ -337,69 +395,24 @@ fn apply_changes(
                 if value.is_zero() {
                     storage.remove(key)?;
                     hashed_storage.remove((hashed_addr, hashed_slot))?;
-                    slot_updates.push((B256::from(hashed_slot), None));
                 } else {
+                    let new_value = value.to_be_bytes::<32>();
                     storage.insert(key, new_value)?;
                     hashed_storage.insert((hashed_addr, hashed_slot), new_value)?;
-                    slot_updates.push((B256::from(hashed_slot), Some(storage_leaf(value))));
                 }
-                storage_touched = true;
             }
         }
-
-        match &change.info {
+        match record {
             None => {
                 accounts.remove(addr)?;
                 hashed_accounts.remove(hashed_addr)?;
-                leaf_updates.push((B256::from(hashed_addr), None));
             }
-            Some(info) => {
-                if let Some(bytecode) = &change.code {
-                    code.insert(info.code_hash.0, bytecode.as_ref())?;
-                }
-                let storage_root = if storage_touched {
-                    let key = B256::from(hashed_addr);
-                    let t = match tries.storage.entry(key) {
-                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                        // Loaded after this block's writes: already up to date.
-                        std::collections::hash_map::Entry::Vacant(e) => {
-                            e.insert(load_storage_trie(&hashed_storage, hashed_addr)?)
-                        }
-                    };
-                    for (slot, value) in slot_updates {
-                        match value {
-                            Some(v) => t.insert(slot, v),
-                            None => t.remove(slot),
-                        }
-                    }
-                    t.root()
-                } else {
-                    old.map(|a| a.storage_root).unwrap_or(EMPTY_ROOT_HASH)
-                };
-                let record = encode_account(&TrieAccount {
-                    nonce: info.nonce,
-                    balance: info.balance,
-                    storage_root,
-                    code_hash: info.code_hash,
-                });
+            Some(acc) => {
+                let record = encode_account(acc);
                 accounts.insert(addr, record.as_slice())?;
                 hashed_accounts.insert(hashed_addr, record.as_slice())?;
-                leaf_updates.push((B256::from(hashed_addr), Some(record)));
             }
         }
     }
-    for (key, value) in leaf_updates {
-        match value {
-            Some(v) => tries.accounts.insert(key, v),
-            None => tries.accounts.remove(key),
-        }
-    }
-    Ok(tries.accounts.root())
-}
-
-fn commit_or_forget(txn: WriteTransaction, trie: &mut Option<Tries>) -> Result<(), StorageError> {
-    txn.commit().map_err(|e| {
-        *trie = None;
-        StorageError::from(e)
-    })
+    Ok(())
 }

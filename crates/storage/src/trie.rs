@@ -7,7 +7,7 @@
 use alloy_primitives::{B256, U256, keccak256};
 use alloy_rlp::Encodable;
 use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, Nibbles, TrieAccount};
-use redb::{ReadableTable, Table};
+use redb::ReadableTable;
 
 use crate::{StorageError, error::corrupt, mpt::Trie};
 
@@ -20,7 +20,7 @@ pub(crate) fn storage_leaf(value: &U256) -> Vec<u8> {
 
 /// Loads the storage trie of the account whose hashed address is `hashed_address`.
 pub(crate) fn load_storage_trie(
-    table: &Table<'_, ([u8; 32], [u8; 32]), [u8; 32]>,
+    table: &impl ReadableTable<([u8; 32], [u8; 32]), [u8; 32]>,
     hashed_address: [u8; 32],
 ) -> Result<Trie, StorageError> {
     let mut trie = Trie::default();
@@ -33,7 +33,7 @@ pub(crate) fn load_storage_trie(
 }
 
 /// Loads the whole account trie from the ordered `hashed_accounts` table.
-pub(crate) fn load_trie(table: &Table<'_, [u8; 32], &[u8]>) -> Result<Trie, StorageError> {
+pub(crate) fn load_trie(table: &impl ReadableTable<[u8; 32], &'static [u8]>) -> Result<Trie, StorageError> {
     let mut trie = Trie::default();
     for entry in table.iter()? {
         let (key, value) = entry?;

@@ -182,3 +182,110 @@ proptest! {
         }
     }
 }
+
+/// One block's changes from the generator's tuples: (account, balance, optional slot write);
+/// balance 0 without a slot deletes the account.
+fn changes_of(block: &[(u8, u64, Option<(u8, u64)>)]) -> StateChanges {
+    let mut changes = StateChanges::default();
+    for (who, bal, slot) in block {
+        let entry = changes.accounts.entry(Address::repeat_byte(who + 1)).or_default();
+        if *bal == 0 && slot.is_none() {
+            *entry = AccountChange { info: None, code: None, wipe_storage: true, storage: Default::default() };
+            continue;
+        }
+        entry.info = Some(AccountInfo { nonce: 0, balance: U256::from(*bal), code_hash: KECCAK256_EMPTY });
+        if let Some((s, v)) = slot {
+            entry.storage.insert(B256::with_last_byte(*s), U256::from(*v));
+        }
+    }
+    changes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// Blocks resolved as a pending chain (nothing written) have the roots and the state of the
+    /// same blocks committed one by one, and stay readable while they are committed under them.
+    #[test]
+    fn pending_chain_equals_committed_chain(
+        blocks in prop::collection::vec(
+            prop::collection::vec((0u8..8, 0u64..4, prop::option::of((0u8..4, 0u64..3))), 1..6),
+            1..6,
+        )
+    ) {
+        use std::sync::Arc;
+        use ls_storage::{PendingState, StateReader};
+        let spec = spec();
+        let committed = Store::in_memory().unwrap();
+        committed.init_genesis(&spec).unwrap();
+        let pending = Store::in_memory().unwrap();
+        pending.init_genesis(&spec).unwrap();
+
+        let mut layers: Vec<Arc<ls_storage::StateUpdate>> = Vec::new();
+        let mut sealed = Vec::new();
+        for block in &blocks {
+            let changes = changes_of(block);
+            let expected = committed.commit_block(child(&committed, &spec), vec![], vec![], &[], &changes).unwrap();
+            let view = pending.latest_state().unwrap();
+            let mut update = pending.resolve(&view, &layers, expected.number(), &changes).unwrap();
+            prop_assert_eq!(update.state_root(), expected.header.state_root);
+            let parent_hash = sealed.last().map(|b: &ls_primitives::SealedBlock| b.hash).unwrap_or(pending.block(0).unwrap().unwrap().hash);
+            let mut header = expected.header.clone();
+            header.parent_hash = parent_hash;
+            let block = ls_primitives::SealedBlock::new(header, vec![], vec![]);
+            update.seal(block.hash, parent_hash);
+            layers.insert(0, Arc::new(update));
+            sealed.push(block);
+        }
+        // Reads through the pending chain equal the committed head, and stay equal as the
+        // blocks under it are committed one at a time.
+        let truth = committed.latest_state().unwrap();
+        let check = |store: &Store, layers: &[Arc<ls_storage::StateUpdate>]| -> Result<(), TestCaseError> {
+            let view = store.latest_state().unwrap();
+            let state = PendingState::new(&view, layers).unwrap();
+            for who in 0u8..8 {
+                let addr = Address::repeat_byte(who + 1);
+                prop_assert_eq!(state.account(addr).unwrap(), truth.account(addr).unwrap());
+                for s in 0u8..4 {
+                    let slot = B256::with_last_byte(s);
+                    prop_assert_eq!(state.storage(addr, slot).unwrap(), truth.storage(addr, slot).unwrap());
+                }
+            }
+            Ok(())
+        };
+        check(&pending, &layers)?;
+        for (i, block) in sealed.iter().enumerate() {
+            let update = &layers[layers.len() - 1 - i];
+            pending.commit(block, &[], update).unwrap();
+            check(&pending, &layers)?;
+        }
+        let head = pending.block(pending.head().unwrap()).unwrap().unwrap();
+        prop_assert_eq!(head.header.state_root, truth_root(&committed));
+    }
+}
+
+fn truth_root(store: &Store) -> B256 {
+    store.block(store.head().unwrap()).unwrap().unwrap().header.state_root
+}
+
+#[test]
+fn commit_refuses_an_update_that_does_not_match_the_block() {
+    let spec = spec();
+    let store = Store::in_memory().unwrap();
+    store.init_genesis(&spec).unwrap();
+    let changes = changes_of(&[(1, 3, Some((1, 2)))]);
+    let view = store.latest_state().unwrap();
+    let mut update = store.resolve(&view, &[], 1, &changes).unwrap();
+    drop(view);
+    let mut header = child(&store, &spec);
+    header.state_root = B256::repeat_byte(1);
+    let wrong_root = ls_primitives::SealedBlock::new(header.clone(), vec![], vec![]);
+    update.seal(wrong_root.hash, header.parent_hash);
+    assert!(store.commit(&wrong_root, &[], &update).is_err());
+    // A block on another parent is refused even with a matching root.
+    header.state_root = update.state_root();
+    header.parent_hash = B256::repeat_byte(2);
+    let orphan = ls_primitives::SealedBlock::new(header, vec![], vec![]);
+    update.seal(orphan.hash, B256::repeat_byte(2));
+    assert!(matches!(store.commit(&orphan, &[], &update), Err(ls_storage::StorageError::NotChild { .. })));
+    assert_eq!(store.head().unwrap(), 0);
+}
