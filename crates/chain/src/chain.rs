@@ -1,17 +1,27 @@
 use std::{
+    collections::{HashMap, HashSet},
     sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
 };
 
-use alloy_consensus::{ReceiptEnvelope, Transaction, TxEnvelope, transaction::Recovered};
+use alloy_consensus::{
+    ReceiptEnvelope, Transaction, TxEnvelope,
+    transaction::{Recovered, SignerRecoverable},
+};
 use alloy_primitives::{Address, B256, U256};
-use ls_evm::{BlockExecutor, ExecError};
-use ls_primitives::{ChainSpec, SealedBlock};
-use ls_storage::{StateView, StorageError, Store};
+use ls_evm::{BlockExecutor, ExecError, ExecutedBlock};
+use ls_primitives::{ChainSpec, SealedBlock, timestamp_ms};
+use ls_storage::{PendingState, StateUpdate, StateView, StorageError, Store};
 use ls_txpool::{PoolConfig, PoolError, StateView as PoolState, TxPool};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
+
+use crate::{Clock, SystemClock};
+
+/// How far ahead of our clock a block's time may be.
+pub const MAX_FUTURE_DRIFT_MS: u64 = 2_000;
+/// Most blocks executed but not final that a node keeps (proposals of views not yet decided).
+pub const MAX_PENDING_BLOCKS: usize = 256;
 
 /// A block that was just committed, with its receipts.
 #[derive(Debug, Clone)]
@@ -26,6 +36,31 @@ pub enum ChainError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// The block breaks a rule; a peer that sent it sent garbage.
+    #[error("invalid block {number} ({hash}): {reason}")]
+    Invalid { number: u64, hash: B256, reason: String },
+    #[error("unknown parent block {0}")]
+    UnknownParent(B256),
+    #[error("unknown pending block {0}")]
+    UnknownBlock(B256),
+    #[error("too many pending blocks ({0})")]
+    TooManyPending(usize),
+}
+
+/// A block executed on its parent and sealed (state root included), not yet final. Finalizing
+/// it writes what was computed here; nothing is executed again.
+#[derive(Debug)]
+pub struct PendingBlock {
+    pub block: SealedBlock,
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// This block's state update, then its pending ancestors' (newest first).
+    layers: Vec<Arc<StateUpdate>>,
+}
+
+impl PendingBlock {
+    pub fn hash(&self) -> B256 {
+        self.block.hash
+    }
 }
 
 /// The chain: storage, pool and the notifications that tie them to RPC subscribers.
@@ -43,6 +78,9 @@ pub struct Chain {
     head_lock: RwLock<()>,
     /// The newest block's header, kept in memory: read on every request and every transaction.
     head: RwLock<Arc<Head>>,
+    /// Executed, sealed blocks above the head, by hash.
+    pending: Mutex<HashMap<B256, Arc<PendingBlock>>>,
+    clock: Arc<dyn Clock>,
 }
 
 /// A header with its hash.
@@ -70,13 +108,19 @@ impl PoolState for PoolStateAdapter<'_> {
     }
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
-}
-
 impl Chain {
     /// Opens the chain in `store`, writing genesis if the store is new.
     pub fn open(spec: ChainSpec, store: Arc<Store>, pool: PoolConfig) -> Result<Arc<Self>, ChainError> {
+        Self::open_with_clock(spec, store, pool, Arc::new(SystemClock))
+    }
+
+    /// [`Chain::open`] with block time taken from `clock`.
+    pub fn open_with_clock(
+        spec: ChainSpec,
+        store: Arc<Store>,
+        pool: PoolConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, ChainError> {
         let genesis = store.init_genesis(&spec)?;
         let number = store.head()?;
         let header = store.header(number)?.ok_or(StorageError::UnknownBlock { requested: number, head: number })?;
@@ -91,6 +135,8 @@ impl Chain {
             building: Mutex::new(()),
             head_lock: RwLock::new(()),
             head: RwLock::new(head),
+            pending: Mutex::new(HashMap::new()),
+            clock,
         }))
     }
 
@@ -136,20 +182,69 @@ impl Chain {
         self.pool.add(tx, &PoolStateAdapter(&state), self.next_base_fee())
     }
 
-    /// Builds a block from the pool's best transactions, commits it and announces it.
-    /// With `allow_empty` false, returns `None` when no transaction made it into the block.
+    /// Builds a block from the pool's best transactions on the head, commits it and announces
+    /// it: a committee of one proposes and finalizes on the same path a network uses. With
+    /// `allow_empty` false, returns `None` when no transaction made it into the block.
     pub fn build_block(&self, allow_empty: bool) -> Result<Option<Arc<NewBlock>>, ChainError> {
         let _guard = self.building.lock();
-        let parent = self.head();
-        let header = self.spec.child_header(&parent.header, parent.hash, now_secs());
+        let head = self.head();
+        let proposal = self.propose(head.hash, self.spec.coinbase)?;
+        if proposal.block.transactions.is_empty() && !allow_empty {
+            self.pending.lock().remove(&proposal.hash());
+            return Ok(None);
+        }
+        self.finalize(proposal.hash()).map(Some)
+    }
+
+    /// The header and pending state layers of `parent`: the head (no layers) or a pending
+    /// block on the finalized chain that `view` shows.
+    fn parent_of(&self, parent: B256, view: &StateView) -> Result<(alloy_consensus::Header, Vec<Arc<StateUpdate>>), ChainError> {
+        let head = self.head();
+        if head.hash == parent && head.header.number == view.block_number() {
+            return Ok((head.header.clone(), Vec::new()));
+        }
+        if let Some(p) = self.pending.lock().get(&parent) {
+            return Ok((p.block.header.clone(), p.layers.clone()));
+        }
+        // The view may be one block ahead of the cached head while a commit completes.
+        if view.block_hash(view.block_number())? == Some(parent)
+            && let Some(header) = self.store.header(view.block_number())?
+        {
+            return Ok((header, Vec::new()));
+        }
+        Err(ChainError::UnknownParent(parent))
+    }
+
+    /// Transactions of the pending blocks from `parent` down to the head.
+    fn pending_txs(&self, mut parent: B256) -> HashSet<B256> {
+        let pending = self.pending.lock();
+        let mut out = HashSet::new();
+        while let Some(p) = pending.get(&parent) {
+            out.extend(p.block.transactions.iter().map(|t| *t.tx_hash()));
+            parent = p.block.header.parent_hash;
+        }
+        out
+    }
+
+    /// Builds and executes a block on `parent` (the head or a pending block) with the pool's
+    /// best transactions, credited to `beneficiary`, and seals it without committing it.
+    pub fn propose(&self, parent: B256, beneficiary: Address) -> Result<Arc<PendingBlock>, ChainError> {
+        let view = self.store.latest_state()?;
+        let (parent_header, layers) = self.parent_of(parent, &view)?;
+        let state = PendingState::new(&view, &layers)?;
+        let mut header = self.spec.child_header_ms(&parent_header, parent, self.clock.now_ms());
+        header.beneficiary = beneficiary;
         let base_fee = header.base_fee_per_gas.unwrap_or_default();
-        let state = self.store.latest_state()?;
+        let already_in = self.pending_txs(parent);
         let mut executor = BlockExecutor::new(&self.spec, header, &state);
         let mut rejected = Vec::new();
         let mut best = self.pool.best(base_fee);
         while let Some(tx) = best.next() {
             if executor.gas_left() < 21_000 {
                 break;
+            }
+            if already_in.contains(tx.tx_hash()) {
+                continue;
             }
             let sender = tx.signer();
             if tx.gas_limit() > executor.gas_left() {
@@ -168,36 +263,169 @@ impl Chain {
             }
         }
         drop(best);
-        if executor.is_empty() && !allow_empty {
-            if !rejected.is_empty() {
-                self.pool.remove(&rejected);
-            }
-            return Ok(None);
+        // On a pending parent a refusal may be that parent's doing (a nonce it used), so only
+        // a refusal against the finalized state drops the transaction.
+        if !rejected.is_empty() && layers.is_empty() {
+            self.pool.remove(&rejected);
         }
         let executed = executor.finish();
-        let receipts = executed.receipts;
+        let block = self.seal(&view, layers, executed)?;
+        self.insert_pending(block)
+    }
+
+    /// Resolves an executed block's state and fills in its state root.
+    fn seal(&self, view: &StateView, layers: Vec<Arc<StateUpdate>>, executed: ExecutedBlock) -> Result<PendingBlock, ChainError> {
+        let mut update = self.store.resolve(view, &layers, executed.header.number, &executed.changes)?;
+        let mut header = executed.header;
+        header.state_root = update.state_root();
+        let parent_hash = header.parent_hash;
+        let block = SealedBlock::new(header, executed.transactions, executed.senders);
+        update.seal(block.hash, parent_hash);
+        let mut all = Vec::with_capacity(layers.len() + 1);
+        all.push(Arc::new(update));
+        all.extend(layers);
+        Ok(PendingBlock { block, receipts: executed.receipts, layers: all })
+    }
+
+    fn insert_pending(&self, block: PendingBlock) -> Result<Arc<PendingBlock>, ChainError> {
+        let mut pending = self.pending.lock();
+        if let Some(known) = pending.get(&block.block.hash) {
+            return Ok(known.clone());
+        }
+        if pending.len() >= MAX_PENDING_BLOCKS {
+            return Err(ChainError::TooManyPending(pending.len()));
+        }
+        let block = Arc::new(block);
+        pending.insert(block.block.hash, block.clone());
+        Ok(block)
+    }
+
+    /// Checks a block someone else proposed: its header against its parent's, every
+    /// transaction against the rules the pool applies, and its execution on the parent's state
+    /// (gas used, transactions and receipts roots, bloom, state root). A valid block is kept as
+    /// pending, ready to be finalized without executing it again.
+    pub fn verify(&self, block: &SealedBlock) -> Result<Arc<PendingBlock>, ChainError> {
+        if let Some(known) = self.pending.lock().get(&block.hash) {
+            return Ok(known.clone());
+        }
+        let (number, hash) = (block.number(), block.hash);
+        let invalid = |reason: String| ChainError::Invalid { number, hash, reason };
+        if block.header.hash_slow() != hash {
+            return Err(invalid("hash does not match the header".into()));
+        }
+        let view = self.store.latest_state()?;
+        let (parent, layers) = self.parent_of(block.header.parent_hash, &view)?;
+        let state = PendingState::new(&view, &layers)?;
+        let h = &block.header;
+        let ms = timestamp_ms(h);
+        if h.extra_data.len() != 8 {
+            return Err(invalid(format!("extra data must be the 8-byte time in milliseconds, got {} bytes", h.extra_data.len())));
+        }
+        if ms < timestamp_ms(&parent) {
+            return Err(invalid(format!("time {ms} ms is before its parent's {} ms", timestamp_ms(&parent))));
+        }
+        let now = self.clock.now_ms();
+        if ms > now.saturating_add(MAX_FUTURE_DRIFT_MS) {
+            return Err(invalid(format!("time {ms} ms is more than {MAX_FUTURE_DRIFT_MS} ms ahead of ours ({now} ms)")));
+        }
+        // Every field that does not depend on the transactions must be what we would write.
+        let mut template = self.spec.child_header_ms(&parent, h.parent_hash, ms);
+        template.beneficiary = h.beneficiary;
+        let base_fee = template.base_fee_per_gas.unwrap_or_default();
+        for (field, ours, theirs) in [
+            ("number", template.number, h.number),
+            ("timestamp", template.timestamp, h.timestamp),
+            ("gas limit", template.gas_limit, h.gas_limit),
+            ("base fee", base_fee, h.base_fee_per_gas.unwrap_or_default()),
+        ] {
+            if ours != theirs {
+                return Err(invalid(format!("{field} is {theirs}, expected {ours}")));
+            }
+        }
+        if block.transactions.len() != block.senders.len() {
+            return Err(invalid("senders do not match transactions".into()));
+        }
+        let mut executor = BlockExecutor::new(&self.spec, template, &state);
+        for (i, tx) in block.transactions.iter().enumerate() {
+            // Senders are recovered here, never taken from whoever sent the block.
+            let sender = tx.recover_signer().map_err(|e| invalid(format!("transaction {i}: bad signature: {e}")))?;
+            let tx = Recovered::new_unchecked(tx.clone(), sender);
+            self.pool.validate_for_block(&tx, base_fee).map_err(|e| invalid(format!("transaction {i}: {e}")))?;
+            if let Err(r) = executor.execute(tx) {
+                if let ExecError::Db(e) = r.error {
+                    return Err(ExecError::Db(e).into());
+                }
+                return Err(invalid(format!("transaction {i} ({}): {}", r.hash, r.error)));
+            }
+        }
+        let executed = executor.finish();
+        let ours = &executed.header;
+        if ours.gas_used != h.gas_used {
+            return Err(invalid(format!("gas used is {}, execution used {}", h.gas_used, ours.gas_used)));
+        }
+        for (field, ours, theirs) in [
+            ("transactions root", ours.transactions_root, h.transactions_root),
+            ("receipts root", ours.receipts_root, h.receipts_root),
+        ] {
+            if ours != theirs {
+                return Err(invalid(format!("{field} is {theirs}, execution gives {ours}")));
+            }
+        }
+        if ours.logs_bloom != h.logs_bloom {
+            return Err(invalid("logs bloom differs from execution".into()));
+        }
+        let sealed = self.seal(&view, layers, executed)?;
+        if sealed.block.hash != hash {
+            let reason = if sealed.block.header.state_root != h.state_root {
+                format!("state root is {}, execution gives {}", h.state_root, sealed.block.header.state_root)
+            } else {
+                "header differs from the one execution gives".into()
+            };
+            return Err(invalid(reason));
+        }
+        self.insert_pending(sealed)
+    }
+
+    /// Makes a pending block final: writes what verification or proposal computed (nothing is
+    /// executed again), tells the pool, moves the head and announces the block. Refuses a
+    /// block whose parent is not the head.
+    pub fn finalize(&self, hash: B256) -> Result<Arc<NewBlock>, ChainError> {
+        let pending = self.pending.lock().get(&hash).cloned().ok_or(ChainError::UnknownBlock(hash))?;
+        let block = pending.block.clone();
         let head_guard = self.head_lock.write();
-        let block = self.store.commit_block(
-            executed.header,
-            executed.transactions,
-            executed.senders,
-            &receipts,
-            &executed.changes,
-        )?;
-        drop(state);
+        self.store.commit(&block, &pending.receipts, &pending.layers[0])?;
         let mined: Vec<B256> = block.transactions.iter().map(|t| *t.tx_hash()).collect();
         let new_state = self.store.latest_state()?;
         self.pool.on_block(&mined, &PoolStateAdapter(&new_state), self.spec.next_base_fee(&block.header));
-        if !rejected.is_empty() {
-            self.pool.remove(&rejected);
-        }
         *self.head.write() = Arc::new(Head { header: block.header.clone(), hash: block.hash });
         drop(head_guard);
-        info!(number = block.number(), hash = %block.hash, txs = block.transactions.len(), gas_used = block.header.gas_used, "sealed block");
-        let event = Arc::new(NewBlock { block, receipts });
+        self.prune(&block);
+        info!(number = block.number(), hash = %block.hash, txs = block.transactions.len(), gas_used = block.header.gas_used, "finalized block");
+        let event = Arc::new(NewBlock { block, receipts: pending.receipts.clone() });
         // An error only means nobody is subscribed.
         let _ = self.blocks.send(event.clone());
-        Ok(Some(event))
+        Ok(event)
+    }
+
+    /// Drops pending blocks that can no longer be finalized: at or below `finalized`, or on
+    /// another branch.
+    fn prune(&self, finalized: &SealedBlock) {
+        let n = finalized.number();
+        self.pending.lock().retain(|_, p| {
+            let number = p.block.number();
+            // Layers go down at least to the block after the one final when `p` was built.
+            number > n && p.layers.get((number - n - 1) as usize).is_some_and(|l| l.parent_hash() == finalized.hash)
+        });
+    }
+
+    /// A pending block by hash.
+    pub fn pending_block(&self, hash: &B256) -> Option<Arc<PendingBlock>> {
+        self.pending.lock().get(hash).cloned()
+    }
+
+    /// How many blocks are pending.
+    pub fn pending_len(&self) -> usize {
+        self.pending.lock().len()
     }
 
     /// Logs a warning for a failed build; the producer keeps going.

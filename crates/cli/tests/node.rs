@@ -129,12 +129,20 @@ fn kill_9_and_restart_keeps_head_state_root_and_balances() {
         node.call("eth_sendRawTransaction", json!([raw]));
     }
     std::thread::sleep(Duration::from_millis(130));
+    // What the node called final just before it dies must be exactly there after it restarts.
+    let before = node.ok("eth_getBlockByNumber", json!(["latest", false]));
+    let balance_before = node.u256("eth_getBalance", json!([DEV1, before["number"]]));
     node.kill9();
 
     let node = Node::start(Some(dir.path()), &[]);
     let head = node.ok("eth_getBlockByNumber", json!(["latest", false]));
-    let n = head["number"].as_str().unwrap().to_string();
-    assert!(u64::from_str_radix(n.trim_start_matches("0x"), 16).unwrap() >= 1);
+    let number = |b: &serde_json::Value| u64::from_str_radix(b["number"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert!(number(&before) >= 1);
+    assert!(number(&head) >= number(&before), "head went back from {} to {}", before["number"], head["number"]);
+    let after = node.ok("eth_getBlockByNumber", json!([before["number"], false]));
+    assert_eq!(after["hash"], before["hash"]);
+    assert_eq!(after["stateRoot"], before["stateRoot"]);
+    assert_eq!(node.u256("eth_getBalance", json!([DEV1, before["number"]])), balance_before);
     // Every block is intact and links to its parent.
     let mut child = head.clone();
     while child["number"] != json!("0x0") {

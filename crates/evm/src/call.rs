@@ -12,7 +12,7 @@ use std::{
 use alloy_consensus::Header;
 use alloy_primitives::{Address, Bytes, Log, TxKind};
 use alloy_rpc_types_eth::{TransactionRequest, state::StateOverride};
-use ls_storage::StateView;
+use ls_storage::StateReader;
 use revm::{
     Context, InspectEvm, Inspector, MainBuilder, MainContext,
     bytecode::Bytecode,
@@ -214,7 +214,7 @@ fn apply_overrides(
 fn run(
     chain_id: u64,
     header: &Header,
-    state: &StateView,
+    state: &dyn StateReader,
     req: &TransactionRequest,
     gas: u64,
     overrides: Option<&StateOverride>,
@@ -251,7 +251,7 @@ fn run(
 pub fn call(
     chain_id: u64,
     header: &Header,
-    state: &StateView,
+    state: &dyn StateReader,
     req: &TransactionRequest,
     overrides: Option<&StateOverride>,
     limits: &CallLimits,
@@ -265,7 +265,7 @@ pub fn call(
 pub fn estimate_gas(
     chain_id: u64,
     header: &Header,
-    state: &StateView,
+    state: &dyn StateReader,
     req: &TransactionRequest,
     overrides: Option<&StateOverride>,
     limits: &CallLimits,

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256, KECCAK256_EMPTY, U256};
-use ls_storage::{StateView, StorageError};
+use ls_storage::{StateReader, StorageError};
 use revm::{
     DatabaseRef,
     bytecode::Bytecode,
@@ -22,9 +22,14 @@ impl From<StorageError> for DbError {
     }
 }
 
-/// revm's view of a state snapshot.
-#[derive(Debug)]
-pub struct StateDb<'a>(pub &'a StateView);
+/// revm's view of a state snapshot: the finalized store or pending blocks over it.
+pub struct StateDb<'a>(pub &'a dyn StateReader);
+
+impl std::fmt::Debug for StateDb<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StateDb").field(&self.0.block_number()).finish()
+    }
+}
 
 impl DatabaseRef for StateDb<'_> {
     type Error = DbError;

@@ -5,7 +5,7 @@ use alloy_consensus::{
 use alloy_eips::Typed2718;
 use alloy_primitives::{Address, B256, Bloom};
 use ls_primitives::ChainSpec;
-use ls_storage::{AccountChange, AccountInfo, StateChanges, StateView};
+use ls_storage::{AccountChange, AccountInfo, StateChanges, StateReader};
 use revm::{
     Context, DatabaseCommit, ExecuteEvm, MainBuilder, MainContext, MainnetEvm,
     context::ContextTr,
@@ -99,7 +99,7 @@ pub fn tx_env(tx: &TxEnvelope, sender: Address) -> TxEnv {
 
 impl<'a> BlockExecutor<'a> {
     /// Starts a block on top of `parent_state` (the state after the parent block).
-    pub fn new(spec: &ChainSpec, header: Header, parent_state: &'a StateView) -> Self {
+    pub fn new(spec: &ChainSpec, header: Header, parent_state: &'a dyn StateReader) -> Self {
         let ctx = Context::mainnet()
             .with_db(CacheDB::new(StateDb(parent_state)))
             .with_cfg(cfg_env(spec.chain_id))

@@ -1,4 +1,5 @@
-//! Executes Ethereum transactions with revm (Prague rules) over a [`ls_storage::StateView`].
+//! Executes Ethereum transactions with revm (Prague rules) over any [`ls_storage::StateReader`]
+//! (the finalized store, or pending blocks over it).
 //!
 //! - [`BlockExecutor`] runs a block's transactions one by one and yields the receipts, the
 //!   header fields they determine, and the [`ls_storage::StateChanges`] to commit.

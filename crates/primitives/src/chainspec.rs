@@ -104,6 +104,29 @@ impl ChainSpec {
     }
 }
 
+/// A block's time in milliseconds. Blocks come faster than one a second, so the header's
+/// `timestamp` (seconds, as Ethereum tools expect) is not enough to space them: the exact
+/// milliseconds ride in `extra_data` as 8 big-endian bytes, and `timestamp` is their second.
+/// A header without them (genesis, blocks of older nodes) is at the start of its second.
+pub fn timestamp_ms(header: &Header) -> u64 {
+    match <[u8; 8]>::try_from(header.extra_data.as_ref()) {
+        Ok(ms) => u64::from_be_bytes(ms),
+        Err(_) => header.timestamp.saturating_mul(1000),
+    }
+}
+
+impl ChainSpec {
+    /// [`Self::child_header`] at `timestamp_ms` (never before the parent's), recorded as
+    /// [`timestamp_ms`] reads it.
+    pub fn child_header_ms(&self, parent: &Header, parent_hash: B256, timestamp_ms: u64) -> Header {
+        let ms = timestamp_ms.max(crate::chainspec::timestamp_ms(parent));
+        let mut header = self.child_header(parent, parent_hash, ms / 1000);
+        header.timestamp = ms / 1000;
+        header.extra_data = Bytes::copy_from_slice(&ms.to_be_bytes());
+        header
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +148,17 @@ mod tests {
         assert_eq!(grandchild.base_fee_per_gas, Some(bf + bf / 8));
         // Timestamps never go backwards.
         assert_eq!(grandchild.timestamp, 5);
+    }
+
+    #[test]
+    fn milliseconds_ride_in_extra_data() {
+        let spec = crate::dev::dev_chain_spec(DEV_CHAIN_ID, DEFAULT_GAS_LIMIT, 7);
+        let genesis = spec.genesis_header(EMPTY_ROOT_HASH);
+        assert_eq!(timestamp_ms(&genesis), 7_000);
+        let child = spec.child_header_ms(&genesis, genesis.hash_slow(), 9_250);
+        assert_eq!((child.timestamp, timestamp_ms(&child)), (9, 9_250));
+        // Never before the parent, to the millisecond.
+        let grandchild = spec.child_header_ms(&child, child.hash_slow(), 9_100);
+        assert_eq!((grandchild.timestamp, timestamp_ms(&grandchild)), (9, 9_250));
     }
 }

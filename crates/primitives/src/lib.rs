@@ -13,5 +13,5 @@ pub use alloy_eips;
 pub use alloy_primitives;
 pub use alloy_rlp;
 pub use alloy_trie;
-pub use chainspec::{ChainSpec, GenesisAccount};
+pub use chainspec::{ChainSpec, GenesisAccount, timestamp_ms};
 pub use types::{SealedBlock, StoredReceipt};

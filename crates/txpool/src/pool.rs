@@ -210,6 +210,18 @@ impl TxPool {
     }
 
     fn validate_stateless(&self, tx: &Recovered<TxEnvelope>, base_fee: u64) -> Result<(), PoolError> {
+        self.validate_for_block(tx, base_fee)?;
+        let tip = tx.max_priority_fee_per_gas().unwrap_or(tx.max_fee_per_gas());
+        if tip < self.cfg.min_priority_fee {
+            return Err(PoolError::Underpriced { tip, needed: self.cfg.min_priority_fee });
+        }
+        Ok(())
+    }
+
+    /// The rules a transaction in a block must meet, whoever proposed the block: supported
+    /// type (no blob or set-code transactions), chain id, size, gas limit, init code size,
+    /// intrinsic gas, fee fields against `base_fee`. The local tip policy is not one of them.
+    pub fn validate_for_block(&self, tx: &Recovered<TxEnvelope>, base_fee: u64) -> Result<(), PoolError> {
         match tx.inner() {
             TxEnvelope::Legacy(_) | TxEnvelope::Eip2930(_) | TxEnvelope::Eip1559(_) => {}
             _ => return Err(PoolError::TypeNotSupported),
@@ -246,10 +258,6 @@ impl TxPool {
         }
         if max_fee < base_fee as u128 {
             return Err(PoolError::FeeCapTooLow { sender: tx.signer(), max_fee, base_fee });
-        }
-        let tip = tx.max_priority_fee_per_gas().unwrap_or(max_fee);
-        if tip < self.cfg.min_priority_fee {
-            return Err(PoolError::Underpriced { tip, needed: self.cfg.min_priority_fee });
         }
         Ok(())
     }
