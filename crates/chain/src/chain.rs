@@ -342,9 +342,6 @@ impl Chain {
                 return Err(invalid(format!("{field} is {theirs}, expected {ours}")));
             }
         }
-        if block.transactions.len() != block.senders.len() {
-            return Err(invalid("senders do not match transactions".into()));
-        }
         let mut executor = BlockExecutor::new(&self.spec, template, &state);
         for (i, tx) in block.transactions.iter().enumerate() {
             // Senders are recovered here, never taken from whoever sent the block.

@@ -202,8 +202,11 @@ fn verify_applies_the_pool_rules_to_every_transaction() {
     let twice = with_txs(vec![replay.clone(), replay]);
     assert!(invalid_reason(follower.verify(&twice)).contains("transaction 1"));
 
-    // A sender list that lies is ignored: senders are recovered from signatures.
-    let mut lying = good.clone();
-    lying.senders = vec![Address::repeat_byte(0xee)];
-    assert_eq!(follower.verify(&lying).unwrap().block.senders, vec![signer.address()]);
+    // A sender list that lies, or none (as blocks arrive from the network), is ignored:
+    // senders are recovered from signatures.
+    for senders in [vec![Address::repeat_byte(0xee)], vec![]] {
+        let mut lying = good.clone();
+        lying.senders = senders;
+        assert_eq!(follower.verify(&lying).unwrap().block.senders, vec![signer.address()]);
+    }
 }

@@ -185,7 +185,10 @@ proptest! {
 
 /// One block's changes from the generator's tuples: (account, balance, optional slot write);
 /// balance 0 without a slot deletes the account.
-fn changes_of(block: &[(u8, u64, Option<(u8, u64)>)]) -> StateChanges {
+/// (account, balance, optional (slot, value)).
+type Write = (u8, u64, Option<(u8, u64)>);
+
+fn changes_of(block: &[Write]) -> StateChanges {
     let mut changes = StateChanges::default();
     for (who, bal, slot) in block {
         let entry = changes.accounts.entry(Address::repeat_byte(who + 1)).or_default();

@@ -1,0 +1,22 @@
+//! BFT finality for the chain, on commonware (`=2026.10.0`): `simplex` orders block digests
+//! among the validators, `marshal` delivers finalized blocks in order (backfilling what a node
+//! missed), and `ls-chain` builds, verifies and commits the blocks. Consensus knows nothing of
+//! the EVM; the chain knows nothing of views and votes.
+//!
+//! - [`Block`]: an Ethereum block on the wire (RLP header, EIP-2718 transactions, bounded
+//!   decoding), identified by its Ethereum hash.
+//! - [`ChainApp`]: marshal's `Application`: `propose` waits for the parent's time plus the block
+//!   time and calls [`ls_chain::Chain::propose`]; `verify` calls [`ls_chain::Chain::verify`].
+//! - [`Finalizer`]: commits what marshal delivers as final ([`ls_chain::Chain::finalize`]).
+//! - [`start_validator`]: the wiring, generic over runtime and network.
+
+mod app;
+mod block;
+mod engine;
+
+pub use app::{ChainApp, Ctx, Finalizer, RuntimeClock, commit_final};
+pub use block::{Block, BlockLimits, Digest, MAX_HEADER_BYTES};
+pub use engine::{
+    CH_BACKFILL, CH_BLOCKS, CH_CERTIFICATES, CH_RESOLVER, CH_VOTES, CHANNELS, Channels, Validator, ValidatorConfig,
+    epocher, max_message_size, quota, start_validator,
+};
