@@ -205,10 +205,20 @@ where
     let limits = TraceLimits::default()
         .set_max_recorded_bytes(Some(budget.bytes_left))
         .set_behavior(TraceLimitBehavior::Halt);
-    let mut tracing = TracingInspector::new(tracer.inspector_config()).with_limits(limits);
+    let mut config = tracer.inspector_config();
+    let mut steps_left = None;
+    if let Tracer::StructLog(opts) = tracer {
+        // geth's `limit` within what is left: record that many and run the rest unrecorded.
+        // Otherwise every step counts against the budget.
+        match opts.limit.filter(|l| *l > 0 && *l <= budget.struct_logs_left) {
+            Some(limit) => config.step_limit = std::num::NonZeroU64::new(limit),
+            None => steps_left = Some(budget.struct_logs_left),
+        }
+    }
+    let mut tracing = TracingInspector::new(config).with_limits(limits);
     let mut bounds = Bounds {
         watchdog: Watchdog::new(budget.deadline, &budget.limits.cancel),
-        steps_left: matches!(tracer, Tracer::StructLog(_)).then_some(budget.struct_logs_left),
+        steps_left,
         too_many_steps: false,
     };
     let out = {

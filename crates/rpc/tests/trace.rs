@@ -254,6 +254,10 @@ async fn output_caps_refuse_oversized_traces() {
     // The block's struct logs count together.
     let e = call(&f, "debug_traceBlockByNumber", json!(["0x2"])).await.unwrap_err();
     assert!(e.contains("trace too large"), "{e}");
+    // geth's `limit` within the cap records that many and runs the rest.
+    let limited = call(&f, "debug_traceTransaction", json!([f.run8, {"limit": 50}])).await.unwrap();
+    assert_eq!(limited["structLogs"].as_array().unwrap().len(), 50);
+    assert_eq!(limited["failed"], false);
     // Call traces are not struct logs.
     assert!(call(&f, "debug_traceTransaction", json!([f.run8, {"tracer": "callTracer"}])).await.is_ok());
 
