@@ -88,7 +88,7 @@ impl Tracer {
     /// The tracer `opts` names. Unknown names, JavaScript tracers and malformed configs are
     /// refused with a message saying what is supported.
     pub fn from_geth(opts: &GethDebugTracingOptions) -> Result<Self, TraceError> {
-        let Some(tracer) = &opts.tracer else { return Ok(Self::StructLog(opts.config.clone())) };
+        let Some(tracer) = &opts.tracer else { return Ok(Self::StructLog(opts.config)) };
         match tracer {
             GethDebugTracerType::BuiltInTracer(GethDebugBuiltInTracerType::CallTracer) => {
                 Ok(Self::Call(opts.tracer_config.clone().into_call_config().map_err(bad_config)?))
@@ -130,7 +130,7 @@ fn truncated(s: &str) -> String {
 /// One transaction's trace.
 #[derive(Debug, Clone)]
 pub enum TxTrace {
-    Geth(GethTrace),
+    Geth(Box<GethTrace>),
     Parity(Vec<LocalizedTransactionTrace>),
 }
 
@@ -179,15 +179,7 @@ impl<CTX> Inspector<CTX, EthInterpreter> for Bounds<'_> {
     }
 }
 
-fn evm_error<E>(e: EVMError<E>) -> ExecError
-where
-    ExecError: From<EVMError<E>>,
-{
-    ExecError::from(e)
-}
-
 /// Runs `tx` on `db` with `tracer`, leaving `db` unchanged (the caller commits if it goes on).
-#[allow(clippy::too_many_arguments)]
 fn trace_one<D>(
     db: &mut CacheDB<D>,
     cfg: CfgEnv,
@@ -242,7 +234,7 @@ where
             budget.caps.max_bytes
         )));
     }
-    let res = out.map_err(evm_error)?;
+    let res = out.map_err(ExecError::from)?;
     budget.bytes_left = budget.bytes_left.saturating_sub(tracing.recorded_bytes());
     if !matches!(tracer, Tracer::Parity) {
         // geth's top call frame has the transaction's gas limit (parity's, what is left after the
@@ -253,16 +245,16 @@ where
     let trace = match tracer {
         Tracer::StructLog(opts) => {
             let output = res.result.output().cloned().unwrap_or_default();
-            let frame = tracing.geth_builder().with_spec_id(SPEC).geth_traces(gas_used, output, opts.clone());
+            let frame = tracing.geth_builder().with_spec_id(SPEC).geth_traces(gas_used, output, *opts);
             budget.struct_logs_left = budget.struct_logs_left.saturating_sub(frame.struct_logs.len() as u64);
-            TxTrace::Geth(frame.into())
+            TxTrace::Geth(Box::new(frame.into()))
         }
-        Tracer::Call(c) => TxTrace::Geth(tracing.geth_builder().geth_call_traces(c.clone(), gas_used).into()),
+        Tracer::Call(c) => TxTrace::Geth(Box::new(tracing.geth_builder().geth_call_traces(*c, gas_used).into())),
         Tracer::Prestate(c) => {
             let frame = tracing.geth_builder().geth_prestate_traces(&res, c, &*db).map_err(ExecError::from)?;
-            TxTrace::Geth(frame.into())
+            TxTrace::Geth(Box::new(frame.into()))
         }
-        Tracer::Noop => TxTrace::Geth(GethTrace::NoopTracer(NoopFrame::default())),
+        Tracer::Noop => TxTrace::Geth(Box::new(GethTrace::NoopTracer(NoopFrame::default()))),
         Tracer::Parity => TxTrace::Parity(tracing.into_parity_builder().into_localized_transaction_traces(info)),
     };
     Ok((trace, res))
@@ -322,7 +314,7 @@ where
                 evm.inspect_tx(env)
             };
             bounds.watchdog.result(limits)?;
-            db.commit(res.map_err(evm_error)?.state);
+            db.commit(res.map_err(ExecError::from)?.state);
             continue;
         }
         let info = TransactionInfo {
@@ -345,6 +337,7 @@ where
 
 /// `debug_traceCall`: traces `req` on `state` (the state after `header`'s block) as `eth_call`
 /// runs it: gas capped, no nonce check, no base fee unless a price is named.
+#[allow(clippy::too_many_arguments)]
 pub fn trace_call<D>(
     chain_id: u64,
     header: &Header,

@@ -144,7 +144,7 @@ fn geth_block(api: &EthApi, n: u64, tracer: &Tracer, limits: &CallLimits) -> Evm
 
 fn geth(t: Option<TxTrace>) -> GethTrace {
     match t {
-        Some(TxTrace::Geth(g)) => g,
+        Some(TxTrace::Geth(g)) => *g,
         _ => GethTrace::NoopTracer(Default::default()),
     }
 }
