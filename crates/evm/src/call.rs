@@ -74,7 +74,7 @@ impl CallLimits {
 /// Stops the interpreter of every frame once the deadline passes or the cancel flag is set.
 /// Checking the clock every 256 instructions keeps its cost out of the profile and the time
 /// between checks short even when each instruction reads cold state from disk.
-struct Watchdog<'a> {
+pub(crate) struct Watchdog<'a> {
     deadline: Instant,
     cancel: &'a AtomicBool,
     steps: u32,
@@ -88,7 +88,7 @@ enum Abort {
 }
 
 impl<'a> Watchdog<'a> {
-    fn new(deadline: Instant, cancel: &'a AtomicBool) -> Self {
+    pub(crate) fn new(deadline: Instant, cancel: &'a AtomicBool) -> Self {
         Self { deadline, cancel, steps: 0, tripped: None }
     }
 
@@ -103,7 +103,7 @@ impl<'a> Watchdog<'a> {
         self.tripped
     }
 
-    fn result(&self, limits: &CallLimits) -> Result<(), ExecError> {
+    pub(crate) fn result(&self, limits: &CallLimits) -> Result<(), ExecError> {
         match self.tripped {
             None => Ok(()),
             Some(Abort::Timeout) => Err(ExecError::Timeout(limits.timeout)),
@@ -155,7 +155,7 @@ impl CallOutcome {
     }
 }
 
-fn call_tx_env(req: &TransactionRequest, gas: u64, chain_id: u64) -> TxEnv {
+pub(crate) fn call_tx_env(req: &TransactionRequest, gas: u64, chain_id: u64) -> TxEnv {
     let gas_price = req.gas_price.or(req.max_fee_per_gas).unwrap_or_default();
     TxEnv {
         tx_type: if req.max_fee_per_gas.is_some() { 2 } else if req.access_list.is_some() { 1 } else { 0 },
@@ -173,10 +173,11 @@ fn call_tx_env(req: &TransactionRequest, gas: u64, chain_id: u64) -> TxEnv {
     }
 }
 
-fn apply_overrides(
-    db: &mut CacheDB<StateDb<'_>>,
-    overrides: &StateOverride,
-) -> Result<(), ExecError> {
+pub(crate) fn apply_overrides<D>(db: &mut CacheDB<D>, overrides: &StateOverride) -> Result<(), ExecError>
+where
+    D: revm::DatabaseRef,
+    ExecError: From<D::Error>,
+{
     for (address, o) in overrides {
         let mut info = revm::DatabaseRef::basic_ref(&db.db, *address)?.unwrap_or_default();
         if let Some(balance) = o.balance {

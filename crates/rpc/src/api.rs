@@ -37,6 +37,8 @@ pub struct RpcLimits {
     pub max_fee_history: u64,
     /// Gas cap, memory limit, timeout and cancel flag of every eth_call and eth_estimateGas.
     pub call: CallLimits,
+    /// Output bounds of one debug_trace*/trace_* request (its time is `call.timeout`).
+    pub trace: ls_evm::TraceCaps,
     /// Most EVM runs (calls, estimates) at once; the rest wait their turn.
     pub evm_workers: usize,
     /// Most EVM requests waiting for a worker; beyond it a request is refused at once.
@@ -62,6 +64,7 @@ impl Default for RpcLimits {
             max_logs: 20_000,
             max_fee_history: 1024,
             call: CallLimits::default(),
+            trace: ls_evm::TraceCaps::default(),
             evm_workers: cores.max(2),
             evm_queue: 1024,
             max_filters: 10_000,

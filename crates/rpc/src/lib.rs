@@ -13,6 +13,7 @@
 //! ```
 
 mod api;
+mod debug;
 pub mod error;
 mod filters;
 pub mod fuzzing;
@@ -76,6 +77,7 @@ impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
 pub fn module(api: EthApi) -> RpcModule<EthApi> {
     let mut m = RpcModule::new(api);
     methods::register(&mut m);
+    debug::register(&mut m);
     pubsub::register(&mut m);
     m
 }

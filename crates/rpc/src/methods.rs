@@ -32,7 +32,7 @@ use crate::{
     filters::{FilterKind, Refused},
 };
 
-type M = RpcModule<EthApi>;
+pub(crate) type M = RpcModule<EthApi>;
 
 fn reg<R>(m: &mut M, name: &'static str, f: fn(&EthApi, Params<'_>) -> RpcResult<R>)
 where
@@ -55,7 +55,7 @@ where
 const INLINE_BUDGET: Duration = Duration::from_millis(1);
 
 /// Why an EVM request stopped: an RPC error to answer with, or its time limit.
-enum EvmFail {
+pub(crate) enum EvmFail {
     Rpc(ErrorObjectOwned),
     Timeout,
 }
@@ -85,13 +85,13 @@ impl EvmFail {
     }
 }
 
-type EvmResult<T> = Result<T, EvmFail>;
+pub(crate) type EvmResult<T> = Result<T, EvmFail>;
 
 /// A method that runs the EVM (calls and estimates: side-effect free, so safe to run twice). It
 /// waits for one of the bounded EVM workers (see [`RpcLimits::evm_workers`](crate::RpcLimits)),
 /// tries the request in place within [`INLINE_BUDGET`], and if that is not enough runs it again
 /// on a blocking thread with the full limits.
-fn reg_evm<R>(m: &mut M, name: &'static str, f: fn(&EthApi, Params<'_>, &CallLimits) -> EvmResult<R>)
+pub(crate) fn reg_evm<R>(m: &mut M, name: &'static str, f: fn(&EthApi, Params<'_>, &CallLimits) -> EvmResult<R>)
 where
     R: serde::Serialize + Clone + Send + 'static,
 {
