@@ -14,6 +14,8 @@ mod paid;
 mod pin;
 mod release;
 mod remote;
+mod testnet;
+mod validator;
 
 /// Lightstreams: an Ethereum-compatible chain that manages who may read which file, and an
 /// encrypted content-addressed file store.
@@ -28,6 +30,8 @@ struct Cli {
 enum Command {
     /// Run a node (`--dev` for a single-validator development chain).
     Node(node::NodeArgs),
+    /// Write a local validator network: keys, genesis and one config per node.
+    Testnet(testnet::TestnetArgs),
     /// Manage accounts in a keystore directory (geth-compatible key files).
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -58,6 +62,7 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Node(args) => node::run(args),
+        Command::Testnet(args) => testnet::run(args),
         Command::Account(cmd) => account::run(cmd),
         Command::File(cmd) => file::run(cmd),
         Command::Pin(cmd) => pin::run(cmd),

@@ -17,8 +17,12 @@ use tracing::info;
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// Run a single-validator development chain with funded test accounts.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     dev: bool,
+    /// Run a node of a validator network from its config file (as `lightstreams testnet`
+    /// writes them); the file's addresses and data directory take the place of the flags.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Where the chain lives. Without it a dev node uses a temporary directory.
     #[arg(long, env = "LIGHTSTREAMS_DATADIR")]
     datadir: Option<PathBuf>,
@@ -119,8 +123,11 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if let Some(path) = args.config.clone() {
+        return run_network(args, &path);
+    }
     if !args.dev {
-        bail!("only --dev nodes exist so far: run `lightstreams node --dev`");
+        bail!("run `lightstreams node --dev`, or `lightstreams node --config <file>` for a node of a network written by `lightstreams testnet`");
     }
     let (_tmp, dir) = match &args.datadir {
         Some(d) => {
@@ -140,17 +147,53 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     let pool = ls_txpool::PoolConfig { chain_id: spec.chain_id, block_gas_limit: spec.gas_limit, ..Default::default() };
     let chain = Chain::open(spec, store, pool)?;
 
+    serve_blocking(args, chain, dir, Producer::Dev)
+}
+
+/// Who seals blocks on this node.
+enum Producer {
+    /// This node alone, on a timer.
+    Dev,
+    /// The validator network; `member` is this validator's key-release identity.
+    Network { member: alloy_primitives::Address },
+}
+
+/// A node of a validator network: chain from the network's genesis, consensus on its own
+/// thread, RPC and gateway as on a dev node.
+fn run_network(mut args: NodeArgs, path: &std::path::Path) -> anyhow::Result<()> {
+    let (config, network) = crate::testnet::load_config(path)?;
+    std::fs::create_dir_all(&config.datadir).with_context(|| format!("creating {}", config.datadir.display()))?;
+    args.rpc_addr = config.rpc_addr;
+    args.gateway_addr = config.gateway_addr;
+    let spec = network.chain.clone();
+    let store = Arc::new(
+        Store::open(config.datadir.join(DB_FILE)).with_context(|| format!("opening the chain in {}", config.datadir.display()))?,
+    );
+    let pool = ls_txpool::PoolConfig { chain_id: spec.chain_id, block_gas_limit: spec.gas_limit, ..Default::default() };
+    let chain = Chain::open(spec, store, pool)?;
+    let member = match &config.account_key {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            text.trim().parse::<alloy_signer_local::PrivateKeySigner>().with_context(|| format!("{} is not a private key", p.display()))?.address()
+        }
+        None => bail!("{} names no account_key", path.display()),
+    };
+    crate::validator::spawn(chain.clone(), &config, &network)?;
+    serve_blocking(args, chain, config.datadir.clone(), Producer::Network { member })
+}
+
+fn serve_blocking(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Producer) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let served = rt.block_on(serve(args, chain, dir));
+    let served = rt.block_on(serve(args, chain, dir, producer));
     // Whatever still runs on a blocking thread (a call being aborted, a fetch) must not hold the
     // process: everything durable was flushed by the time `serve` returned.
     rt.shutdown_timeout(Duration::from_millis(200));
     served
 }
 
-async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Result<()> {
+async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Producer) -> anyhow::Result<()> {
     let signers = dev_signers(DEV_ACCOUNTS);
-    if !args.quiet {
+    if !args.quiet && matches!(producer, Producer::Dev) {
         print_banner(&chain, &signers, &dir);
     }
     let version = format!("lightstreams/v{}/{}-{}/rust", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH);
@@ -161,9 +204,13 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Resul
     let api = ls_rpc::EthApi::new(chain.clone(), signers, version).with_limits(limits);
     let mut module = ls_rpc::module(api);
     module.merge(lightstreams_module()).context("registering lightstreams_ methods")?;
-    // Key release: a committee of one whose member is the first dev account.
-    let (committee, share) = crate::release::open_or_deal(&dir, ls_primitives::dev::dev_signer(0).address())
-        .context("opening the key-release share")?;
+    // Key release: on a dev node a committee of one whose member is the first dev account; on
+    // a network the share `testnet` dealt to this validator.
+    let member = match &producer {
+        Producer::Dev => ls_primitives::dev::dev_signer(0).address(),
+        Producer::Network { member } => *member,
+    };
+    let (committee, share) = crate::release::open_or_deal(&dir, member).context("opening the key-release share")?;
     let endpoints = Arc::new(std::sync::OnceLock::new());
     let key_release = crate::release::KeyRelease::new(chain.clone(), committee, share, endpoints.clone())?;
     module.merge(crate::release::module(key_release)).context("registering key-release methods")?;
@@ -202,8 +249,14 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf) -> anyhow::Resul
             tracing::error!(error = %e, "gateway stopped");
         }
     });
-    let producer = DevProducer { block_time: args.block_time, empty_blocks: args.empty_blocks };
-    let producing = tokio::spawn(producer.run(chain.clone(), stop_rx));
+    let producing = match producer {
+        Producer::Dev => {
+            let producer = DevProducer { block_time: args.block_time, empty_blocks: args.empty_blocks };
+            tokio::spawn(producer.run(chain.clone(), stop_rx))
+        }
+        // Consensus runs on its own thread; a finalized block is durable when committed.
+        Producer::Network { .. } => tokio::spawn(async {}),
+    };
     println!("Gateway listening on {gateway_addr}");
     println!("Listening on {}", rpc.local_addr);
 

@@ -26,7 +26,7 @@ use ls_chain::Chain;
 use ls_contracts::{FILE_REGISTRY, FileRegistry};
 use ls_evm::CallLimits;
 
-const DIR: &str = "keyrelease";
+pub(crate) const DIR: &str = "keyrelease";
 const SHARE: &str = "share.key";
 const COMMITTEE: &str = "committee.hex";
 
@@ -44,7 +44,7 @@ pub fn open_or_deal(datadir: &Path, member: Address) -> anyhow::Result<(Committe
             let share = ShareFile::load(&share_path)?;
             Ok((committee, share))
         }
-        (false, false) => deal_into(&dir, &share_path, &committee_path, member),
+        (false, false) => deal_into(&dir, member),
         _ => bail!(
             "{} holds only one of {SHARE} and {COMMITTEE}; restore the other or move the directory away",
             dir.display()
@@ -52,26 +52,29 @@ pub fn open_or_deal(datadir: &Path, member: Address) -> anyhow::Result<(Committe
     }
 }
 
-fn deal_into(
-    dir: &Path,
-    share_path: &Path,
-    committee_path: &Path,
-    member: Address,
-) -> anyhow::Result<(CommitteePublic, ls_access::Share)> {
-    create_private_dir(dir)?;
+fn deal_into(dir: &Path, member: Address) -> anyhow::Result<(CommitteePublic, ls_access::Share)> {
     let mut rng = os_rng();
     let (committee, mut shares) = ls_access::deal(&mut rng, vec![member])?;
     let share = shares.pop().context("a committee of one has one share")?;
+    write_member(dir, &committee, &share)?;
+    Ok((committee, share))
+}
+
+/// Writes one member's committee file and share into `dir` (a node's `keyrelease/`), as
+/// [`open_or_deal`] reads them.
+pub(crate) fn write_member(dir: &Path, committee: &CommitteePublic, share: &ls_access::Share) -> anyhow::Result<()> {
+    let (share_path, committee_path) = (dir.join(SHARE), dir.join(COMMITTEE));
+    create_private_dir(dir)?;
     // The committee file goes first: a crash between the two leaves no share without its
     // committee, and the next start refuses the half-written directory instead of re-dealing.
     let tmp = dir.join(format!("{COMMITTEE}.tmp"));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(committee.to_hex().as_bytes())?;
     f.sync_all()?;
-    std::fs::rename(&tmp, committee_path)?;
-    ShareFile::create(share_path, &share)?;
+    std::fs::rename(&tmp, &committee_path)?;
+    ShareFile::create(&share_path, share)?;
     std::fs::File::open(dir)?.sync_all()?;
-    Ok((committee, share))
+    Ok(())
 }
 
 /// Creates `dir` (and its parents) readable by its owner only (0700 on Unix).

@@ -6,6 +6,7 @@
 
 pub mod chainspec;
 pub mod dev;
+pub mod network;
 pub mod types;
 
 pub use alloy_consensus;

@@ -38,7 +38,19 @@ impl Node {
         if let Some(d) = datadir {
             cmd.arg("--datadir").arg(d);
         }
-        cmd.args(extra).env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.args(extra);
+        Self::spawn(cmd)
+    }
+
+    /// Starts `lightstreams node --config <config>` (a node of a network `testnet` wrote).
+    pub fn start_config(config: &Path) -> Node {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lightstreams"));
+        cmd.args(["node", "--quiet", "--config"]).arg(config);
+        Self::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Node {
+        cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start lightstreams");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
