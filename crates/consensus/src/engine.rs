@@ -117,8 +117,16 @@ fn archive_cfg<C>(prefix: &str, name: &str, page_cache: CacheRef, codec_config: 
     }
 }
 
+impl ChainApp {
+    /// The application a validator of `cfg` runs on `chain`.
+    pub fn for_validator(chain: Arc<Chain>, cfg: &ValidatorConfig) -> Self {
+        let beneficiaries: HashMap<PublicKey, Address> = cfg.validators.iter().cloned().collect();
+        ChainApp::new(chain, beneficiaries, cfg.block_time)
+    }
+}
+
 /// Starts marshal, the block broadcast, the backfill resolver and simplex for `cfg.key` over
-/// `channels`, driving `chain`.
+/// `channels`, driving `chain` with [`ChainApp`].
 pub async fn start_validator<E, B, P, Tx, Rx>(
     context: E,
     chain: Arc<Chain>,
@@ -138,9 +146,35 @@ where
     Tx: commonware_p2p::Sender<PublicKey = PublicKey>,
     Rx: commonware_p2p::Receiver<PublicKey = PublicKey>,
 {
+    let app = ChainApp::for_validator(chain.clone(), &cfg);
+    start_validator_with(context, chain, app, cfg, blocker, peer_provider, channels).await
+}
+
+/// [`start_validator`] with another application in front of the chain (tests use it to make
+/// a validator misbehave).
+pub async fn start_validator_with<E, A, B, P, Tx, Rx>(
+    context: E,
+    chain: Arc<Chain>,
+    app: A,
+    cfg: ValidatorConfig,
+    blocker: B,
+    peer_provider: P,
+    channels: Channels<Tx, Rx>,
+) -> Validator
+where
+    A: commonware_consensus::Application<E, SigningScheme = Scheme, Context = crate::Ctx, Block = Block, Input = ()>,
+    E: commonware_runtime::Clock
+        + rand_core::CryptoRng
+        + commonware_runtime::Spawner
+        + commonware_runtime::Storage
+        + commonware_runtime::Metrics,
+    B: commonware_p2p::Blocker<PublicKey = PublicKey> + Clone,
+    P: commonware_p2p::Provider<PublicKey = PublicKey> + Clone,
+    Tx: commonware_p2p::Sender<PublicKey = PublicKey>,
+    Rx: commonware_p2p::Receiver<PublicKey = PublicKey>,
+{
     let me = cfg.key.public_key();
     let participants: Set<PublicKey> = Set::from_iter_dedup(cfg.validators.iter().map(|(k, _)| k.clone()));
-    let beneficiaries: HashMap<PublicKey, Address> = cfg.validators.iter().cloned().collect();
     let scheme = Scheme::signer(&cfg.namespace, participants, cfg.key.clone()).expect("this key is not a validator");
     let prefix = cfg.partition_prefix.clone();
     let page_cache = CacheRef::new(NZU16!(4096), NZUsize!(64));
@@ -212,9 +246,8 @@ where
             },
         )
         .await;
-    let marshal_task = actor.start(Finalizer::new(chain.clone()), buffer, resolver);
+    let marshal_task = actor.start(Finalizer::new(chain), buffer, resolver);
 
-    let app = ChainApp::new(chain, beneficiaries, cfg.block_time);
     let inline = Inline::new(context.child("inline"), app, mailbox.clone(), epocher());
     let engine = simplex::Engine::new(
         context.child("simplex"),

@@ -18,5 +18,5 @@ pub use app::{ChainApp, Ctx, Finalizer, RuntimeClock, commit_final};
 pub use block::{Block, BlockLimits, Digest, MAX_HEADER_BYTES};
 pub use engine::{
     CH_BACKFILL, CH_BLOCKS, CH_CERTIFICATES, CH_RESOLVER, CH_VOTES, CHANNELS, Channels, Validator, ValidatorConfig,
-    epocher, max_message_size, quota, start_validator,
+    epocher, max_message_size, quota, start_validator, start_validator_with,
 };

@@ -7,18 +7,20 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
 use commonware_runtime::{Clock as _, Runner as _, Supervisor as _, deterministic};
-use commonware_utils::{NZUsize, ordered::Set, probability};
+use commonware_utils::{NZUsize, ordered::Set};
 use ls_chain::Chain;
-use ls_consensus::{BlockLimits, Channels, RuntimeClock, ValidatorConfig, max_message_size, quota, start_validator};
+use commonware_consensus::{Application, marshal::ancestry::Ancestry};
+use commonware_cryptography::Digested;
+use ls_consensus::{
+    Block, BlockLimits, ChainApp, Channels, Ctx, RuntimeClock, ValidatorConfig, max_message_size, quota,
+    start_validator_with,
+};
+use ls_primitives::SealedBlock;
 use ls_primitives::dev::{dev_chain_spec, dev_signer};
 use ls_storage::Store;
 use ls_txpool::PoolConfig;
 
 const N: usize = 4;
-
-fn link(latency_ms: u64) -> Link {
-    Link { latency: Duration::from_millis(latency_ms), jitter: Duration::from_millis(latency_ms / 5), success_rate: probability!(1.0) }
-}
 
 fn keys() -> Vec<PrivateKey> {
     (0..N as u64).map(PrivateKey::from_seed).collect()
@@ -45,12 +47,38 @@ struct Node {
     _validator: ls_consensus::Validator,
 }
 
+/// A Byzantine validator: builds honest blocks, then proposes them with a made-up state root
+/// (a block that is well formed, signed into consensus, and wrong).
+#[derive(Clone)]
+struct LyingProposer(ChainApp);
+
+impl<E: commonware_runtime::Clock + Send + 'static> Application<E> for LyingProposer {
+    type SigningScheme = commonware_consensus::simplex::scheme::ed25519::Scheme;
+    type Context = Ctx;
+    type Block = Block;
+    type Input = ();
+
+    async fn propose(&mut self, context: (E, Ctx), ancestry: impl Ancestry<Block>, input: ()) -> Option<Digested<Block>> {
+        let honest = Application::<E>::propose(&mut self.0, context, ancestry, input).await?;
+        let mut header = honest.inner().sealed().header.clone();
+        header.state_root = B256::repeat_byte(0xbd);
+        let sealed = SealedBlock::new(header, honest.inner().sealed().transactions.clone(), vec![]);
+        let digest = Block::digest_of(sealed.hash);
+        Some(Digested::precomputed(Block::new(sealed), digest))
+    }
+
+    async fn verify(&mut self, context: (E, Ctx), ancestry: impl Ancestry<Block>) -> bool {
+        Application::<E>::verify(&mut self.0, context, ancestry).await
+    }
+}
+
 async fn start(
     context: &deterministic::Context,
     oracle: &Oracle<commonware_cryptography::ed25519::PublicKey, deterministic::Context>,
     keys: &[PrivateKey],
     index: usize,
     txs: &[alloy_consensus::transaction::Recovered<alloy_consensus::TxEnvelope>],
+    lying: bool,
 ) -> Node {
     let key = keys[index].clone();
     let spec = dev_chain_spec(1337, 30_000_000, 0);
@@ -77,25 +105,35 @@ async fn start(
         limits: BlockLimits::default(),
         partition_prefix: format!("validator-{index}"),
     };
-    let validator = start_validator(
-        context.child("validator").with_attribute("index", index),
-        chain.clone(),
-        cfg,
-        control,
-        oracle.manager(),
-        channels,
-    )
-    .await;
+    let context = context.child("validator").with_attribute("index", index);
+    let honest = ChainApp::for_validator(chain.clone(), &cfg);
+    let validator = if lying {
+        start_validator_with(context, chain.clone(), LyingProposer(honest), cfg, control, oracle.manager(), channels).await
+    } else {
+        start_validator_with(context, chain.clone(), honest, cfg, control, oracle.manager(), channels).await
+    };
     Node { chain, _validator: validator }
 }
 
-async fn link_all(oracle: &Oracle<commonware_cryptography::ed25519::PublicKey, deterministic::Context>, keys: &[PrivateKey], latency_ms: u64) {
+type PkOracle = Oracle<commonware_cryptography::ed25519::PublicKey, deterministic::Context>;
+
+async fn link_with(oracle: &PkOracle, keys: &[PrivateKey], l: Link) {
     for a in keys {
         for b in keys {
             if a.public_key() != b.public_key() {
                 // Re-adding an existing link is an error; the link stays.
-                let _ = oracle.add_link(a.public_key(), b.public_key(), link(latency_ms)).await;
+                let _ = oracle.add_link(a.public_key(), b.public_key(), l.clone()).await;
             }
+        }
+    }
+}
+
+/// Cuts every link between the two groups, both ways.
+async fn partition(oracle: &PkOracle, left: &[PrivateKey], right: &[PrivateKey]) {
+    for a in left {
+        for b in right {
+            let _ = oracle.remove_link(a.public_key(), b.public_key()).await;
+            let _ = oracle.remove_link(b.public_key(), a.public_key()).await;
         }
     }
 }
@@ -119,7 +157,22 @@ fn assert_same_chain(nodes: &[Node], txs: usize) {
     assert_eq!(included, txs, "every transaction is final exactly once");
 }
 
-fn run(seed: u64, online: usize, late_join_at: Option<u64>, target: u64) -> u64 {
+/// What happens to the network during a run.
+#[derive(Clone, Copy, Default)]
+struct Scenario {
+    /// Validators started at the beginning (the rest join at `late_join_at`, if set).
+    online: usize,
+    late_join_at: Option<u64>,
+    /// This validator proposes blocks with a wrong state root.
+    liar: Option<usize>,
+    /// Links drop this share of messages (0.0: none) and jitter by half their latency.
+    loss: f64,
+    /// At this height, split the validators 2 | 2 for 5 s (no quorum on either side), then heal.
+    split_at: Option<u64>,
+    target: u64,
+}
+
+fn run(seed: u64, sc: Scenario) -> u64 {
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
     let cfg = deterministic::Config::new().with_seed(seed).with_timeout(Some(Duration::from_secs(600)));
     deterministic::Runner::new(cfg).start(|context| async move {
@@ -140,18 +193,34 @@ fn run(seed: u64, online: usize, late_join_at: Option<u64>, target: u64) -> u64 
         network.start();
         let txs = transfers(3, 20);
         let mut nodes = Vec::new();
-        for i in 0..online {
-            nodes.push(start(&context, &oracle, &keys, i, &txs).await);
+        for i in 0..sc.online {
+            nodes.push(start(&context, &oracle, &keys, i, &txs, sc.liar == Some(i)).await);
         }
-        link_all(&oracle, &keys[..online], 20).await;
-        if let Some(h) = late_join_at {
+        let l = Link {
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(if sc.loss > 0.0 { 10 } else { 4 }),
+            success_rate: commonware_utils::Probability::from_f64(1.0 - sc.loss).expect("a probability"),
+        };
+        link_with(&oracle, &keys[..sc.online], l.clone()).await;
+        if let Some(h) = sc.late_join_at {
             wait_for_height(&context, &nodes, h).await;
-            for i in online..N {
-                nodes.push(start(&context, &oracle, &keys, i, &[]).await);
+            for i in sc.online..N {
+                nodes.push(start(&context, &oracle, &keys, i, &[], sc.liar == Some(i)).await);
             }
-            link_all(&oracle, &keys, 20).await;
+            link_with(&oracle, &keys, l.clone()).await;
         }
-        wait_for_height(&context, &nodes, target).await;
+        if let Some(h) = sc.split_at {
+            wait_for_height(&context, &nodes, h).await;
+            partition(&oracle, &keys[..2], &keys[2..]).await;
+            // Let what was in flight land, then nothing may be finalized without a quorum.
+            context.sleep(Duration::from_millis(500)).await;
+            let stuck: Vec<u64> = nodes.iter().map(|n| n.chain.head().header.number).collect();
+            context.sleep(Duration::from_secs(5)).await;
+            let after: Vec<u64> = nodes.iter().map(|n| n.chain.head().header.number).collect();
+            assert_eq!(stuck, after, "a minority finalized a block");
+            link_with(&oracle, &keys, l.clone()).await;
+        }
+        wait_for_height(&context, &nodes, sc.target).await;
         assert_same_chain(&nodes, txs.len());
         // Balances follow: the receiver got every transfer.
         let expected: u64 = 3 * (1..=20).sum::<u64>();
@@ -160,27 +229,66 @@ fn run(seed: u64, online: usize, late_join_at: Option<u64>, target: u64) -> u64 
             assert_eq!(state.account(Address::repeat_byte(0x77)).unwrap().unwrap().balance, U256::from(expected));
             assert_eq!(n.chain.pool().len(), (0, 0));
         }
-        // Blocks credit their proposers: more than one validator proposed.
+        // Blocks credit their proposers: more than one validator proposed, and never the liar.
         let proposers: std::collections::HashSet<Address> =
-            (1..=target).map(|h| nodes[0].chain.store().header(h).unwrap().unwrap().beneficiary).collect();
+            (1..=sc.target).map(|h| nodes[0].chain.store().header(h).unwrap().unwrap().beneficiary).collect();
         assert!(proposers.len() > 1, "{proposers:?}");
+        if let Some(liar) = sc.liar {
+            assert!(!proposers.contains(&Address::repeat_byte(0xa0 + liar as u8)), "a lying proposer's block was finalized");
+        }
         context.current().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
     })
 }
 
+/// How many seeds the randomized scenarios run (`LS_SIM_SEEDS`, default 4; scripts/sim-seeds.sh
+/// runs thousands).
+fn seeds() -> std::ops::Range<u64> {
+    let n = std::env::var("LS_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+    let first = std::env::var("LS_SIM_FIRST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    first..first + n
+}
+
 #[test]
 fn four_validators_finalize_one_chain_with_every_transaction() {
-    let elapsed_ms = run(0, 4, None, 12);
-    // 12 blocks at 250 ms: the block time holds within a block or two.
+    let elapsed_ms = run(0, Scenario { online: 4, target: 12, ..Default::default() });
+    // 12 blocks at 250 ms: the block time holds.
     assert!(elapsed_ms >= 12 * 250, "{elapsed_ms} ms");
+    assert!(elapsed_ms < 12 * 250 + 2_000, "{elapsed_ms} ms");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let sc = Scenario { online: 4, target: 6, loss: 0.1, ..Default::default() };
+    assert_eq!(run(7, sc), run(7, sc));
 }
 
 #[test]
 fn three_of_four_keep_finalizing() {
-    run(1, 3, None, 8);
+    run(1, Scenario { online: 3, target: 8, ..Default::default() });
 }
 
 #[test]
 fn a_validator_joining_late_backfills_and_agrees() {
-    run(2, 3, Some(6), 12);
+    run(2, Scenario { online: 3, late_join_at: Some(6), target: 12, ..Default::default() });
+}
+
+#[test]
+fn a_validator_proposing_wrong_state_roots_is_outvoted() {
+    for seed in seeds() {
+        run(seed, Scenario { online: 4, liar: Some(seed as usize % N), target: 10, ..Default::default() });
+    }
+}
+
+#[test]
+fn lossy_jittery_links_still_finalize_one_chain() {
+    for seed in seeds() {
+        run(seed, Scenario { online: 4, loss: 0.2, target: 10, ..Default::default() });
+    }
+}
+
+#[test]
+fn a_split_without_quorum_halts_safely_and_heals() {
+    for seed in seeds() {
+        run(seed, Scenario { online: 4, split_at: Some(4), target: 12, ..Default::default() });
+    }
 }
