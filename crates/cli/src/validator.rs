@@ -92,6 +92,7 @@ pub fn spawn(chain: Arc<Chain>, config: &NodeConfig, network: &NetworkSpec) -> a
                 resolver: net.register(ls_consensus::CH_RESOLVER, quota()),
                 blocks: net.register(ls_consensus::CH_BLOCKS, quota()),
                 backfill: net.register(ls_consensus::CH_BACKFILL, quota()),
+                txs: net.register(ls_consensus::CH_TXS, quota()),
             };
             net.start();
             let validator = start_validator(context.child("validator"), chain, cfg, oracle.clone(), oracle, channels).await;

@@ -41,21 +41,23 @@ pub const CH_CERTIFICATES: u64 = 1;
 pub const CH_RESOLVER: u64 = 2;
 pub const CH_BLOCKS: u64 = 3;
 pub const CH_BACKFILL: u64 = 4;
+pub const CH_TXS: u64 = 5;
 /// Every channel, for registering them in order.
-pub const CHANNELS: [u64; 5] = [CH_VOTES, CH_CERTIFICATES, CH_RESOLVER, CH_BLOCKS, CH_BACKFILL];
+pub const CHANNELS: [u64; 6] = [CH_VOTES, CH_CERTIFICATES, CH_RESOLVER, CH_BLOCKS, CH_BACKFILL, CH_TXS];
 
 /// Inbound messages per second a peer may send on one channel.
 pub fn quota() -> Quota {
     Quota::per_second(NZU32!(4_096))
 }
 
-/// The five (sender, receiver) pairs of a validator, in [`CHANNELS`] order.
+/// The six (sender, receiver) pairs of a validator, in [`CHANNELS`] order.
 pub struct Channels<Tx, Rx> {
     pub votes: (Tx, Rx),
     pub certificates: (Tx, Rx),
     pub resolver: (Tx, Rx),
     pub blocks: (Tx, Rx),
     pub backfill: (Tx, Rx),
+    pub txs: (Tx, Rx),
 }
 
 /// What a validator needs to know.
@@ -175,6 +177,10 @@ where
 {
     let me = cfg.key.public_key();
     let participants: Set<PublicKey> = Set::from_iter_dedup(cfg.validators.iter().map(|(k, _)| k.clone()));
+    let gossip_chain = chain.clone();
+    let gossip_blocker = blocker.clone();
+    let txs = channels.txs;
+    context.child("tx_gossip").spawn(move |context| crate::gossip::gossip_transactions(context, gossip_chain, txs, gossip_blocker));
     let scheme = Scheme::signer(&cfg.namespace, participants, cfg.key.clone()).expect("this key is not a validator");
     let prefix = cfg.partition_prefix.clone();
     let page_cache = CacheRef::new(NZU16!(4096), NZUsize!(64));

@@ -8,15 +8,18 @@
 //! - [`ChainApp`]: marshal's `Application`: `propose` waits for the parent's time plus the block
 //!   time and calls [`ls_chain::Chain::propose`]; `verify` calls [`ls_chain::Chain::verify`].
 //! - [`Finalizer`]: commits what marshal delivers as final ([`ls_chain::Chain::finalize`]).
+//! - [`gossip_transactions`]: pending transactions go to every peer, batched and checked.
 //! - [`start_validator`]: the wiring, generic over runtime and network.
 
 mod app;
 mod block;
 mod engine;
+mod gossip;
 
 pub use app::{ChainApp, Ctx, Finalizer, RuntimeClock, commit_final};
+pub use gossip::{BATCH_DELAY, MAX_BATCH, decode_batch, encode_batch, gossip_transactions};
 pub use block::{Block, BlockLimits, Digest, MAX_HEADER_BYTES};
 pub use engine::{
-    CH_BACKFILL, CH_BLOCKS, CH_CERTIFICATES, CH_RESOLVER, CH_VOTES, CHANNELS, Channels, Validator, ValidatorConfig,
+    CH_BACKFILL, CH_BLOCKS, CH_TXS, CH_CERTIFICATES, CH_RESOLVER, CH_VOTES, CHANNELS, Channels, Validator, ValidatorConfig,
     epocher, max_message_size, quota, start_validator, start_validator_with,
 };

@@ -77,17 +77,12 @@ async fn start(
     oracle: &Oracle<commonware_cryptography::ed25519::PublicKey, deterministic::Context>,
     keys: &[PrivateKey],
     index: usize,
-    txs: &[alloy_consensus::transaction::Recovered<alloy_consensus::TxEnvelope>],
     lying: bool,
 ) -> Node {
     let key = keys[index].clone();
     let spec = dev_chain_spec(1337, 30_000_000, 0);
     let clock = Arc::new(RuntimeClock(context.child("clock")));
     let chain = Chain::open_with_clock(spec, Arc::new(Store::in_memory().unwrap()), PoolConfig::default(), clock).unwrap();
-    // No transaction gossip yet: every validator's pool gets every transaction.
-    for tx in txs {
-        chain.submit(tx.clone()).unwrap();
-    }
     let control = oracle.control(key.public_key());
     let channels = Channels {
         votes: control.register(ls_consensus::CH_VOTES, quota()).await.unwrap(),
@@ -95,6 +90,7 @@ async fn start(
         resolver: control.register(ls_consensus::CH_RESOLVER, quota()).await.unwrap(),
         blocks: control.register(ls_consensus::CH_BLOCKS, quota()).await.unwrap(),
         backfill: control.register(ls_consensus::CH_BACKFILL, quota()).await.unwrap(),
+        txs: control.register(ls_consensus::CH_TXS, quota()).await.unwrap(),
     };
     let cfg = ValidatorConfig {
         namespace: b"lightstreams-test".to_vec(),
@@ -169,6 +165,8 @@ struct Scenario {
     loss: f64,
     /// At this height, split the validators 2 | 2 for 5 s (no quorum on either side), then heal.
     split_at: Option<u64>,
+    /// Send every transaction to the first validator only; gossip must bring it to the others.
+    submit_to_one: bool,
     target: u64,
 }
 
@@ -194,7 +192,7 @@ fn run(seed: u64, sc: Scenario) -> u64 {
         let txs = transfers(3, 20);
         let mut nodes = Vec::new();
         for i in 0..sc.online {
-            nodes.push(start(&context, &oracle, &keys, i, &txs, sc.liar == Some(i)).await);
+            nodes.push(start(&context, &oracle, &keys, i, sc.liar == Some(i)).await);
         }
         let l = Link {
             latency: Duration::from_millis(20),
@@ -202,10 +200,23 @@ fn run(seed: u64, sc: Scenario) -> u64 {
             success_rate: commonware_utils::Probability::from_f64(1.0 - sc.loss).expect("a probability"),
         };
         link_with(&oracle, &keys[..sc.online], l.clone()).await;
+        let receivers = if sc.submit_to_one { &nodes[..1] } else { &nodes[..] };
+        for n in receivers {
+            for tx in &txs {
+                n.chain.submit(tx.clone()).unwrap();
+            }
+        }
+        if sc.submit_to_one {
+            // Before the first block (250 ms), gossip has filled every pool.
+            context.sleep(Duration::from_millis(150)).await;
+            for n in &nodes {
+                assert_eq!(n.chain.pool().len(), (txs.len(), 0));
+            }
+        }
         if let Some(h) = sc.late_join_at {
             wait_for_height(&context, &nodes, h).await;
             for i in sc.online..N {
-                nodes.push(start(&context, &oracle, &keys, i, &[], sc.liar == Some(i)).await);
+                nodes.push(start(&context, &oracle, &keys, i, sc.liar == Some(i)).await);
             }
             link_with(&oracle, &keys, l.clone()).await;
         }
@@ -254,6 +265,11 @@ fn four_validators_finalize_one_chain_with_every_transaction() {
     // 12 blocks at 250 ms: the block time holds.
     assert!(elapsed_ms >= 12 * 250, "{elapsed_ms} ms");
     assert!(elapsed_ms < 12 * 250 + 2_000, "{elapsed_ms} ms");
+}
+
+#[test]
+fn transactions_sent_to_one_validator_reach_every_pool() {
+    run(3, Scenario { online: 4, submit_to_one: true, target: 8, ..Default::default() });
 }
 
 #[test]
