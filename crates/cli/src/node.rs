@@ -154,8 +154,9 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
 enum Producer {
     /// This node alone, on a timer.
     Dev,
-    /// The validator network; `member` is this validator's key-release identity.
-    Network { member: alloy_primitives::Address },
+    /// The validator network; `member` is this validator's key-release identity, `endpoints`
+    /// every member's RPC, in committee order.
+    Network { member: alloy_primitives::Address, endpoints: Vec<String> },
 }
 
 /// A node of a validator network: chain from the network's genesis, consensus on its own
@@ -179,7 +180,8 @@ fn run_network(mut args: NodeArgs, path: &std::path::Path) -> anyhow::Result<()>
         None => bail!("{} names no account_key", path.display()),
     };
     crate::validator::spawn(chain.clone(), &config, &network)?;
-    serve_blocking(args, chain, config.datadir.clone(), Producer::Network { member })
+    let endpoints = network.validators.iter().map(|v| v.rpc_url.clone()).collect();
+    serve_blocking(args, chain, config.datadir.clone(), Producer::Network { member, endpoints })
 }
 
 fn serve_blocking(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Producer) -> anyhow::Result<()> {
@@ -208,7 +210,7 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     // a network the share `testnet` dealt to this validator.
     let member = match &producer {
         Producer::Dev => ls_primitives::dev::dev_signer(0).address(),
-        Producer::Network { member } => *member,
+        Producer::Network { member, .. } => *member,
     };
     let (committee, share) = crate::release::open_or_deal(&dir, member).context("opening the key-release share")?;
     let endpoints = Arc::new(std::sync::OnceLock::new());
@@ -218,7 +220,10 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     let rpc = ls_rpc::start(ls_rpc::RpcConfig { addr: args.rpc_addr, browser, ..Default::default() }, module)
         .await
         .with_context(|| format!("binding the RPC server to {}", args.rpc_addr))?;
-    let _ = endpoints.set(vec![format!("http://{}", rpc.local_addr)]);
+    let _ = endpoints.set(match &producer {
+        Producer::Dev => vec![format!("http://{}", rpc.local_addr)],
+        Producer::Network { endpoints, .. } => endpoints.clone(),
+    });
 
     let disk = ls_content::FsBlockstore::open(dir.join("blocks")).context("opening the block store")?;
     let blocks: Arc<dyn ls_content::Blockstore> = match args.block_cache {

@@ -40,21 +40,29 @@ fn block(node: &Node, number: u64) -> Value {
     node.ok("eth_getBlockByNumber", json!([format!("0x{number:x}"), false]))
 }
 
-#[test]
-fn four_validators_agree_survive_a_kill_and_catch_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let net = dir.path().join("net");
+/// Writes a 4-validator network into `dir` (RPC on fixed ports when `fixed_rpc`, since the
+/// key-release committee lists them) and starts every validator.
+fn network(dir: &std::path::Path, fixed_rpc: bool) -> (Vec<Node>, impl Fn(usize) -> std::path::PathBuf) {
+    let net = dir.join("net");
     let port = free_port_range(4).to_string();
+    let rpc = if fixed_rpc { free_port_range(4).to_string() } else { "0".into() };
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_lightstreams"))
-        .args(["testnet", "--validators", "4", "--rpc-port", "0", "--gateway-port", "0", "--consensus-port", &port, "--dir"])
+        .args(["testnet", "--validators", "4", "--rpc-port", &rpc, "--gateway-port", "0", "--consensus-port", &port, "--dir"])
         .arg(&net)
         .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(status.success());
-    let config = |i: usize| net.join(format!("node{i}")).join("config.toml");
-    let mut nodes: Vec<Node> = (0..4).map(|i| Node::start_config(&config(i))).collect();
+    let config = move |i: usize| net.join(format!("node{i}")).join("config.toml");
+    let nodes: Vec<Node> = (0..4).map(|i| Node::start_config(&config(i))).collect();
     wait_until("every validator to finalize block 3", Duration::from_secs(60), || nodes.iter().all(|n| head(n) >= 3));
+    (nodes, config)
+}
+
+#[test]
+fn four_validators_agree_survive_a_kill_and_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nodes, config) = network(dir.path(), false);
 
     // Each validator gets transfers from its own sender; each lands when its validator leads.
     let keys = [common::KEY0, common::KEY1];
@@ -95,4 +103,63 @@ fn four_validators_agree_survive_a_kill_and_catch_up() {
     let miners: std::collections::HashSet<String> =
         (1..=target).map(|n| block(&nodes[0], n)["miner"].as_str().unwrap().to_string()).collect();
     assert!(miners.len() >= 3, "{miners:?}");
+}
+
+/// Runs `lightstreams` against `node`, keeping keys in `keys`.
+fn ls(node: &Node, keys: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lightstreams"))
+        .args(args)
+        .args(["--node", &node.gateway, "--rpc", &node.url])
+        .env("LIGHTSTREAMS_KEYS", keys)
+        .output()
+        .expect("run lightstreams")
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn err(out: &std::process::Output) -> String {
+    assert!(!out.status.success(), "expected a failure, got {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The product on a network: the key of a sold file is released by 3 of the 4 validators, each
+/// checking the purchase on its own finalized state; with 2 of 4 gone nothing is released.
+#[test]
+fn a_buyer_gets_the_key_from_three_of_four_validators() {
+    const CREATOR: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+    const BUYER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nodes, _) = network(dir.path(), true);
+    let (creator_keys, buyer_keys) = (dir.path().join("creator"), dir.path().join("buyer"));
+    let song: Vec<u8> = b"FOUR-VALIDATORS-".iter().copied().cycle().take(300_000).collect();
+    let src = dir.path().join("song.flac");
+    std::fs::write(&src, &song).unwrap();
+    let added = ok(&ls(&nodes[0], &creator_keys, &["file", "add", "--json", "--from", CREATOR, "--price", "1", src.to_str().unwrap()]));
+    let cid = serde_json::from_str::<Value>(&added).unwrap()["Hash"].as_str().unwrap().to_string();
+    let out_path = dir.path().join("out.flac");
+    let out = out_path.to_str().unwrap();
+
+    let e = err(&ls(&nodes[0], &buyer_keys, &["file", "get", &cid, "-o", out, "--from", BUYER]));
+    assert!(e.contains("only 0 of 3 key shares answered") && e.contains("no read access"), "{e}");
+    ok(&ls(&nodes[0], &buyer_keys, &["file", "buy", &cid, "--from", BUYER]));
+    // Every validator checks access at its own finalized head: let all of them see the purchase.
+    let bought_at = head(&nodes[0]);
+    wait_until("every validator to finalize the purchase", Duration::from_secs(30), || nodes.iter().all(|n| head(n) >= bought_at));
+    ok(&ls(&nodes[0], &buyer_keys, &["file", "get", &cid, "-o", out, "--from", BUYER]));
+    assert_eq!(std::fs::read(&out_path).unwrap(), song);
+
+    // One validator down: the other three are the threshold.
+    nodes[3].kill9();
+    std::fs::remove_file(&out_path).unwrap();
+    ok(&ls(&nodes[0], &buyer_keys, &["file", "get", &cid, "-o", out, "--from", BUYER]));
+    assert_eq!(std::fs::read(&out_path).unwrap(), song);
+    // Two down: two shares reveal nothing, and nothing is written.
+    nodes[2].kill9();
+    std::fs::remove_file(&out_path).unwrap();
+    let e = err(&ls(&nodes[0], &buyer_keys, &["file", "get", &cid, "-o", out, "--from", BUYER]));
+    assert!(e.contains("only 2 of 3 key shares answered"), "{e}");
+    assert!(!out_path.exists());
 }
