@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod account;
 mod file;
+mod metrics;
 mod node;
 mod paid;
 mod pin;

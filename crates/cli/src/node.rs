@@ -76,6 +76,9 @@ pub struct NodeArgs {
     /// Memory kept for recently read blocks (e.g. 64MiB; 0 turns the cache off).
     #[arg(long, default_value = "64MiB", value_parser = parse_size)]
     block_cache: u64,
+    /// Serve Prometheus metrics on this address (/metrics); off by default.
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
     /// Print less at start-up (no account list).
     #[arg(long, short)]
     quiet: bool,
@@ -156,7 +159,7 @@ enum Producer {
     Dev,
     /// The validator network; `member` is this validator's key-release identity, `endpoints`
     /// every member's RPC, in committee order.
-    Network { member: alloy_primitives::Address, endpoints: Vec<String> },
+    Network { member: alloy_primitives::Address, endpoints: Vec<String>, metrics: crate::metrics::Source },
 }
 
 /// A node of a validator network: chain from the network's genesis, consensus on its own
@@ -166,6 +169,7 @@ fn run_network(mut args: NodeArgs, path: &std::path::Path) -> anyhow::Result<()>
     std::fs::create_dir_all(&config.datadir).with_context(|| format!("creating {}", config.datadir.display()))?;
     args.rpc_addr = config.rpc_addr;
     args.gateway_addr = config.gateway_addr;
+    args.metrics_addr = config.metrics_addr.or(args.metrics_addr);
     let spec = network.chain.clone();
     let store = Arc::new(
         Store::open(config.datadir.join(DB_FILE)).with_context(|| format!("opening the chain in {}", config.datadir.display()))?,
@@ -179,9 +183,10 @@ fn run_network(mut args: NodeArgs, path: &std::path::Path) -> anyhow::Result<()>
         }
         None => bail!("{} names no account_key", path.display()),
     };
-    crate::validator::spawn(chain.clone(), &config, &network)?;
+    let metrics = crate::metrics::Source::default();
+    crate::validator::spawn(chain.clone(), &config, &network, metrics.clone())?;
     let endpoints = network.validators.iter().map(|v| v.rpc_url.clone()).collect();
-    serve_blocking(args, chain, config.datadir.clone(), Producer::Network { member, endpoints })
+    serve_blocking(args, chain, config.datadir.clone(), Producer::Network { member, endpoints, metrics })
 }
 
 fn serve_blocking(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Producer) -> anyhow::Result<()> {
@@ -254,6 +259,14 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
             tracing::error!(error = %e, "gateway stopped");
         }
     });
+    if let Some(addr) = args.metrics_addr {
+        let source = match &producer {
+            Producer::Network { metrics, .. } => metrics.clone(),
+            Producer::Dev => Default::default(),
+        };
+        let bound = crate::metrics::serve(addr, chain.clone(), source).await?;
+        println!("Metrics on http://{bound}/metrics");
+    }
     let producing = match producer {
         Producer::Dev => {
             let producer = DevProducer { block_time: args.block_time, empty_blocks: args.empty_blocks };

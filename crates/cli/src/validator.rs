@@ -35,7 +35,12 @@ fn is_local(addr: &SocketAddr) -> bool {
 }
 
 /// Starts consensus for this node on a thread of its own; it runs until the process exits.
-pub fn spawn(chain: Arc<Chain>, config: &NodeConfig, network: &NetworkSpec) -> anyhow::Result<std::thread::JoinHandle<()>> {
+pub fn spawn(
+    chain: Arc<Chain>,
+    config: &NodeConfig,
+    network: &NetworkSpec,
+    metrics: crate::metrics::Source,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let Some(key_path) = &config.validator_key else {
         bail!("{} names no validator_key: nodes that follow a network without validating are not supported yet", config.network.display());
     };
@@ -69,6 +74,8 @@ pub fn spawn(chain: Arc<Chain>, config: &NodeConfig, network: &NetworkSpec) -> a
     let thread = std::thread::Builder::new().name("consensus".into()).spawn(move || {
         let runtime = commonware_runtime::tokio::Config::new().with_worker_threads(2).with_storage_directory(storage);
         commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
+            let registry = context.child("metrics");
+            let _ = metrics.set(Box::new(move || commonware_runtime::Metrics::encode(&registry)));
             let handshake = Cups::<_, ChaCha20Poly1305>::new(
                 Sake {
                     signer: key,

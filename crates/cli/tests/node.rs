@@ -207,3 +207,20 @@ fn contracts_are_predeployed_and_described_over_rpc() {
     );
     assert_eq!(has.as_str().unwrap(), format!("0x{:0>64}", "0"), "unknown file: no access");
 }
+
+#[test]
+fn metrics_follow_the_chain_in_prometheus_text() {
+    let node = Node::start(None, &["--metrics-addr", "127.0.0.1:0"]);
+    let url = node.metrics.clone().expect("the node printed its metrics address");
+    let raw = signed_tx(KEY0, 0, Some(DEV1), U256::from(1), Bytes::new(), 21_000);
+    let hash = node.ok("eth_sendRawTransaction", json!([raw]));
+    node.wait_receipt(hash.as_str().unwrap(), Duration::from_secs(5));
+    let head = node.u256("eth_blockNumber", json!([])).to::<u64>();
+    let text = reqwest::blocking::get(&url).unwrap().text().unwrap();
+    let gauge = |name: &str| -> u64 {
+        text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap_or_else(|| panic!("no {name} in {text}")).parse().unwrap()
+    };
+    assert!(text.contains("# TYPE lightstreams_head_block gauge"), "{text}");
+    assert!(gauge("lightstreams_head_block") >= head && head >= 1);
+    assert_eq!(gauge("lightstreams_txpool_pending"), 0);
+}

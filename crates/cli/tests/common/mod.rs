@@ -22,6 +22,8 @@ pub struct Node {
     pub child: Child,
     pub url: String,
     pub gateway: String,
+    /// `http://host:port/metrics` when the node was started with `--metrics-addr`.
+    pub metrics: Option<String>,
     client: reqwest::blocking::Client,
 }
 
@@ -56,17 +58,21 @@ impl Node {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut gateway = String::new();
+            let mut metrics = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Metrics on ") {
+                    metrics = Some(url.trim().to_string());
+                }
                 if let Some(addr) = line.strip_prefix("Gateway listening on ") {
                     gateway = addr.trim().to_string();
                 }
                 if let Some(addr) = line.strip_prefix("Listening on ") {
-                    let _ = tx.send((addr.trim().to_string(), gateway.clone()));
+                    let _ = tx.send((addr.trim().to_string(), gateway.clone(), metrics.clone()));
                 }
             }
         });
-        let (addr, gateway) = rx.recv_timeout(Duration::from_secs(30)).expect("node printed its address");
-        Node { child, url: format!("http://{addr}"), gateway: format!("http://{gateway}"), client: reqwest::blocking::Client::new() }
+        let (addr, gateway, metrics) = rx.recv_timeout(Duration::from_secs(30)).expect("node printed its address");
+        Node { child, url: format!("http://{addr}"), gateway: format!("http://{gateway}"), metrics, client: reqwest::blocking::Client::new() }
     }
 
     pub fn raw(&self, body: &str) -> (u16, Value) {

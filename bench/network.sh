@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# A 4-validator network on loopback (lightstreams testnet + node --config, release build) under
+# a steady transfer load, measuring what issue 8 targets:
+#   block interval p50/p99        (milliseconds in extra_data between consecutive blocks; ≤ 250)
+#   finality latency p50/p99      (block time → first seen final over RPC, polled every 5 ms; ≤ 500 p99)
+#   transfers/s finalized         (ls-loadgen, timed until every transfer is in a final block; ≥ 5 000)
+# Anchors, for the record (not run here): Besu QBFT's minimum block period is 1 s, CometBFT
+# commits after ~1 s, commonware's alto reports ~200 ms blocks and ~300 ms finality.
+# Every process this script starts is stopped when it exits, even on failure.
+# Usage: bench/network.sh [--senders 200] [--txs 50]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+SENDERS=200 TXS=50
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --senders) SENDERS="$2"; shift 2 ;;
+    --txs) TXS="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lightstreams/target}"
+cd "$root"
+echo "building release binaries..." >&2
+cargo build --release --locked -q --bin lightstreams --bin ls-loadgen
+LS="$CARGO_TARGET_DIR/release/lightstreams"
+LOADGEN="$CARGO_TARGET_DIR/release/ls-loadgen"
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_base() { python3 - <<'PY'
+import socket
+for _ in range(100):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); base = s.getsockname()[1]; s.close()
+    if base > 60000: continue
+    ok = True
+    for i in range(4):
+        t = socket.socket()
+        try: t.bind(("127.0.0.1", base + i))
+        except OSError: ok = False
+        finally: t.close()
+    if ok: print(base); break
+PY
+}
+rpc_base=$(free_base); consensus_base=$(free_base)
+"$LS" testnet --validators 4 --dir "$tmp/net" --rpc-port "$rpc_base" --gateway-port 0 \
+  --consensus-port "$consensus_base" >/dev/null
+for i in 0 1 2 3; do
+  "$LS" node --quiet --config "$tmp/net/node$i/config.toml" --log warn >"$tmp/node$i.out" 2>&1 &
+  pids+=($!)
+done
+rpc="http://127.0.0.1:$rpc_base"
+for _ in $(seq 1 300); do
+  n=$(curl -s -X POST -H 'content-type: application/json' \
+    --data '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$rpc" 2>/dev/null \
+    | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["result"],16))' 2>/dev/null || echo 0)
+  [ "$n" -ge 3 ] && break
+  sleep 0.1
+done
+[ "$n" -ge 3 ] || { echo "the network did not start" >&2; cat "$tmp"/node*.out >&2; exit 1; }
+
+# Finality watcher on validator 1 (the load goes to validator 0) while the load runs.
+python3 - "http://127.0.0.1:$((rpc_base + 1))" "$tmp/seen.json" 60 <<'PY' &
+import json, sys, time, urllib.request
+url, out, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
+def call(m, p):
+    req = urllib.request.Request(url, json.dumps({"jsonrpc":"2.0","id":1,"method":m,"params":p}).encode(), {"content-type":"application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=5))["result"]
+seen, last, start = {}, int(call("eth_blockNumber", []), 16), time.time()
+while time.time() - start < limit and not __import__("os").path.exists(out + ".stop"):
+    n = int(call("eth_blockNumber", []), 16)
+    now = time.time() * 1000
+    for b in range(last + 1, n + 1):
+        seen[b] = now
+    last = n
+    time.sleep(0.005)
+blocks = {}
+for b, t in seen.items():
+    h = call("eth_getBlockByNumber", [hex(b), False])
+    extra = bytes.fromhex(h["extraData"][2:])
+    blocks[b] = {"ms": int.from_bytes(extra, "big") if len(extra) == 8 else int(h["timestamp"], 16) * 1000, "seen": t, "txs": len(h["transactions"])}
+json.dump(blocks, open(out, "w"))
+PY
+watcher=$!
+pids+=($watcher)
+echo "==> load: $SENDERS senders x $TXS transfers to validator 0" >&2
+"$LOADGEN" --rpc "$rpc" --senders "$SENDERS" --txs-per-sender "$TXS" --json >"$tmp/load.json"
+touch "$tmp/seen.json.stop"
+wait "$watcher" || true
+python3 - "$tmp/seen.json" "$tmp/load.json" <<'PY'
+import json, sys
+blocks = {int(k): v for k, v in json.load(open(sys.argv[1])).items()}
+load = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])
+nums = sorted(blocks)
+def pct(xs, p):
+    xs = sorted(xs); return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
+intervals = [blocks[b]["ms"] - blocks[b - 1]["ms"] for b in nums if b - 1 in blocks]
+latency = [blocks[b]["seen"] - blocks[b]["ms"] for b in nums]
+print(f"blocks observed          {len(nums)} (with transactions: {sum(1 for b in nums if blocks[b]['txs'])})")
+print(f"block interval (ms)      p50 {pct(intervals, .5):.0f}  p99 {pct(intervals, .99):.0f}   target <= 250")
+print(f"finality latency (ms)    p50 {pct(latency, .5):.0f}  p99 {pct(latency, .99):.0f}   target p99 <= 500")
+print(f"transfers/s finalized    {load['transfers_per_sec']:.0f} ({load['transfers']} transfers)   target >= 5000")
+PY
