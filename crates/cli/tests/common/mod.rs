@@ -25,6 +25,9 @@ pub struct Node {
     /// `http://host:port/metrics` when the node was started with `--metrics-addr`.
     pub metrics: Option<String>,
     client: reqwest::blocking::Client,
+    /// The data directory of a node started without one: removed when the node is dropped
+    /// (a node killed with SIGKILL cannot remove its own temporary directory).
+    _tmp: Option<tempfile::TempDir>,
 }
 
 impl Node {
@@ -37,11 +40,21 @@ impl Node {
         if !extra.contains(&"--block-time") {
             cmd.args(["--block-time", "100ms"]);
         }
-        if let Some(d) = datadir {
-            cmd.arg("--datadir").arg(d);
-        }
+        let tmp = match datadir {
+            Some(d) => {
+                cmd.arg("--datadir").arg(d);
+                None
+            }
+            None => {
+                let t = tempfile::Builder::new().prefix("lightstreams-test-").tempdir().expect("a temporary directory");
+                cmd.arg("--datadir").arg(t.path());
+                Some(t)
+            }
+        };
         cmd.args(extra);
-        Self::spawn(cmd)
+        let mut node = Self::spawn(cmd);
+        node._tmp = tmp;
+        node
     }
 
     /// Starts `lightstreams node --config <config>` (a node of a network `testnet` wrote).
@@ -72,7 +85,7 @@ impl Node {
             }
         });
         let (addr, gateway, metrics) = rx.recv_timeout(Duration::from_secs(30)).expect("node printed its address");
-        Node { child, url: format!("http://{addr}"), gateway: format!("http://{gateway}"), metrics, client: reqwest::blocking::Client::new() }
+        Node { child, url: format!("http://{addr}"), gateway: format!("http://{gateway}"), metrics, client: reqwest::blocking::Client::new(), _tmp: None }
     }
 
     pub fn raw(&self, body: &str) -> (u16, Value) {
