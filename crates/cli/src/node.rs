@@ -208,7 +208,11 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     limits.call.gas_cap = args.rpc_gas_cap;
     limits.call.timeout = args.rpc_evm_timeout;
     let cancel_calls = limits.call.cancel.clone();
-    let api = ls_rpc::EthApi::new(chain.clone(), signers, version).with_limits(limits);
+    let mut api = ls_rpc::EthApi::new(chain.clone(), signers, version).with_limits(limits);
+    if let Producer::Network { member, .. } = &producer {
+        // A validator's blocks credit its own account.
+        api = api.with_coinbase(*member);
+    }
     let mut module = ls_rpc::module(api);
     module.merge(lightstreams_module()).context("registering lightstreams_ methods")?;
     // Key release: on a dev node a committee of one whose member is the first dev account; on

@@ -99,6 +99,12 @@ fn four_validators_agree_survive_a_kill_and_catch_up() {
             assert_eq!(b["stateRoot"], reference["stateRoot"], "block {number}");
         }
     }
+    // Each validator's eth_coinbase is its own account, the one its blocks credit.
+    let network: Value = serde_json::from_slice(&std::fs::read(dir.path().join("net/network.json")).unwrap()).unwrap();
+    for (i, n) in nodes.iter().enumerate() {
+        let coinbase = n.ok("eth_coinbase", json!([])).as_str().unwrap().to_lowercase();
+        assert_eq!(coinbase, network["validators"][i]["address"].as_str().unwrap().to_lowercase());
+    }
     // Blocks credit their proposers: more than one validator proposed.
     let miners: std::collections::HashSet<String> =
         (1..=target).map(|n| block(&nodes[0], n)["miner"].as_str().unwrap().to_string()).collect();

@@ -130,6 +130,8 @@ pub struct EthApi {
     /// Subscriptions open now, node-wide.
     pub(crate) subscriptions: Arc<AtomicUsize>,
     pub(crate) client_version: String,
+    /// The account this node's blocks credit (eth_coinbase).
+    pub(crate) coinbase: Address,
 }
 
 impl std::fmt::Debug for EthApi {
@@ -148,7 +150,9 @@ impl EthApi {
     pub fn new(chain: Arc<Chain>, signers: Vec<PrivateKeySigner>, client_version: String) -> Self {
         let accounts = signers.iter().map(|s| s.address()).collect();
         let limits = RpcLimits::default();
+        let coinbase = chain.spec().coinbase;
         Self {
+            coinbase,
             chain,
             signers: signers.into_iter().map(|s| (s.address(), s)).collect(),
             accounts,
@@ -158,6 +162,12 @@ impl EthApi {
             limits,
             client_version,
         }
+    }
+
+    /// The account this node's blocks credit (a validator's own; the spec's coinbase by default).
+    pub fn with_coinbase(mut self, coinbase: Address) -> Self {
+        self.coinbase = coinbase;
+        self
     }
 
     pub fn with_limits(mut self, limits: RpcLimits) -> Self {

@@ -158,7 +158,7 @@ pub(crate) fn register(m: &mut M) {
     reg(m, "eth_syncing", |_, _| Ok(false));
     reg(m, "eth_mining", |_, _| Ok(true));
     reg(m, "eth_hashrate", |_, _| Ok(U64::ZERO));
-    reg(m, "eth_coinbase", |api, _| Ok(api.chain.spec().coinbase));
+    reg(m, "eth_coinbase", |api, _| Ok(api.coinbase));
     reg(m, "eth_accounts", |api, _| Ok(api.accounts.clone()));
     reg(m, "eth_blockNumber", |api, _| Ok(U64::from(api.head()?)));
     reg(m, "eth_gasPrice", |api, _| Ok(U128::from(api.chain.next_base_fee() as u128 + SUGGESTED_TIP)));
