@@ -11,7 +11,7 @@ chunk=50
 for ((first = 0; first < seeds; first += chunk)); do
   n=$(( seeds - first < chunk ? seeds - first : chunk ))
   echo "==> seeds $first..$((first + n - 1))"
-  LS_SIM_FIRST_SEED=$first LS_SIM_SEEDS=$n cargo nextest run -q --locked -p ls-consensus --test simulation \
+  LS_SIM_FIRST_SEED=$first LS_SIM_SEEDS=$n cargo nextest run --cargo-quiet --status-level fail --locked -p ls-consensus --test simulation \
     -E 'test(outvoted) | test(lossy) | test(split)'
 done
 echo "all $seeds seeds passed"
