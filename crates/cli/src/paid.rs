@@ -262,21 +262,33 @@ pub fn release_key(chain: &ChainArg, release: &serde_json::Map<String, Value>) -
     let request = ReleaseRequest { fileId: file_id, version, reader, ephemeralKey: ephemeral_key, expiry, nonce: rand::random() };
     let signed = SignedReleaseRequest::sign(ReleaseDomain { chain_id, registry }, request, &signer)?;
     let hash = signed.request_hash();
+    // Every member at once: a reader waits for the slowest of the threshold, not for the sum.
+    let body = json!([Bytes::from(signed.to_bytes())]);
+    let answers: Vec<(String, anyhow::Result<_>)> = std::thread::scope(|scope| {
+        let asks: Vec<_> = endpoints
+            .iter()
+            .map(|endpoint| {
+                let (body, secret, hash) = (body.clone(), &secret, &hash);
+                scope.spawn(move || {
+                    let answer = Rpc::new(endpoint)
+                        .and_then(|member| member.call("lightstreams_releaseKey", body))
+                        .and_then(|v| Ok(hex::decode(v.as_str().context("no sealed key share in the answer")?)?))
+                        .and_then(|b| Ok(SealedPartial::from_bytes(&b)?))
+                        .and_then(|sealed| Ok(open_sealed(secret, &sealed, hash)?));
+                    (endpoint.clone(), answer)
+                })
+            })
+            .collect();
+        asks.into_iter().map(|a| a.join().expect("a key request thread panicked")).collect()
+    });
     let (mut partials, mut refusals) = (Vec::new(), Vec::new());
-    for endpoint in &endpoints {
-        let answer = Rpc::new(endpoint)
-            .and_then(|member| member.call("lightstreams_releaseKey", json!([Bytes::from(signed.to_bytes())])))
-            .and_then(|v| Ok(hex::decode(v.as_str().context("no sealed key share in the answer")?)?))
-            .and_then(|b| Ok(SealedPartial::from_bytes(&b)?))
-            .and_then(|sealed| Ok(open_sealed(&secret, &sealed, &hash)?));
+    for (endpoint, answer) in answers {
         match answer {
             Ok(p) => partials.push(p),
             Err(e) => refusals.push(format!("{endpoint}: {e:#}")),
         }
-        if partials.len() >= committee.threshold() as usize {
-            break;
-        }
     }
+    partials.truncate(committee.threshold() as usize);
     if partials.len() < committee.threshold() as usize {
         bail!(
             "only {} of {} key shares answered ({})",
