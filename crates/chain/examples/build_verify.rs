@@ -57,7 +57,7 @@ fn main() {
     verifier.finalize(warm.hash()).unwrap();
 
     for (i, s) in senders.iter().enumerate() {
-        let to = Address::from_word(keccak256((i as u64 * 7919 % accounts as u64 | 1 << 63).to_be_bytes()));
+        let to = Address::from_word(keccak256(((i as u64 * 7919 % accounts as u64) | (1 << 63)).to_be_bytes()));
         proposer.submit(ls_testkit::eip1559(s, 0, Some(to), U256::from(1), Bytes::new(), 21_000)).unwrap();
     }
     let t = Instant::now();

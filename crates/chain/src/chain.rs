@@ -342,10 +342,9 @@ impl Chain {
                 return Err(invalid(format!("{field} is {theirs}, expected {ours}")));
             }
         }
+        let senders = self.recover_senders(&block.transactions).map_err(|(i, e)| invalid(format!("transaction {i}: bad signature: {e}")))?;
         let mut executor = BlockExecutor::new(&self.spec, template, &state);
-        for (i, tx) in block.transactions.iter().enumerate() {
-            // Senders are recovered here, never taken from whoever sent the block.
-            let sender = tx.recover_signer().map_err(|e| invalid(format!("transaction {i}: bad signature: {e}")))?;
+        for (i, (tx, sender)) in block.transactions.iter().zip(senders).enumerate() {
             let tx = Recovered::new_unchecked(tx.clone(), sender);
             self.pool.validate_for_block(&tx, base_fee).map_err(|e| invalid(format!("transaction {i}: {e}")))?;
             if let Err(r) = executor.execute(tx) {
@@ -381,6 +380,34 @@ impl Chain {
             return Err(invalid(reason));
         }
         self.insert_pending(sealed)
+    }
+
+    /// Each transaction's sender, never taken from whoever sent the block: from the pool when
+    /// it holds the very same signed transaction (the hash covers the signature, so the sender
+    /// is the one recovered on admission), else recovered from the signature, on every core.
+    fn recover_senders(&self, txs: &[TxEnvelope]) -> Result<Vec<Address>, (usize, String)> {
+        let mut senders: Vec<Option<Address>> = txs.iter().map(|tx| self.pool.get(tx.tx_hash()).map(|p| p.signer())).collect();
+        let missing: Vec<usize> = (0..txs.len()).filter(|&i| senders[i].is_none()).collect();
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+        let recovered: Vec<(usize, Result<Address, String>)> = if missing.len() < 64 || threads == 1 {
+            missing.iter().map(|&i| (i, txs[i].recover_signer().map_err(|e| e.to_string()))).collect()
+        } else {
+            std::thread::scope(|scope| {
+                let chunks: Vec<_> = missing
+                    .chunks(missing.len().div_ceil(threads))
+                    .map(|chunk| {
+                        scope.spawn(move || {
+                            chunk.iter().map(|&i| (i, txs[i].recover_signer().map_err(|e| e.to_string()))).collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                chunks.into_iter().flat_map(|c| c.join().expect("sender recovery panicked")).collect()
+            })
+        };
+        for (i, sender) in recovered {
+            senders[i] = Some(sender.map_err(|e| (i, e))?);
+        }
+        Ok(senders.into_iter().map(|s| s.expect("every sender was filled in")).collect())
     }
 
     /// Makes a pending block final: writes what verification or proposal computed (nothing is

@@ -210,3 +210,24 @@ fn verify_applies_the_pool_rules_to_every_transaction() {
         assert_eq!(follower.verify(&lying).unwrap().block.senders, vec![signer.address()]);
     }
 }
+
+#[test]
+fn a_follower_recovers_the_senders_of_a_large_block_it_never_saw() {
+    let clock = ManualClock::new(START_MS + 1_000);
+    let (proposer, follower) = (node(&clock), node(&clock));
+    // 5 senders x 30: more than the follower recovers on one thread, none in its pool.
+    for s in 0..5 {
+        let signer = dev_signer(s);
+        for nonce in 0..30 {
+            proposer.submit(transfer(&signer, nonce, 9)).unwrap();
+        }
+    }
+    let block = proposer.propose(proposer.head().hash, Address::ZERO).unwrap();
+    assert_eq!(block.block.transactions.len(), 150);
+    assert_eq!(follower.pool().len(), (0, 0));
+    let mut bare = block.block.clone();
+    bare.senders.clear();
+    let verified = follower.verify(&bare).unwrap();
+    assert_eq!(verified.hash(), block.hash());
+    assert_eq!(verified.block.senders, block.block.senders);
+}
