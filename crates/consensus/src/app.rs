@@ -58,31 +58,47 @@ impl ChainApp {
             || matches!(self.chain.store().block_number(hash), Ok(Some(_)))
     }
 
-    /// Makes sure the chain holds `first`'s ancestors: verifies, oldest first, the blocks from
-    /// `first` down to one it knows, taking them from `ancestry`. A node that restarted or was
-    /// offline may be asked to build on or vote for blocks it never verified.
-    async fn catch_up(&self, first: Digested<Block>, ancestry: &mut impl Ancestry<Block>) -> Result<(), ChainError> {
+    /// The blocks from `first` down to one the chain knows, oldest first, taken from
+    /// `ancestry`: a node that restarted or was offline may be asked to build on or vote for
+    /// blocks it never verified, and must verify them first.
+    async fn missing(&self, first: Digested<Block>, ancestry: &mut impl Ancestry<Block>) -> Vec<Block> {
         let mut missing = Vec::new();
         let mut next = Some(first);
         while let Some(block) = next {
             if self.known(block.inner().sealed().hash) {
                 break;
             }
-            missing.push(block);
+            missing.push(block.inner().clone());
             next = ancestry.next().await;
         }
-        for block in missing.into_iter().rev() {
-            self.chain.verify(block.inner().sealed())?;
-        }
-        Ok(())
+        missing.reverse();
+        missing
     }
+}
+
+/// Verifies `blocks` in order.
+fn verify_all(chain: &Chain, blocks: &[Block]) -> Result<(), ChainError> {
+    for block in blocks {
+        chain.verify(block.sealed())?;
+    }
+    Ok(())
+}
+
+/// Runs `work` (execution, state roots, storage) on the runtime's pool for blocking work, so
+/// the executor threads that carry votes and network traffic are never held by it.
+async fn blocking<E, T>(runtime: &E, work: impl FnOnce() -> T + Send + 'static) -> Option<T>
+where
+    E: commonware_runtime::Spawner,
+    T: Send + 'static,
+{
+    runtime.child("chain").shared(true).spawn(move |_| async move { work() }).await.ok()
 }
 
 fn at_ms(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-impl<E: commonware_runtime::Clock + Send + 'static> Application<E> for ChainApp {
+impl<E: commonware_runtime::Clock + commonware_runtime::Spawner> Application<E> for ChainApp {
     type SigningScheme = Scheme;
     type Context = Ctx;
     type Block = Block;
@@ -101,12 +117,15 @@ impl<E: commonware_runtime::Clock + Send + 'static> Application<E> for ChainApp 
         if runtime.current() < due {
             runtime.sleep_until(due).await;
         }
-        if let Err(e) = self.catch_up(parent, &mut ancestry).await {
-            warn!(error = %e, parent = %parent_hash, "cannot build on the parent consensus named");
-            return None;
-        }
+        let missing = self.missing(parent, &mut ancestry).await;
         let beneficiary = self.beneficiaries.get(&ctx.leader).copied().unwrap_or_default();
-        match self.chain.propose(parent_hash, beneficiary) {
+        let chain = self.chain.clone();
+        let built = blocking(&runtime, move || {
+            verify_all(&chain, &missing)?;
+            chain.propose(parent_hash, beneficiary)
+        })
+        .await?;
+        match built {
             Ok(p) => {
                 debug!(number = p.block.number(), hash = %p.hash(), txs = p.block.transactions.len(), view = ctx.round.view().get(), "proposed");
                 let block = Block::new(p.block.clone());
@@ -132,13 +151,22 @@ impl<E: commonware_runtime::Clock + Send + 'static> Application<E> for ChainApp 
         if runtime.current() < earliest {
             runtime.sleep_until(earliest).await;
         }
-        if let Some(parent) = ancestry.next().await
-            && let Err(e) = self.catch_up(parent, &mut ancestry).await
-        {
-            warn!(error = %e, number = block.number(), "an ancestor of the proposal does not verify");
-            return false;
-        }
-        match self.chain.verify(&block) {
+        let missing = match ancestry.next().await {
+            Some(parent) => self.missing(parent, &mut ancestry).await,
+            None => Vec::new(),
+        };
+        let chain = self.chain.clone();
+        let number = block.number();
+        let checked = blocking(&runtime, move || {
+            if let Err(e) = verify_all(&chain, &missing) {
+                warn!(error = %e, number, "an ancestor of the proposal does not verify");
+                return Err(e);
+            }
+            chain.verify(&block)
+        })
+        .await;
+        let Some(checked) = checked else { return false };
+        match checked {
             Ok(_) => true,
             Err(e @ ChainError::Invalid { .. }) => {
                 warn!(error = %e, "refusing an invalid proposal");
@@ -146,11 +174,11 @@ impl<E: commonware_runtime::Clock + Send + 'static> Application<E> for ChainApp 
             }
             // On a branch that can no longer be finalized.
             Err(ChainError::UnknownParent(parent)) => {
-                debug!(%parent, number = block.number(), "proposal on an unknown or abandoned parent");
+                debug!(%parent, number, "proposal on an unknown or abandoned parent");
                 false
             }
             Err(e) => {
-                error!(error = %e, number = block.number(), "could not verify a proposal");
+                error!(error = %e, number, "could not verify a proposal");
                 false
             }
         }

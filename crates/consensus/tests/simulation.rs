@@ -52,7 +52,7 @@ struct Node {
 #[derive(Clone)]
 struct LyingProposer(ChainApp);
 
-impl<E: commonware_runtime::Clock + Send + 'static> Application<E> for LyingProposer {
+impl<E: commonware_runtime::Clock + commonware_runtime::Spawner> Application<E> for LyingProposer {
     type SigningScheme = commonware_consensus::simplex::scheme::ed25519::Scheme;
     type Context = Ctx;
     type Block = Block;
