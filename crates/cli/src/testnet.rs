@@ -215,10 +215,14 @@ pub fn load_config(path: &Path) -> anyhow::Result<(NodeConfig, NetworkSpec)> {
 
 /// Reads an ed25519 consensus key file (hex of the 32-byte secret).
 pub fn load_validator_key(path: &Path) -> anyhow::Result<ed25519::PrivateKey> {
-    use commonware_codec::{Copying, DecodeExt};
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let bytes = hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
-    ed25519::PrivateKey::decode(Copying(bytes.as_slice())).map_err(|e| anyhow::anyhow!("{} is not an ed25519 key: {e}", path.display()))
+    decode_hex(text.trim()).with_context(|| format!("{} is not an ed25519 key", path.display()))
+}
+
+/// A commonware-encoded value (a key) from hex, as `network.json` and key files hold them.
+pub fn decode_hex<T: commonware_codec::DecodeExt<()>>(text: &str) -> anyhow::Result<T> {
+    let bytes = hex::decode(text).context("not hex")?;
+    T::decode(commonware_codec::Copying(bytes.as_slice())).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[cfg(test)]

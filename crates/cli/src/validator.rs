@@ -5,7 +5,6 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
-use commonware_codec::{Copying, DecodeExt};
 use commonware_cryptography::{ChaCha20Poly1305, Signer as _, ed25519};
 use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
 use commonware_runtime::{Runner as _, Supervisor as _};
@@ -20,11 +19,6 @@ use ls_primitives::network::{NetworkSpec, NodeConfig};
 
 /// A leader that has not proposed within this is skipped (its view is nullified).
 const LEADER_TIMEOUT: Duration = Duration::from_secs(1);
-
-fn public_key(hex_key: &str) -> anyhow::Result<ed25519::PublicKey> {
-    let bytes = alloy_primitives::hex::decode(hex_key).context("consensus key is not hex")?;
-    ed25519::PublicKey::decode(Copying(bytes.as_slice())).map_err(|e| anyhow::anyhow!("bad consensus key {hex_key}: {e}"))
-}
 
 /// Loopback and private addresses need `lookup`'s local profile (a testnet on one machine).
 fn is_local(addr: &SocketAddr) -> bool {
@@ -49,7 +43,8 @@ pub fn spawn(
     let mut validators = Vec::with_capacity(network.validators.len());
     let mut addresses = Vec::with_capacity(network.validators.len());
     for v in &network.validators {
-        let pk = public_key(&v.consensus_key)?;
+        let pk: ed25519::PublicKey =
+            crate::testnet::decode_hex(&v.consensus_key).with_context(|| format!("bad consensus key {}", v.consensus_key))?;
         validators.push((pk.clone(), v.address));
         addresses.push((pk, Address::Symmetric(v.consensus_addr)));
     }

@@ -35,6 +35,26 @@ use ls_chain::Chain;
 
 use crate::{Block, BlockLimits, ChainApp, Finalizer};
 
+/// What a validator needs from a commonware runtime: the deterministic one in tests, tokio in a
+/// node.
+pub trait Runtime:
+    commonware_runtime::Clock
+    + rand_core::CryptoRng
+    + commonware_runtime::Spawner
+    + commonware_runtime::Storage
+    + commonware_runtime::Metrics
+{
+}
+
+impl<T> Runtime for T where
+    T: commonware_runtime::Clock
+        + rand_core::CryptoRng
+        + commonware_runtime::Spawner
+        + commonware_runtime::Storage
+        + commonware_runtime::Metrics
+{
+}
+
 /// p2p channel ids; every node of a network must use the same.
 pub const CH_VOTES: u64 = 0;
 pub const CH_CERTIFICATES: u64 = 1;
@@ -42,15 +62,13 @@ pub const CH_RESOLVER: u64 = 2;
 pub const CH_BLOCKS: u64 = 3;
 pub const CH_BACKFILL: u64 = 4;
 pub const CH_TXS: u64 = 5;
-/// Every channel, for registering them in order.
-pub const CHANNELS: [u64; 6] = [CH_VOTES, CH_CERTIFICATES, CH_RESOLVER, CH_BLOCKS, CH_BACKFILL, CH_TXS];
 
 /// Inbound messages per second a peer may send on one channel.
 pub fn quota() -> Quota {
     Quota::per_second(NZU32!(4_096))
 }
 
-/// The six (sender, receiver) pairs of a validator, in [`CHANNELS`] order.
+/// The six (sender, receiver) pairs of a validator, one per `CH_*` channel.
 pub struct Channels<Tx, Rx> {
     pub votes: (Tx, Rx),
     pub certificates: (Tx, Rx),
@@ -138,11 +156,7 @@ pub async fn start_validator<E, B, P, Tx, Rx>(
     channels: Channels<Tx, Rx>,
 ) -> Validator
 where
-    E: commonware_runtime::Clock
-        + rand_core::CryptoRng
-        + commonware_runtime::Spawner
-        + commonware_runtime::Storage
-        + commonware_runtime::Metrics,
+    E: Runtime,
     B: commonware_p2p::Blocker<PublicKey = PublicKey> + Clone,
     P: commonware_p2p::Provider<PublicKey = PublicKey> + Clone,
     Tx: commonware_p2p::Sender<PublicKey = PublicKey>,
@@ -165,11 +179,7 @@ pub async fn start_validator_with<E, A, B, P, Tx, Rx>(
 ) -> Validator
 where
     A: commonware_consensus::Application<E, SigningScheme = Scheme, Context = crate::Ctx, Block = Block, Input = ()>,
-    E: commonware_runtime::Clock
-        + rand_core::CryptoRng
-        + commonware_runtime::Spawner
-        + commonware_runtime::Storage
-        + commonware_runtime::Metrics,
+    E: Runtime,
     B: commonware_p2p::Blocker<PublicKey = PublicKey> + Clone,
     P: commonware_p2p::Provider<PublicKey = PublicKey> + Clone,
     Tx: commonware_p2p::Sender<PublicKey = PublicKey>,

@@ -20,9 +20,9 @@ pub const MAX_BATCH: usize = 256;
 pub const BATCH_DELAY: Duration = Duration::from_millis(20);
 
 /// Encodes raw transactions as one gossip message.
-pub fn encode_batch(raw: &[Vec<u8>]) -> Bytes {
+pub fn encode_batch(raw: Vec<Vec<u8>>) -> Bytes {
     let mut out = BytesMut::new();
-    raw.to_vec().write(&mut out);
+    raw.write(&mut out);
     out.freeze()
 }
 
@@ -107,7 +107,7 @@ where
             })
             .collect();
         if !raw.is_empty() {
-            sender.send(Recipients::All, encode_batch(&raw), false);
+            sender.send(Recipients::All, encode_batch(raw), false);
         }
     }
 }
@@ -119,11 +119,11 @@ mod tests {
     #[test]
     fn batches_round_trip_and_bounds_hold() {
         let raw = vec![vec![1u8; 10], vec![2u8; 300]];
-        let bytes = encode_batch(&raw);
+        let bytes = encode_batch(raw.clone());
         assert_eq!(decode_batch(&bytes, 1024).unwrap(), raw);
         assert!(decode_batch(&bytes, 100).is_err(), "a transaction over the size limit");
         let many = vec![vec![0u8; 1]; MAX_BATCH + 1];
-        assert!(decode_batch(&encode_batch(&many), 1024).is_err(), "too many transactions");
+        assert!(decode_batch(&encode_batch(many), 1024).is_err(), "too many transactions");
         let mut longer = bytes.to_vec();
         longer.push(0);
         assert!(decode_batch(&longer, 1024).is_err(), "trailing bytes");

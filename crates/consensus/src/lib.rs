@@ -20,6 +20,6 @@ pub use app::{ChainApp, Ctx, Finalizer, RuntimeClock, commit_final};
 pub use gossip::{BATCH_DELAY, MAX_BATCH, decode_batch, encode_batch, gossip_transactions};
 pub use block::{Block, BlockLimits, Digest, MAX_HEADER_BYTES};
 pub use engine::{
-    CH_BACKFILL, CH_BLOCKS, CH_TXS, CH_CERTIFICATES, CH_RESOLVER, CH_VOTES, CHANNELS, Channels, Validator, ValidatorConfig,
+    CH_BACKFILL, CH_BLOCKS, CH_TXS, CH_CERTIFICATES, CH_RESOLVER, CH_VOTES, Channels, Runtime, Validator, ValidatorConfig,
     epocher, max_message_size, quota, start_validator, start_validator_with,
 };

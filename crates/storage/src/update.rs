@@ -92,11 +92,6 @@ impl StateUpdate {
         self.parent_hash = parent_hash;
     }
 
-    /// How many accounts the block changed.
-    pub fn accounts_changed(&self) -> usize {
-        self.accounts.len()
-    }
-
     fn account(&self, address: &Address) -> Option<Option<TrieAccount>> {
         self.accounts.get(address).copied()
     }
@@ -148,10 +143,6 @@ impl<'a> PendingState<'a> {
     /// The pending layers still above the finalized block, newest first.
     pub fn layers(&self) -> &'a [Arc<StateUpdate>] {
         self.layers
-    }
-
-    pub fn base(&self) -> &'a StateView {
-        self.base
     }
 }
 
