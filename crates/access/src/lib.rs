@@ -45,7 +45,6 @@
 //! Randomness and time are injected ([`rand_core::CryptoRng`] at the version commonware and
 //! hpke use, re-exported here; [`Clock`]).
 
-mod clock;
 mod committee;
 mod identity;
 mod limits;
@@ -54,7 +53,7 @@ mod request;
 mod share_file;
 mod wrap;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use ls_primitives::clock::{Clock, ManualClock, SystemClock};
 pub use committee::{
     Bls, CommitteeError, CommitteePublic, GROUP_KEY_LEN, MAX_COMMITTEE, deal, threshold_for,
 };

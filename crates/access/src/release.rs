@@ -1,6 +1,6 @@
 //! The committee member's side (checks, partial signing, sealing) and the reader's opening.
 
-use crate::clock::Clock;
+use crate::Clock;
 use crate::committee::{Bls, CommitteePublic};
 use crate::identity::identity;
 use crate::limits::{NonceCache, NonceRefusal, RateLimit, RateLimiter};

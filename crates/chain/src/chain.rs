@@ -232,7 +232,7 @@ impl Chain {
         let view = self.store.latest_state()?;
         let (parent_header, layers) = self.parent_of(parent, &view)?;
         let state = PendingState::new(&view, &layers)?;
-        let mut header = self.spec.child_header_ms(&parent_header, parent, self.clock.now_ms());
+        let mut header = self.spec.child_header_ms(&parent_header, parent, self.clock.now_millis());
         header.beneficiary = beneficiary;
         let base_fee = header.base_fee_per_gas.unwrap_or_default();
         let already_in = self.pending_txs(parent);
@@ -324,7 +324,7 @@ impl Chain {
         if ms < timestamp_ms(&parent) {
             return Err(invalid(format!("time {ms} ms is before its parent's {} ms", timestamp_ms(&parent))));
         }
-        let now = self.clock.now_ms();
+        let now = self.clock.now_millis();
         if ms > now.saturating_add(MAX_FUTURE_DRIFT_MS) {
             return Err(invalid(format!("time {ms} ms is more than {MAX_FUTURE_DRIFT_MS} ms ahead of ours ({now} ms)")));
         }

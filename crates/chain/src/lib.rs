@@ -6,9 +6,8 @@
 //! engine with several validators takes its place later without touching the rest.
 
 mod chain;
-mod clock;
 mod producer;
 
 pub use chain::{Chain, ChainError, Head, MAX_FUTURE_DRIFT_MS, MAX_PENDING_BLOCKS, NewBlock, PendingBlock};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use ls_primitives::clock::{Clock, ManualClock, SystemClock};
 pub use producer::{BlockProducer, DevProducer};

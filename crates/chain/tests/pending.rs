@@ -63,7 +63,7 @@ fn a_proposal_on_a_pending_parent_verifies_and_finalizes_everywhere() {
 
     // Alice's next transaction arrives; the next proposal builds on the pending block and
     // leaves out what that block already holds.
-    clock.advance(250);
+    clock.advance_millis(250);
     proposer.submit(transfer(&alice, 1, 7)).unwrap();
     let b2 = proposer.propose(b1.hash(), Address::repeat_byte(0xb2)).unwrap();
     assert_eq!(b2.block.transactions.len(), 1);
@@ -91,7 +91,7 @@ fn finalizing_one_branch_drops_the_other() {
     let c = node(&clock);
     let genesis = c.head().hash;
     let a = c.propose(genesis, Address::repeat_byte(1)).unwrap();
-    clock.advance(1);
+    clock.advance_millis(1);
     let b = c.propose(genesis, Address::repeat_byte(2)).unwrap();
     let on_b = c.propose(b.hash(), Address::repeat_byte(3)).unwrap();
     assert_ne!(a.hash(), b.hash());

@@ -31,7 +31,7 @@ pub type Ctx = Context<Digest, PublicKey>;
 pub struct RuntimeClock<C>(pub C);
 
 impl<C: commonware_runtime::Clock + Send + Sync + 'static> ls_chain::Clock for RuntimeClock<C> {
-    fn now_ms(&self) -> u64 {
+    fn now_millis(&self) -> u64 {
         self.0.current().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
     }
 }

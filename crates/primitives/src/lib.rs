@@ -5,6 +5,7 @@
 //! the rest of the workspace names one version of them.
 
 pub mod chainspec;
+pub mod clock;
 pub mod dev;
 pub mod network;
 pub mod types;

@@ -1,4 +1,5 @@
-//! Time, injected so freshness, replay eviction and rate limits are testable.
+//! Wall-clock time, injected so that block times, request freshness, replay eviction and rate
+//! limits can be driven by tests (or by a deterministic runtime).
 
 use std::sync::{
     Arc,
