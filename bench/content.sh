@@ -66,7 +66,7 @@ rate() { python3 -c "import json,sys; j=json.load(sys.stdin); print(round(j['byt
 start_node() {
   local rpc g
   rpc=$(port); g=$(port)
-  "$LS" node --dev --quiet --datadir "$tmp/ours-$1" --rpc-addr "127.0.0.1:$rpc" --gateway-addr "127.0.0.1:$g" --log warn >"$tmp/node-$1.log" 2>&1 &
+  "$LS" node --dev --quiet --datadir "$tmp/ours-$1" --rpc-addr "127.0.0.1:$rpc" --gateway-addr "127.0.0.1:$g" --p2p-addr /ip4/127.0.0.1/tcp/0 --log warn >"$tmp/node-$1.log" 2>&1 &
   node_pid=$!; pids+=("$node_pid")
   gw="http://127.0.0.1:$g"
   for _ in $(seq 1 300); do

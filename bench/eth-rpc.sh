@@ -49,7 +49,7 @@ wait_rpc() {
 # subshell, and the node would outlive the script.
 start_ours() {
   local p; p=$(port)
-  "$LS" node --dev --quiet --datadir "$tmp/ours-$1" --rpc-addr "127.0.0.1:$p" --gateway-addr 127.0.0.1:0 --block-time 250ms --gas-limit "$GAS_LIMIT" --log warn >/dev/null 2>&1 &
+  "$LS" node --dev --quiet --datadir "$tmp/ours-$1" --rpc-addr "127.0.0.1:$p" --gateway-addr 127.0.0.1:0 --p2p-addr /ip4/127.0.0.1/tcp/0 --block-time 250ms --gas-limit "$GAS_LIMIT" --log warn >/dev/null 2>&1 &
   pids+=($!); URL="http://127.0.0.1:$p"
 }
 start_anvil() {

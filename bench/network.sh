@@ -50,7 +50,7 @@ PY
 }
 rpc_base=$(free_base); consensus_base=$(free_base)
 "$LS" testnet --validators 4 --dir "$tmp/net" --rpc-port "$rpc_base" --gateway-port 0 \
-  --consensus-port "$consensus_base" >/dev/null
+  --consensus-port "$consensus_base" --p2p-port "$(free_base)" >/dev/null
 for i in 0 1 2 3; do
   "$LS" node --quiet --config "$tmp/net/node$i/config.toml" --log warn >"$tmp/node$i.out" 2>&1 &
   pids+=($!)

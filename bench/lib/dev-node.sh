@@ -14,7 +14,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$LS" node --dev --quiet --datadir "$tmp/data" --rpc-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 \
+"$LS" node --dev --quiet --datadir "$tmp/data" --rpc-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 --p2p-addr /ip4/127.0.0.1/tcp/0 \
   --block-time 250ms --log warn >"$tmp/out" 2>&1 &
 node_pid=$!
 for _ in $(seq 1 200); do

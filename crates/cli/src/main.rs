@@ -11,6 +11,7 @@ mod account;
 mod file;
 mod metrics;
 mod node;
+mod p2p;
 mod paid;
 mod pin;
 mod release;
@@ -42,6 +43,9 @@ enum Command {
     /// Pin and unpin files on the local node (like `ipfs pin`).
     #[command(subcommand)]
     Pin(pin::PinCommand),
+    /// The node's peer-to-peer connections (like `ipfs swarm`).
+    #[command(subcommand)]
+    Swarm(p2p::SwarmCommand),
     /// Remove every block no pin reaches from the local node (like `ipfs repo gc`).
     Gc {
         #[command(flatten)]
@@ -68,5 +72,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::File(cmd) => file::run(cmd),
         Command::Pin(cmd) => pin::run(cmd),
         Command::Gc { node, json } => pin::gc(&node, json),
+        Command::Swarm(cmd) => p2p::run(cmd),
     }
 }

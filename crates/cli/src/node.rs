@@ -79,6 +79,8 @@ pub struct NodeArgs {
     /// Serve Prometheus metrics on this address (/metrics); off by default.
     #[arg(long)]
     metrics_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    p2p: crate::p2p::P2pArgs,
     /// Print less at start-up (no account list).
     #[arg(long, short)]
     quiet: bool,
@@ -170,6 +172,7 @@ fn run_network(mut args: NodeArgs, path: &std::path::Path) -> anyhow::Result<()>
     args.rpc_addr = config.rpc_addr;
     args.gateway_addr = config.gateway_addr;
     args.metrics_addr = config.metrics_addr.or(args.metrics_addr);
+    args.p2p.with_config(config.p2p_addr.as_deref(), &config.bootstrap)?;
     let spec = network.chain.clone();
     let store = Arc::new(
         Store::open(config.datadir.join(DB_FILE)).with_context(|| format!("opening the chain in {}", config.datadir.display()))?,
@@ -239,8 +242,14 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
         0 => Arc::new(disk),
         n => Arc::new(ls_content::CachedBlockstore::new(disk, usize::try_from(n).unwrap_or(usize::MAX))),
     };
+    let p2p = crate::p2p::start(&args.p2p, &dir, blocks.clone()).await?;
+    let blocks = p2p.as_ref().map_or(blocks.clone(), |p| p.blockstore(blocks));
+    let p2p_api = p2p.as_ref().map(|p| p.router());
     let pins = ls_content::FsPins::open(dir.join("pins")).context("opening the pin store")?;
     let repo = Arc::new(ls_content::Repo::new(blocks, pins));
+    if let Some(p) = &p2p {
+        p.announce_pins(repo.clone());
+    }
     let gateway = tokio::net::TcpListener::bind(args.gateway_addr)
         .await
         .with_context(|| format!("binding the gateway to {}", args.gateway_addr))?;
@@ -256,6 +265,10 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
                 max_uploads: args.max_uploads as usize,
             },
         );
+        let app = match p2p_api {
+            Some(api) => app.merge(api),
+            None => app,
+        };
         let shutdown = async move {
             let _ = gw_stop.changed().await;
         };
@@ -290,6 +303,9 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     let _ = tokio::time::timeout(Duration::from_millis(1500), producing).await;
     let _ = tokio::time::timeout(Duration::from_millis(300), serving).await;
     let _ = tokio::time::timeout(Duration::from_millis(300), rpc.handle.stopped()).await;
+    if let Some(p) = &p2p {
+        let _ = tokio::time::timeout(Duration::from_millis(300), p.shutdown()).await;
+    }
     info!(head = chain.store().head().unwrap_or_default(), "stopped");
     Ok(())
 }

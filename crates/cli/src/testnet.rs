@@ -67,6 +67,10 @@ pub struct TestnetArgs {
     /// First gateway port.
     #[arg(long, default_value_t = 8080)]
     gateway_port: u16,
+    /// First IPFS swarm port (Kubo's 4001 for node 0); 0 lets each node pick a free one, and
+    /// then the nodes are not told of each other (connect them with `swarm connect`).
+    #[arg(long, default_value_t = 4001)]
+    p2p_port: u16,
     /// First consensus port (validators must know each other's, so never 0).
     #[arg(long, default_value_t = 30300, value_parser = clap::value_parser!(u16).range(1..))]
     consensus_port: u16,
@@ -144,24 +148,45 @@ pub fn write(args: &TestnetArgs) -> anyhow::Result<Written> {
     network.validate().map_err(anyhow::Error::msg)?;
     write_atomic(&dir.join(NETWORK_FILE), &serde_json::to_vec_pretty(&network)?, false)?;
 
-    let mut configs = Vec::new();
-    for (i, ((consensus, account), share)) in keys.iter().zip(&shares).enumerate() {
-        let node_dir = dir.join(format!("node{i}"));
-        create_private_dir(&node_dir)?;
-        write_atomic(&node_dir.join("validator.key"), hex::encode(consensus.encode()).as_bytes(), true)?;
-        write_atomic(&node_dir.join("account.key"), hex::encode(account.to_bytes()).as_bytes(), true)?;
-        write_member(&node_dir.join(KEYRELEASE_DIR), &committee, share)?;
-        configs.push(write_config(&node_dir, args, i as u32, true)?);
+    // Every node's IPFS peer key, made now so each config can name the others as bootstrap
+    // peers: blocks uploaded to one node are then read through any other.
+    let node_dirs: Vec<(PathBuf, bool)> = (0..n)
+        .map(|i| (dir.join(format!("node{i}")), true))
+        .chain((0..args.full_nodes).map(|j| (dir.join(format!("full{j}")), false)))
+        .collect();
+    let mut p2p = Vec::new();
+    for (index, (node_dir, _)) in node_dirs.iter().enumerate() {
+        create_private_dir(node_dir)?;
+        let key = ls_network::load_or_create_keypair(&node_dir.join("p2p").join("peer.key"))?;
+        let port = port(args.p2p_port, index as u32)?;
+        p2p.push((format!("/ip4/{}/tcp/{port}", args.host), key.public().to_peer_id()));
     }
-    for j in 0..args.full_nodes {
-        let node_dir = dir.join(format!("full{j}"));
-        create_private_dir(&node_dir)?;
-        configs.push(write_config(&node_dir, args, n + j, false)?);
+    let mut configs = Vec::new();
+    for (index, (node_dir, validator)) in node_dirs.iter().enumerate() {
+        if *validator {
+            let ((consensus, account), share) = (&keys[index], &shares[index]);
+            write_atomic(&node_dir.join("validator.key"), hex::encode(consensus.encode()).as_bytes(), true)?;
+            write_atomic(&node_dir.join("account.key"), hex::encode(account.to_bytes()).as_bytes(), true)?;
+            write_member(&node_dir.join(KEYRELEASE_DIR), &committee, share)?;
+        }
+        let bootstrap = match args.p2p_port {
+            0 => Vec::new(),
+            _ => p2p.iter().enumerate().filter(|(j, _)| *j != index).map(|(_, (a, id))| format!("{a}/p2p/{id}")).collect(),
+        };
+        let p2p_addr = p2p[index].0.clone();
+        configs.push(write_config(node_dir, args, index as u32, *validator, p2p_addr, bootstrap)?);
     }
     Ok(Written { network, configs })
 }
 
-fn write_config(node_dir: &Path, args: &TestnetArgs, index: u32, validator: bool) -> anyhow::Result<PathBuf> {
+fn write_config(
+    node_dir: &Path,
+    args: &TestnetArgs,
+    index: u32,
+    validator: bool,
+    p2p_addr: String,
+    bootstrap: Vec<String>,
+) -> anyhow::Result<PathBuf> {
     let config = NodeConfig {
         datadir: PathBuf::from("."),
         network: PathBuf::from("..").join(NETWORK_FILE),
@@ -171,6 +196,8 @@ fn write_config(node_dir: &Path, args: &TestnetArgs, index: u32, validator: bool
         validator_key: validator.then(|| PathBuf::from("validator.key")),
         account_key: validator.then(|| PathBuf::from("account.key")),
         metrics_addr: None,
+        p2p_addr: Some(p2p_addr),
+        bootstrap,
     };
     let path = node_dir.join(CONFIG_FILE);
     write_atomic(&path, toml::to_string_pretty(&config)?.as_bytes(), false)?;
@@ -243,6 +270,7 @@ mod tests {
             rpc_port: 18545,
             gateway_port: 18080,
             consensus_port: 30300,
+            p2p_port: 14001,
         }
     }
 
@@ -258,6 +286,21 @@ mod tests {
             let (config, network) = load_config(path).unwrap();
             assert_eq!(network, written.network);
             assert_eq!(config.rpc_addr.port(), 18545 + i as u16);
+            // Each node listens on its own swarm port and knows every other node's address and
+            // peer id (from the key it will load).
+            assert_eq!(config.p2p_addr.as_deref(), Some(format!("/ip4/127.0.0.1/tcp/{}", 14001 + i).as_str()));
+            assert_eq!(config.bootstrap.len(), 4);
+            let peer_id = |c: &NodeConfig| {
+                let key = ls_network::load_or_create_keypair(&c.datadir.join("p2p").join("peer.key")).unwrap();
+                key.public().to_peer_id().to_string()
+            };
+            let me = peer_id(&config);
+            assert!(config.bootstrap.iter().all(|b| !b.ends_with(&me)), "{:?}", config.bootstrap);
+            for (j, other) in written.configs.iter().enumerate().filter(|(j, _)| *j != i) {
+                let (c, _) = load_config(other).unwrap();
+                let addr = format!("{}/p2p/{}", c.p2p_addr.as_deref().unwrap(), peer_id(&c));
+                assert!(config.bootstrap.contains(&addr), "node {i} does not know node {j}");
+            }
             match &config.validator_key {
                 Some(key) => {
                     let key = load_validator_key(key).unwrap();

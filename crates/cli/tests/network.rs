@@ -46,8 +46,10 @@ fn network(dir: &std::path::Path, fixed_rpc: bool) -> (Vec<Node>, impl Fn(usize)
     let net = dir.join("net");
     let port = free_port_range(4).to_string();
     let rpc = if fixed_rpc { free_port_range(4).to_string() } else { "0".into() };
+    let p2p = free_port_range(4).to_string();
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_lightstreams"))
-        .args(["testnet", "--validators", "4", "--rpc-port", &rpc, "--gateway-port", "0", "--consensus-port", &port, "--dir"])
+        .args(["testnet", "--validators", "4", "--rpc-port", &rpc, "--gateway-port", "0", "--consensus-port", &port])
+        .args(["--p2p-port", &p2p, "--dir"])
         .arg(&net)
         .stdout(std::process::Stdio::null())
         .status()
@@ -80,6 +82,16 @@ fn four_validators_agree_survive_a_kill_and_catch_up() {
         }
     }
     assert_eq!(nodes[3].u256("eth_getBalance", json!([to, "latest"])), U256::from(2 * (1 + 2 + 3 + 4 + 5)));
+
+    // The validators are IPFS peers of each other (testnet names them as bootstrap peers): a
+    // file uploaded to one reads through another's gateway.
+    let body: Vec<u8> = (0..700_000u32).map(|i| (i % 253) as u8).collect();
+    let client = reqwest::blocking::Client::new();
+    let added: Value = client.post(format!("{}/ipfs", nodes[0].gateway)).body(body.clone()).send().unwrap().json().unwrap();
+    let cid = added["Hash"].as_str().unwrap();
+    let read = client.get(format!("{}/ipfs/{cid}", nodes[2].gateway)).timeout(Duration::from_secs(30)).send().unwrap();
+    assert_eq!(read.status(), 200);
+    assert!(read.bytes().unwrap() == body, "the bytes read through validator 2 differ");
 
     // kill -9 one validator: the other three keep finalizing.
     nodes[3].kill9();

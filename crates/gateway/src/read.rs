@@ -46,8 +46,15 @@ fn format(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<Format, Re
     })
 }
 
+/// A block the store went to peers for and did not get in time (ls-network's fetching store
+/// reports it as a timed-out I/O error naming the CID): a gateway timeout, as Kubo answers.
+fn fetch_timed_out(e: &ls_content::BlockstoreError) -> bool {
+    matches!(e, ls_content::BlockstoreError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut)
+}
+
 fn path_error(e: PathError) -> Response {
     let status = match &e {
+        PathError::Store(s) if fetch_timed_out(s) => StatusCode::GATEWAY_TIMEOUT,
         PathError::Missing(_) | PathError::NoSuchEntry { .. } | PathError::NotADirectory(_) => StatusCode::NOT_FOUND,
         PathError::Sharded(_) => StatusCode::NOT_IMPLEMENTED,
         PathError::Corrupt(_) | PathError::Decode { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -58,6 +65,7 @@ fn path_error(e: PathError) -> Response {
 
 fn export_error(e: ExportError) -> Response {
     match e {
+        ExportError::Store(s) if fetch_timed_out(&s) => error(StatusCode::GATEWAY_TIMEOUT, s.to_string()),
         ExportError::Missing(cid) => error(StatusCode::NOT_FOUND, format!("{cid} is not in this node's store")),
         ExportError::Range { .. } => error(StatusCode::RANGE_NOT_SATISFIABLE, e.to_string()),
         ExportError::Codec { .. }
@@ -187,6 +195,7 @@ async fn raw_block(store: Arc<dyn Blockstore>, cid: Cid, mut h: HeaderMap, head:
             (h, if head { Body::empty() } else { Body::from(b) }).into_response()
         }
         Ok(Ok(None)) => error(StatusCode::NOT_FOUND, format!("{cid} is not in this node's store")),
+        Ok(Err(e)) if fetch_timed_out(&e) => error(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(r) => r,
     }

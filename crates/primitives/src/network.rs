@@ -82,4 +82,11 @@ pub struct NodeConfig {
     /// Prometheus metrics address; off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the IPFS swarm listens (a multiaddr); `--p2p-addr` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p_addr: Option<String>,
+    /// IPFS peers dialled at start (multiaddrs ending in `/p2p/<peer id>`), added to
+    /// `--bootstrap`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bootstrap: Vec<String>,
 }

@@ -1,6 +1,7 @@
 # Shared shell helpers for compat suites: start the node under test on a free loopback port.
 # Usage: source common/node.sh; start_node; ... ; (cleanup is automatic on exit)
-# Sets RPC_URL and WS_URL (and GATEWAY_URL for lightstreams). TARGET=anvil starts anvil
+# Sets RPC_URL and WS_URL (and GATEWAY_URL and NODE_P2P_ADDR, the libp2p address with its
+# /p2p/<peer id>, for lightstreams). TARGET=anvil starts anvil
 # (npm @foundry-rs/anvil) instead.
 
 COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,16 +34,23 @@ start_node() {
         echo "LIGHTSTREAMS_BIN must point at the lightstreams binary" >&2; exit 2
       fi
       local gport; gport=$(free_port)
+      local pport; pport=$(free_port)
       export GATEWAY_URL="http://127.0.0.1:$gport"
-      "$LIGHTSTREAMS_BIN" node --dev --quiet --rpc-addr "127.0.0.1:$port" --gateway-addr "127.0.0.1:$gport" --block-time 250ms >"$NODE_LOG" 2>&1 &
+      "$LIGHTSTREAMS_BIN" node --dev --quiet --rpc-addr "127.0.0.1:$port" --gateway-addr "127.0.0.1:$gport" \
+        --p2p-addr "/ip4/127.0.0.1/tcp/$pport" --block-time 250ms >"$NODE_LOG" 2>&1 &
       ;;
     *) echo "unknown TARGET ${TARGET}" >&2; exit 2 ;;
   esac
   NODE_PID=$!
   export RPC_URL="http://127.0.0.1:$port" WS_URL="ws://127.0.0.1:$port"
   for _ in $(seq 1 150); do
+    # The RPC answers before the node has printed its P2P and gateway addresses: wait for the
+    # gateway line too (it comes after the P2P ones), except on anvil.
     if curl -sf -m 1 -H 'content-type: application/json' \
-        -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$RPC_URL" >/dev/null 2>&1; then
+        -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$RPC_URL" >/dev/null 2>&1 \
+        && { [ "${TARGET:-lightstreams}" = anvil ] || grep -q '^Gateway listening on ' "$NODE_LOG"; }; then
+      NODE_P2P_ADDR=$(sed -n 's/^P2P listening on //p' "$NODE_LOG" | head -n 1)
+      export NODE_P2P_ADDR
       return 0
     fi
     if ! kill -0 "$NODE_PID" 2>/dev/null; then

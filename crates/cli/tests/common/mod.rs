@@ -24,6 +24,9 @@ pub struct Node {
     pub gateway: String,
     /// `http://host:port/metrics` when the node was started with `--metrics-addr`.
     pub metrics: Option<String>,
+    /// The libp2p peer id and dialable addresses it printed (empty with `--p2p-addr none`).
+    pub peer_id: String,
+    pub p2p_addrs: Vec<String>,
     client: reqwest::blocking::Client,
     /// The data directory of a node started without one: removed when the node is dropped
     /// (a node killed with SIGKILL cannot remove its own temporary directory).
@@ -39,6 +42,10 @@ impl Node {
         cmd.args(["node", "--dev", "--quiet", "--rpc-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0"]);
         if !extra.contains(&"--block-time") {
             cmd.args(["--block-time", "100ms"]);
+        }
+        // Never the default port 4001: tests run side by side.
+        if !extra.contains(&"--p2p-addr") {
+            cmd.args(["--p2p-addr", "/ip4/127.0.0.1/tcp/0"]);
         }
         let tmp = match datadir {
             Some(d) => {
@@ -72,6 +79,7 @@ impl Node {
         std::thread::spawn(move || {
             let mut gateway = String::new();
             let mut metrics = None;
+            let (mut peer_id, mut p2p) = (String::new(), Vec::new());
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(url) = line.strip_prefix("Metrics on ") {
                     metrics = Some(url.trim().to_string());
@@ -79,13 +87,29 @@ impl Node {
                 if let Some(addr) = line.strip_prefix("Gateway listening on ") {
                     gateway = addr.trim().to_string();
                 }
+                if let Some(id) = line.strip_prefix("Peer ID: ") {
+                    peer_id = id.trim().to_string();
+                }
+                if let Some(addr) = line.strip_prefix("P2P listening on ") {
+                    p2p.push(addr.trim().to_string());
+                }
                 if let Some(addr) = line.strip_prefix("Listening on ") {
-                    let _ = tx.send((addr.trim().to_string(), gateway.clone(), metrics.clone()));
+                    let _ = tx.send((addr.trim().to_string(), gateway.clone(), metrics.clone(), peer_id.clone(), p2p.clone()));
                 }
             }
         });
-        let (addr, gateway, metrics) = rx.recv_timeout(Duration::from_secs(30)).expect("node printed its address");
-        Node { child, url: format!("http://{addr}"), gateway: format!("http://{gateway}"), metrics, client: reqwest::blocking::Client::new(), _tmp: None }
+        let (addr, gateway, metrics, peer_id, p2p_addrs) =
+            rx.recv_timeout(Duration::from_secs(30)).expect("node printed its address");
+        Node {
+            child,
+            url: format!("http://{addr}"),
+            gateway: format!("http://{gateway}"),
+            metrics,
+            peer_id,
+            p2p_addrs,
+            client: reqwest::blocking::Client::new(),
+            _tmp: None,
+        }
     }
 
     pub fn raw(&self, body: &str) -> (u16, Value) {

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Peer-to-peer content, on loopback (not run in CI). Prints:
+#   fetch              SIZE_MB of random bytes uploaded to our node A, read whole through the
+#                      gateway of node B (connected to A: B fetches over Bitswap), vs two Helia
+#                      nodes in one process (tests/compat/helia/pair.mjs: add on one, cat on the
+#                      other); MB/s and the ratio (target: ours >= 2x Helia)
+#   first byte         of a 1 MiB range at the middle of the file through a fresh node C
+#                      connected to A (curl's time_starttransfer: one fetch of the root, the
+#                      intermediate node and the first leaf)
+#   origin load        READERS fresh nodes, each connected to A (and the first reader), read the
+#                      file one after another; the bytes A's TCP sockets sent meanwhile (the
+#                      kernel's tcpi_bytes_sent, from `ss -tinp`, summed over A's connections)
+#                      divided by the file size = copies served
+# Chunking differs: ours is Kubo's (CIDv0, 256 KiB leaves), Helia's its default (CIDv1, raw
+# leaves). Helia is timed in-process (no node start-up), which favours it slightly.
+# Usage: bench/p2p.sh                       (SIZE_MB=100, READERS=5)
+#        LIGHTSTREAMS_BIN=path/to/lightstreams bench/p2p.sh   (skips the release build)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+SIZE_MB="${SIZE_MB:-100}"
+READERS="${READERS:-5}"
+[[ "$SIZE_MB" =~ ^[0-9]+$ && "$SIZE_MB" -ge 2 ]] || { echo "SIZE_MB is whole MiB, at least 2" >&2; exit 2; }
+[[ "$READERS" =~ ^[0-9]+$ && "$READERS" -ge 1 && "$READERS" -le 20 ]] || { echo "READERS is 1..20" >&2; exit 2; }
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lightstreams/target}"
+if [ -n "${LIGHTSTREAMS_BIN:-}" ]; then
+  LS="$LIGHTSTREAMS_BIN"
+else
+  echo "building release binary..." >&2
+  (cd "$root" && cargo build --release -q -p lightstreams)
+  LS="$CARGO_TARGET_DIR/release/lightstreams"
+fi
+helia="$root/tests/compat/helia"
+if [ ! -d "$helia/node_modules" ]; then
+  echo "installing Helia (npm ci)..." >&2
+  npm ci --prefix "$helia" --no-audit --no-fund --silent >/dev/null
+fi
+
+pids=()
+tmp=$(mktemp -d)
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+die() { echo "p2p bench: $*" >&2; exit 1; }
+
+# start NAME [extra args]: a dev node on free ports; sets <NAME>_PID, <NAME>_GW, <NAME>_P2P.
+start() {
+  local name=$1; shift
+  : >"$tmp/$name.log"
+  "$LS" node --dev --quiet --datadir "$tmp/$name" --rpc-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 \
+    --p2p-addr /ip4/127.0.0.1/tcp/0 --log warn "$@" >"$tmp/$name.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 300); do
+    if grep -q '^Listening on ' "$tmp/$name.log"; then
+      printf -v "${name}_PID" '%s' "$pid"
+      printf -v "${name}_GW" 'http://%s' "$(sed -n 's/^Gateway listening on //p' "$tmp/$name.log")"
+      printf -v "${name}_P2P" '%s' "$(sed -n 's/^P2P listening on //p' "$tmp/$name.log" | head -n 1)"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || { cat "$tmp/$name.log" >&2; die "node $name exited"; }
+    sleep 0.1
+  done
+  die "node $name did not start within 30 s"
+}
+# wait_peer GW PEER_ID: until the node at GW lists PEER_ID (bounded).
+wait_peer() {
+  for _ in $(seq 1 150); do
+    curl -sf -X POST "$1/api/v0/swarm/peers" | grep -q "$2" && return 0
+    sleep 0.1
+  done
+  die "$1 never connected to $2"
+}
+peer_id() { echo "${1##*/p2p/}"; }
+# Bytes sent by every established TCP socket of process $1 (connections stay up during the run).
+sent() {
+  ss -tinpH state established | python3 -c '
+import re, sys
+pid, total, mine = sys.argv[1], 0, False
+for line in sys.stdin:
+    if "users:" in line:
+        mine = f"pid={pid}," in line
+    m = re.search(r"bytes_sent:(\d+)", line)
+    if m and mine:
+        total += int(m.group(1))
+print(total)' "$1"
+}
+
+head -c "$((SIZE_MB << 20))" /dev/urandom > "$tmp/file.bin"
+size=$(stat -c %s "$tmp/file.bin")
+start A
+cid=$(curl -sf -X POST --data-binary @"$tmp/file.bin" "$A_GW/ipfs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Hash"])')
+
+# fetch
+start B --bootstrap "$A_P2P"
+wait_peer "$B_GW" "$(peer_id "$A_P2P")"
+ours=$(curl -sf -o "$tmp/back.bin" -w '%{time_total}' "$B_GW/ipfs/$cid")
+cmp -s "$tmp/file.bin" "$tmp/back.bin" || die "B's copy differs"
+theirs=$(node "$helia/pair.mjs" "$SIZE_MB" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')
+mbs() { python3 -c "print(f'{$size / 1e6 / float($1):.1f}')"; }
+printf 'fetch %s MiB       ours %s MB/s   helia %s MB/s   ours/helia %s\n' "$SIZE_MB" "$(mbs "$ours")" "$(mbs "$theirs")" \
+  "$(python3 -c "print(f'{float($theirs) / float($ours):.2f}x')")"
+
+# first byte of a 1 MiB range in the middle, through a fresh node
+start C --bootstrap "$A_P2P"
+wait_peer "$C_GW" "$(peer_id "$A_P2P")"
+mid=$((size / 2))
+fb=$(curl -sf -o /dev/null -w '%{time_starttransfer}' -H "Range: bytes=$mid-$((mid + (1 << 20) - 1))" "$C_GW/ipfs/$cid")
+printf 'first byte, 1 MiB range at %s: %s ms\n' "$mid" "$(python3 -c "print(f'{float($fb) * 1000:.1f}')")"
+
+# origin load: READERS fresh readers, one after another
+before=$(sent "$A_PID")
+first=""
+for i in $(seq 1 "$READERS"); do
+  if [ -z "$first" ]; then start "R$i" --bootstrap "$A_P2P"; else start "R$i" --bootstrap "$A_P2P" --bootstrap "$first"; fi
+  gw_var="R${i}_GW"; p2p_var="R${i}_P2P"
+  wait_peer "${!gw_var}" "$(peer_id "$A_P2P")"
+  [ -n "$first" ] || first="${!p2p_var}"
+  curl -sf -o "$tmp/r.bin" "${!gw_var}/ipfs/$cid"
+  cmp -s "$tmp/file.bin" "$tmp/r.bin" || die "reader $i's copy differs"
+done
+after=$(sent "$A_PID")
+printf 'origin load, %s readers: A sent %s MB = %s copies of the file (target: about 1)\n' "$READERS" \
+  "$(python3 -c "print(f'{($after - $before) / 1e6:.1f}')")" "$(python3 -c "print(f'{($after - $before) / $size:.2f}')")"

@@ -1,0 +1,279 @@
+//! The node's IPFS peer (`--p2p-addr`, `--bootstrap`), its Kubo-shaped API calls on the
+//! gateway port (`/api/v0/id`, `swarm/peers`, `swarm/connect`, `routing/provide`), the pin
+//! announcer and `lightstreams swarm`.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{
+    Json, Router,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use clap::{Args, Subcommand};
+use ls_content::Blockstore;
+use ls_network::{FetchingBlockstore, Multiaddr, Network, NetworkConfig, NetworkHandle};
+use serde_json::json;
+
+use crate::remote::{NodeArg, api_post, client, read_json};
+
+#[derive(Debug, Args)]
+pub struct P2pArgs {
+    /// libp2p listen address (repeatable), as Kubo's `Addresses.Swarm`; "none" turns the
+    /// peer-to-peer network off. Default: the config file's `p2p_addr`, else loopback on Kubo's
+    /// port 4001 (/ip4/127.0.0.1/tcp/4001); use /ip4/0.0.0.0/tcp/4001 to be reachable from
+    /// other machines.
+    #[arg(long = "p2p-addr")]
+    p2p_addr: Vec<String>,
+    /// A peer to connect to at start (repeatable), e.g. /ip4/10.0.0.2/tcp/4001/p2p/12D3Koo….
+    #[arg(long)]
+    bootstrap: Vec<Multiaddr>,
+    /// How long a read waits for a missing block from peers before failing.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    fetch_timeout: Duration,
+}
+
+/// Where the swarm listens when neither `--p2p-addr` nor a config file says.
+pub const DEFAULT_P2P_ADDR: &str = "/ip4/127.0.0.1/tcp/4001";
+
+impl P2pArgs {
+    /// Takes a config file's `p2p_addr` (unless `--p2p-addr` was given) and adds its bootstrap
+    /// peers.
+    pub fn with_config(&mut self, p2p_addr: Option<&str>, bootstrap: &[String]) -> anyhow::Result<()> {
+        if self.p2p_addr.is_empty()
+            && let Some(a) = p2p_addr
+        {
+            self.p2p_addr.push(a.to_string());
+        }
+        for b in bootstrap {
+            self.bootstrap
+                .push(b.parse().with_context(|| format!("bootstrap {b:?} in the config is not a multiaddr"))?);
+        }
+        Ok(())
+    }
+}
+
+/// The running peer.
+pub struct P2p {
+    net: NetworkHandle,
+    fetch_timeout: Duration,
+}
+
+/// Starts the swarm over `local` (unless `--p2p-addr none`) and prints the peer id and the
+/// addresses it listens on. The key lives in `<datadir>/p2p/peer.key`.
+pub async fn start(args: &P2pArgs, dir: &Path, local: Arc<dyn Blockstore>) -> anyhow::Result<Option<P2p>> {
+    let addrs = if args.p2p_addr.is_empty() { vec![DEFAULT_P2P_ADDR.to_string()] } else { args.p2p_addr.clone() };
+    if addrs.iter().any(|a| a == "none") {
+        anyhow::ensure!(addrs.len() == 1, "--p2p-addr none cannot be combined with addresses");
+        return Ok(None);
+    }
+    let listen = addrs
+        .iter()
+        .map(|a| a.parse::<Multiaddr>().with_context(|| format!("--p2p-addr {a:?} is not a multiaddr")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let key_path = dir.join("p2p").join("peer.key");
+    let key = ls_network::load_or_create_keypair(&key_path)?;
+    let config = NetworkConfig {
+        listen,
+        bootstrap: args.bootstrap.clone(),
+        agent_version: format!("lightstreams/{}", env!("CARGO_PKG_VERSION")),
+        ..Default::default()
+    };
+    let net = Network::start(config, key, local)
+        .await
+        .context("starting the peer-to-peer network (--p2p-addr none turns it off)")?;
+    println!("Peer ID: {}", net.peer_id());
+    for addr in net.listen_addrs().await? {
+        println!("P2P listening on {addr}");
+    }
+    Ok(Some(P2p { net, fetch_timeout: args.fetch_timeout }))
+}
+
+impl P2p {
+    /// `local` with misses fetched from peers: what the gateway reads through.
+    pub fn blockstore(&self, local: Arc<dyn Blockstore>) -> Arc<dyn Blockstore> {
+        Arc::new(FetchingBlockstore::new(local, self.net.clone(), self.fetch_timeout))
+    }
+
+    /// The API calls, merged into the gateway's router. Like the gateway's own calls they refuse
+    /// any request with an `Origin` (a web page).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/api/v0/id", post(id))
+            .route("/api/v0/swarm/peers", post(peers))
+            .route("/api/v0/swarm/connect", post(connect))
+            .route("/api/v0/routing/provide", post(provide))
+            .with_state(self.net.clone())
+    }
+
+    /// Announces every pin in the DHT: each new pin within [`ANNOUNCE_EVERY`] of being made
+    /// (Kademlia republishes the records itself from then on), as Kubo's reprovider does for
+    /// pinned roots. Runs until the network stops.
+    pub fn announce_pins(&self, repo: Arc<ls_content::Repo>) {
+        let net = self.net.clone();
+        tokio::spawn(async move {
+            let mut announced = std::collections::HashSet::new();
+            loop {
+                let r = repo.clone();
+                if let Ok(Ok(pins)) = tokio::task::spawn_blocking(move || r.pins()).await {
+                    announced.retain(|c| pins.contains(c));
+                    for cid in pins {
+                        if announced.contains(&cid) {
+                            continue;
+                        }
+                        match net.provide(cid).await {
+                            Ok(()) => {
+                                announced.insert(cid);
+                            }
+                            Err(ls_network::NetworkError::Stopped) => return,
+                            // No peer to hold the record yet: tried again next round.
+                            Err(e) => tracing::debug!(%cid, error = %e, "not announced"),
+                        }
+                    }
+                }
+                tokio::time::sleep(ANNOUNCE_EVERY).await;
+            }
+        });
+    }
+
+    pub async fn shutdown(&self) {
+        self.net.shutdown().await;
+    }
+}
+
+fn refused(headers: &HeaderMap) -> Option<Response> {
+    headers.contains_key(header::ORIGIN).then(|| {
+        (StatusCode::FORBIDDEN, "API calls are refused from web pages (a request with an Origin)").into_response()
+    })
+}
+
+fn api_error(status: StatusCode, msg: String) -> Response {
+    (status, Json(json!({"Message": msg, "Code": 0, "Type": "error"}))).into_response()
+}
+
+async fn id(State(net): State<NetworkHandle>, headers: HeaderMap) -> Response {
+    if let Some(r) = refused(&headers) {
+        return r;
+    }
+    let addrs = net.listen_addrs().await.unwrap_or_default();
+    Json(json!({
+        "ID": net.peer_id().to_string(),
+        "Addresses": addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "AgentVersion": format!("lightstreams/{}", env!("CARGO_PKG_VERSION")),
+    }))
+    .into_response()
+}
+
+async fn peers(State(net): State<NetworkHandle>, headers: HeaderMap) -> Response {
+    if let Some(r) = refused(&headers) {
+        return r;
+    }
+    match net.peers().await {
+        Ok(peers) => {
+            let list: Vec<_> = peers
+                .iter()
+                .map(|p| {
+                    json!({
+                        "Peer": p.peer_id.to_string(),
+                        "Addr": p.addr.to_string(),
+                        "AgentVersion": p.agent_version,
+                        "Bitswap": p.speaks_bitswap(),
+                    })
+                })
+                .collect();
+            Json(json!({ "Peers": list })).into_response()
+        }
+        Err(e) => api_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn connect(
+    State(net): State<NetworkHandle>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = refused(&headers) {
+        return r;
+    }
+    let Some(arg) = q.get("arg") else {
+        return api_error(StatusCode::BAD_REQUEST, "argument \"address\" is required".into());
+    };
+    let addr: Multiaddr = match arg.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            return api_error(StatusCode::BAD_REQUEST, format!("{arg:?} is not a multiaddr: {e}"));
+        }
+    };
+    match net.dial(addr).await {
+        Ok(peer) => Json(json!({ "Strings": [format!("connect {peer} success")] })).into_response(),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn provide(
+    State(net): State<NetworkHandle>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = refused(&headers) {
+        return r;
+    }
+    let Some(arg) = q.get("arg") else {
+        return api_error(StatusCode::BAD_REQUEST, "argument \"key\" is required".into());
+    };
+    let cid = match cid::Cid::try_from(arg.as_str()) {
+        Ok(c) => c,
+        Err(e) => return api_error(StatusCode::BAD_REQUEST, format!("invalid CID {arg:?}: {e}")),
+    };
+    match net.provide(cid).await {
+        Ok(()) => Json(json!({ "Provided": cid.to_string() })).into_response(),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// How often new pins are looked for to announce.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Subcommand)]
+pub enum SwarmCommand {
+    /// List the peers the node is connected to (like `ipfs swarm peers`).
+    Peers {
+        #[command(flatten)]
+        node: NodeArg,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect the node to a peer (like `ipfs swarm connect`).
+    Connect {
+        #[command(flatten)]
+        node: NodeArg,
+        /// The peer's multiaddr, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo….
+        addr: String,
+    },
+}
+
+pub fn run(cmd: SwarmCommand) -> anyhow::Result<()> {
+    let http = client()?;
+    match cmd {
+        SwarmCommand::Peers { node, json } => {
+            let v = read_json(api_post(&http, &node.node, "swarm/peers", &[])?, "swarm/peers")?;
+            if json {
+                println!("{v}");
+            } else {
+                for p in v["Peers"].as_array().into_iter().flatten() {
+                    println!("{}/p2p/{}", p["Addr"].as_str().unwrap_or(""), p["Peer"].as_str().unwrap_or(""));
+                }
+            }
+        }
+        SwarmCommand::Connect { node, addr } => {
+            let v = read_json(api_post(&http, &node.node, "swarm/connect", &[("arg", &addr)])?, "swarm/connect")?;
+            for s in v["Strings"].as_array().into_iter().flatten() {
+                println!("{}", s.as_str().unwrap_or(""));
+            }
+        }
+    }
+    Ok(())
+}

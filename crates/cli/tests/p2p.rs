@@ -1,0 +1,210 @@
+//! Two real nodes on loopback exchanging files over Bitswap: upload on A, read through B.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Node;
+
+fn body(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+fn peers(node: &Node) -> serde_json::Value {
+    let http = reqwest::blocking::Client::new();
+    http.post(format!("{}/api/v0/swarm/peers", node.gateway)).send().unwrap().json().unwrap()
+}
+
+/// Waits (bounded) until `node` lists `peer` as a connected Bitswap peer.
+fn wait_for_peer(node: &Node, peer: &str) {
+    let start = Instant::now();
+    loop {
+        let v = peers(node);
+        if v["Peers"].as_array().unwrap().iter().any(|p| p["Peer"] == peer && p["Bitswap"] == true) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{peer} never showed up: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_file_uploaded_on_a_reads_through_b_gateway() {
+    let a = Node::start(None, &[]);
+    assert!(a.peer_id.starts_with("12D3Koo"), "an ed25519 peer id: {:?}", a.peer_id);
+    assert!(a.p2p_addrs[0].starts_with("/ip4/127.0.0.1/tcp/"), "{:?}", a.p2p_addrs);
+    assert!(a.p2p_addrs[0].ends_with(&format!("/p2p/{}", a.peer_id)), "{:?}", a.p2p_addrs);
+    let b = Node::start(None, &["--bootstrap", &a.p2p_addrs[0], "--fetch-timeout", "3s"]);
+    wait_for_peer(&b, &a.peer_id);
+    wait_for_peer(&a, &b.peer_id);
+
+    let http = reqwest::blocking::Client::new();
+    for (data, v1) in [(body(1_000_000), false), (body(300_000), true)] {
+        let url = if v1 { format!("{}/ipfs?cid-version=1", a.gateway) } else { format!("{}/ipfs", a.gateway) };
+        let created: serde_json::Value = http.post(url).body(data.clone()).send().unwrap().json().unwrap();
+        let cid = created["Hash"].as_str().unwrap().to_string();
+        let got = http.get(format!("{}/ipfs/{cid}", b.gateway)).send().unwrap();
+        assert_eq!(got.status(), 200, "{cid}");
+        assert_eq!(got.bytes().unwrap().as_ref(), &data[..], "{cid} through B");
+        // A range B fetched nothing of before (it kept the blocks it read, so this is local now).
+        let part = http.get(format!("{}/ipfs/{cid}", b.gateway)).header("Range", "bytes=10-20").send().unwrap();
+        assert_eq!(part.bytes().unwrap().as_ref(), &data[10..=20]);
+    }
+
+    // `lightstreams swarm peers` on B names A.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lightstreams"))
+        .args(["swarm", "peers", "--node", &b.gateway])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("/p2p/{}", a.peer_id)), "{text}");
+}
+
+#[test]
+fn a_block_no_peer_has_fails_naming_the_cid_and_the_peer_id_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Node::start(None, &[]);
+    let (b_id, b_addr);
+    {
+        let b = Node::start(Some(dir.path()), &["--fetch-timeout", "1s"]);
+        let http = reqwest::blocking::Client::new();
+        let r: serde_json::Value = http
+            .post(format!("{}/api/v0/swarm/connect", b.gateway))
+            .query(&[("arg", &a.p2p_addrs[0])])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert!(r["Strings"][0].as_str().unwrap().contains(&a.peer_id), "{r}");
+        // Nobody has this: the empty raw block (CIDv1).
+        let missing = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+        let started = Instant::now();
+        let resp = http.get(format!("{}/ipfs/{missing}", b.gateway)).send().unwrap();
+        assert_eq!(resp.status(), 504, "a gateway timeout, as Kubo answers");
+        let msg = resp.text().unwrap();
+        assert!(msg.contains(missing), "the error names the CID: {msg}");
+        assert!(started.elapsed() < Duration::from_secs(20), "bounded by --fetch-timeout");
+        // API calls refuse web pages.
+        let page = http
+            .post(format!("{}/api/v0/swarm/peers", b.gateway))
+            .header("Origin", "http://evil.example")
+            .send()
+            .unwrap();
+        assert_eq!(page.status(), 403);
+        b_id = b.peer_id.clone();
+        b_addr = b.p2p_addrs.clone();
+    }
+    assert!(!b_addr.is_empty());
+    let key = dir.path().join("p2p").join("peer.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let again = Node::start(Some(dir.path()), &[]);
+    assert_eq!(again.peer_id, b_id, "the peer key persists in the data directory");
+    drop(again);
+    std::fs::write(&key, b"garbage").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lightstreams"))
+        .args(["node", "--dev", "--quiet", "--rpc-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0"])
+        .args(["--p2p-addr", "/ip4/127.0.0.1/tcp/0", "--datadir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("peer.key") && err.contains("not a libp2p ed25519 private key"), "{err}");
+}
+
+#[test]
+fn p2p_addr_none_turns_the_network_off() {
+    let n = Node::start(None, &["--p2p-addr", "none"]);
+    assert!(n.peer_id.is_empty() && n.p2p_addrs.is_empty());
+    let http = reqwest::blocking::Client::new();
+    let r = http.post(format!("{}/api/v0/swarm/peers", n.gateway)).send().unwrap();
+    assert_eq!(r.status(), 404, "no swarm, no swarm API");
+}
+
+#[test]
+fn three_nodes_a_copy_outlives_its_origin() {
+    // A has the file; B is connected to A, C only to B. B reads the file (so keeps a copy), C
+    // reads it through B, then A stops and C and B still serve it.
+    let mut a = Node::start(None, &[]);
+    let b = Node::start(None, &["--bootstrap", &a.p2p_addrs[0], "--fetch-timeout", "5s"]);
+    let c = Node::start(None, &["--bootstrap", &b.p2p_addrs[0], "--fetch-timeout", "5s"]);
+    wait_for_peer(&b, &a.peer_id);
+    wait_for_peer(&c, &b.peer_id);
+    let http = reqwest::blocking::Client::new();
+    let data = body(800_000);
+    let created: serde_json::Value =
+        http.post(format!("{}/ipfs", a.gateway)).body(data.clone()).send().unwrap().json().unwrap();
+    let cid = created["Hash"].as_str().unwrap().to_string();
+    let read = |n: &Node| {
+        let r = http.get(format!("{}/ipfs/{cid}", n.gateway)).send().unwrap();
+        assert_eq!(r.status(), 200, "{cid} through {}", n.gateway);
+        r.bytes().unwrap().to_vec()
+    };
+    assert_eq!(read(&b), data);
+    assert_eq!(read(&c), data);
+    a.kill9();
+    assert_eq!(read(&c), data, "C's own copy");
+    assert_eq!(read(&b), data, "B's own copy");
+}
+
+#[test]
+fn a_reader_two_hops_away_finds_the_origin_through_kademlia() {
+    // A uploads and announces; C, connected only to B (which never read the file), reads it
+    // through its gateway: its want starts a provider lookup that reaches A through B.
+    let a = Node::start(None, &[]);
+    let b = Node::start(None, &["--bootstrap", &a.p2p_addrs[0]]);
+    wait_for_peer(&b, &a.peer_id);
+    let http = reqwest::blocking::Client::new();
+    let data = body(600_000);
+    let created: serde_json::Value =
+        http.post(format!("{}/ipfs", a.gateway)).body(data.clone()).send().unwrap().json().unwrap();
+    let cid = created["Hash"].as_str().unwrap().to_string();
+    let provided = http.post(format!("{}/api/v0/routing/provide", a.gateway)).query(&[("arg", &cid)]).send().unwrap();
+    assert_eq!(provided.status(), 200, "{}", provided.text().unwrap());
+    let c = Node::start(None, &["--bootstrap", &b.p2p_addrs[0], "--fetch-timeout", "10s"]);
+    wait_for_peer(&c, &b.peer_id);
+    let r = http.get(format!("{}/ipfs/{cid}", c.gateway)).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().unwrap().as_ref(), &data[..]);
+    assert!(peers(&c)["Peers"].as_array().unwrap().iter().any(|p| p["Peer"] == a.peer_id.as_str()), "C connected to A");
+}
+
+#[test]
+fn an_encrypted_file_added_on_a_is_read_with_file_get_and_cat_through_b() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let ls = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lightstreams"))
+            .args(args)
+            .env("LIGHTSTREAMS_KEYS", &keys)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let a = Node::start(None, &[]);
+    let b = Node::start(None, &["--bootstrap", &a.p2p_addrs[0]]);
+    wait_for_peer(&b, &a.peer_id);
+    let src = dir.path().join("clip.bin");
+    let data = body(700_000);
+    std::fs::write(&src, &data).unwrap();
+    let added: serde_json::Value =
+        serde_json::from_slice(&ls(&["file", "add", "--json", "--node", &a.gateway, src.to_str().unwrap()])).unwrap();
+    let id = added["Hash"].as_str().unwrap();
+    let back = dir.path().join("back.bin");
+    ls(&["file", "get", id, "-o", back.to_str().unwrap(), "--node", &b.gateway]);
+    assert_eq!(std::fs::read(&back).unwrap(), data, "decrypted through B");
+    let part = ls(&["file", "cat", id, "--range", "262140-262160", "--node", &b.gateway]);
+    assert_eq!(part, &data[262_140..=262_160]);
+    // B only ever held ciphertext: no run of the plaintext in its blocks.
+    let raw = reqwest::blocking::get(format!("{}/ipfs/{}", b.gateway, added["Ciphertext"].as_str().unwrap()))
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert!(raw.len() >= data.len() && !raw.windows(32).any(|w| w == &data[1000..1032]));
+}

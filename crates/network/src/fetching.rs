@@ -1,0 +1,183 @@
+//! A blockstore that reads locally and fetches what is missing from peers.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use cid::Cid;
+use ls_content::{Blockstore, BlockstoreError};
+
+use crate::{FetchError, NetworkHandle, verify};
+
+/// Serves blocks from `local`; on a miss (or a local block that fails its hash check) asks the
+/// connected peers over Bitswap, waits at most `timeout`, verifies the block against its CID
+/// and keeps it in `local`. Everything else (`put`, `has`, `delete`, `cids`, `size`) is
+/// `local`'s answer, so `has` never goes to the network and GC sees only what is here.
+///
+/// **GC.** A fetched block is stored unpinned: a cache entry that the next `gc` removes unless
+/// a pin reaches it. A fetch in progress cannot lose its block to a collection: the bytes go
+/// from the network to the caller in memory (the local copy is written beside, not read back).
+/// Work that needs fetched blocks to stay until it pins them (`Repo::pin` walking a DAG)
+/// already runs under the repo's add lock, which holds collections off. There is no size quota
+/// on the cache yet (`--cache-size` is a later slice): until then `gc` is what bounds it.
+///
+/// `get` blocks its thread for up to `timeout` per missing block; call it where the gateway and
+/// exporter already call the store: on the blocking pool, never from async code.
+///
+/// **Prefetch.** A fetched dag-pb node's links are remembered (for the last [`PARENTS`] such
+/// nodes); when a child of one is missed, the next [`PREFETCH`] siblings are wanted at once in
+/// the background, so a sequential read (a whole file, a range over many leaves) costs about
+/// one round trip per [`PREFETCH`] blocks instead of one per block. A range read overshoots by
+/// at most that many blocks.
+pub struct FetchingBlockstore {
+    local: Arc<dyn Blockstore>,
+    net: NetworkHandle,
+    timeout: Duration,
+    /// Links of recently fetched dag-pb nodes, and for each such link its parent and position.
+    parents: parking_lot::Mutex<Parents>,
+}
+
+/// Fetched dag-pb nodes whose links are kept for prefetching.
+pub const PARENTS: usize = 64;
+/// Siblings wanted ahead of a missed child (8 × 256 KiB = 2 MiB of leaves).
+pub const PREFETCH: usize = 8;
+
+struct Parents {
+    links: lru::LruCache<Cid, Arc<Vec<Cid>>>,
+    position: std::collections::HashMap<Cid, (Cid, usize)>,
+}
+
+impl FetchingBlockstore {
+    pub fn new(local: Arc<dyn Blockstore>, net: NetworkHandle, timeout: Duration) -> Self {
+        let parents = Parents {
+            links: lru::LruCache::new(std::num::NonZeroUsize::new(PARENTS).expect("non-zero constant")),
+            position: Default::default(),
+        };
+        Self { local, net, timeout, parents: parking_lot::Mutex::new(parents) }
+    }
+
+    /// Remembers the links of a fetched dag-pb node.
+    fn remember(&self, cid: &Cid, block: &[u8]) {
+        if cid.codec() != ls_content::decode::DAG_PB {
+            return;
+        }
+        let Ok(links) = ls_content::decode::links(cid, block) else {
+            return;
+        };
+        if links.is_empty() {
+            return;
+        }
+        let mut p = self.parents.lock();
+        for (i, c) in links.iter().enumerate() {
+            p.position.insert(*c, (*cid, i));
+        }
+        if let Some((old, old_links)) = p.links.push(*cid, Arc::new(links))
+            && old != *cid
+        {
+            for c in old_links.iter() {
+                if p.position.get(c).is_some_and(|(parent, _)| *parent == old) {
+                    p.position.remove(c);
+                }
+            }
+        }
+    }
+
+    /// Wants the next [`PREFETCH`] siblings of `cid` that are not here, in the background.
+    fn prefetch_after(&self, cid: &Cid) {
+        let next: Vec<Cid> = {
+            let mut p = self.parents.lock();
+            let Some((parent, i)) = p.position.get(cid).copied() else {
+                return;
+            };
+            let Some(links) = p.links.get(&parent).cloned() else {
+                return;
+            };
+            links.iter().skip(i + 1).take(PREFETCH).copied().collect()
+        };
+        for c in next {
+            if self.local.has(&c).unwrap_or(true) {
+                continue;
+            }
+            // The want lives until its block comes or the timeout; the Bitswap client stores
+            // the block, and a reader asking meanwhile joins the same want.
+            self.net.spawn_prefetch(c, self.timeout);
+        }
+    }
+
+    pub fn local(&self) -> &Arc<dyn Blockstore> {
+        &self.local
+    }
+
+    /// `None` when no peer is connected: then a miss is a miss, answered at once, as on a node
+    /// without a network.
+    fn fetch(&self, cid: &Cid) -> Result<Option<Bytes>, BlockstoreError> {
+        let data = match self.net.get_block_blocking(*cid, self.timeout) {
+            Ok(d) => d,
+            Err(FetchError::NoPeers { .. }) => return Ok(None),
+            Err(e) => return Err(unavailable(e)),
+        };
+        if !verify(cid, &data) {
+            return Err(BlockstoreError::Corrupt(*cid));
+        }
+        Ok(Some(data))
+    }
+}
+
+fn unavailable(e: FetchError) -> BlockstoreError {
+    let kind = match e {
+        FetchError::Timeout { .. } => std::io::ErrorKind::TimedOut,
+        _ => std::io::ErrorKind::Other,
+    };
+    BlockstoreError::Io(std::io::Error::new(kind, e.to_string()))
+}
+
+impl Blockstore for FetchingBlockstore {
+    fn put(&self, cid: Cid, data: Bytes) -> Result<(), BlockstoreError> {
+        self.local.put(cid, data)
+    }
+
+    fn get(&self, cid: &Cid) -> Result<Option<Bytes>, BlockstoreError> {
+        match self.local.get(cid) {
+            Ok(Some(b)) => Ok(Some(b)),
+            Ok(None) => {
+                self.prefetch_after(cid);
+                let got = self.fetch(cid)?;
+                if let Some(b) = &got {
+                    // The Bitswap client stores what it fetches too; a present block is a no-op.
+                    self.local.put(*cid, b.clone())?;
+                    self.remember(cid, b);
+                }
+                Ok(got)
+            }
+            Err(BlockstoreError::Corrupt(_)) => {
+                tracing::warn!(%cid, "local block fails its hash check; fetching it from peers");
+                // The damaged copy stays until a good one is here (it still stops `gc` from
+                // treating a pinned DAG as whole).
+                let b = self.fetch(cid)?.ok_or(BlockstoreError::Corrupt(*cid))?;
+                self.local.delete(cid)?;
+                self.local.put(*cid, b.clone())?;
+                Ok(Some(b))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn has(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
+        self.local.has(cid)
+    }
+
+    fn delete(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
+        self.local.delete(cid)
+    }
+
+    fn cids(&self) -> Result<Vec<Cid>, BlockstoreError> {
+        self.local.cids()
+    }
+
+    fn size(&self, cid: &Cid) -> Result<Option<u64>, BlockstoreError> {
+        self.local.size(cid)
+    }
+
+    fn flush(&self) -> Result<(), BlockstoreError> {
+        self.local.flush()
+    }
+}

@@ -1,0 +1,718 @@
+//! The IPFS side of a node: a libp2p swarm (TCP + noise + yamux, identify, Kademlia) that serves
+//! and fetches blocks over Bitswap 1.2 ([`bitswap`]: our message layer on `libp2p-stream`; see
+//! docs/decisions.md for why not beetswap).
+//!
+//! - [`Network::start`] runs the swarm on its own task and returns a [`NetworkHandle`]: peer id,
+//!   listen addresses, `dial`, `peers`, `get_block` (with a timeout; the error names the CID),
+//!   `provide`.
+//! - [`FetchingBlockstore`] is a `Blockstore` that reads locally and fetches what is missing from
+//!   peers, so the gateway and the exporter need not know about the network.
+//! - [`load_or_create_keypair`]: the persistent ed25519 peer key.
+//!
+//! Peers that send a block we never asked for (which is also how a block whose bytes do not
+//! match the wanted CID shows up: a received block is named by the hash of its bytes) are
+//! disconnected and refused from then on.
+
+pub mod bitswap;
+mod fetching;
+mod key;
+mod store;
+
+use std::{
+    collections::{HashMap, VecDeque},
+    num::NonZeroUsize,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use cid::Cid;
+use futures::StreamExt;
+use libp2p::{
+    StreamProtocol, Swarm, allow_block_list, connection_limits, identify,
+    identity::Keypair,
+    kad,
+    multiaddr::Protocol,
+    noise,
+    swarm::{ConnectionId, NetworkBehaviour, SwarmEvent, dial_opts::DialOpts},
+    tcp, yamux,
+};
+use tokio::sync::{mpsc, oneshot};
+
+pub use fetching::{FetchingBlockstore, PARENTS, PREFETCH};
+pub use key::{KeyError, load_or_create_keypair};
+pub use libp2p::{Multiaddr, PeerId};
+pub use store::{MAX_BLOCK_SIZE, SHA2_256, verify};
+
+/// The Bitswap protocol identify advertises (Helia only speaks Bitswap to peers listing it).
+pub const BITSWAP_PROTOCOL: &str = "/ipfs/bitswap/1.2.0";
+
+/// What the swarm listens on and how far it lets peers go.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// Addresses to listen on (`/ip4/127.0.0.1/tcp/0` picks a free port).
+    pub listen: Vec<Multiaddr>,
+    /// Peers dialled at start (failures are logged, not fatal).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Identify's agent version, e.g. `lightstreams/0.1.0`.
+    pub agent_version: String,
+    /// Connections to one peer at once.
+    pub max_connections_per_peer: u32,
+    /// Established connections in all.
+    pub max_connections: u32,
+    /// Connections being set up at once, each way.
+    pub max_pending_connections: u32,
+    /// Blocks being fetched at once (our wantlist); Kubo and Helia keep at most 1 024 wants
+    /// per peer, so more would be dropped by the other side anyway.
+    pub max_wants: usize,
+    /// Streams one connection may open (yamux); each can buffer one message (4 MiB at most).
+    pub max_streams_per_connection: usize,
+    /// Connections without traffic are closed after this long.
+    pub idle_connection_timeout: Duration,
+    /// Peers refused for misbehaving, remembered at most (oldest forgotten first).
+    pub max_blocked_peers: usize,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid multiaddr literal")],
+            bootstrap: Vec::new(),
+            agent_version: format!("lightstreams/{}", env!("CARGO_PKG_VERSION")),
+            max_connections_per_peer: 2,
+            max_connections: 512,
+            max_pending_connections: 64,
+            max_wants: 1024,
+            max_streams_per_connection: 64,
+            idle_connection_timeout: Duration::from_secs(120),
+            max_blocked_peers: 4096,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("listening on {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+    #[error("setting up the swarm: {0}")]
+    Setup(String),
+    #[error("dialling {addr}: {reason}")]
+    Dial { addr: Multiaddr, reason: String },
+    #[error("the peer-to-peer network has stopped")]
+    Stopped,
+    #[error("announcing {cid}: {reason}")]
+    Provide { cid: Cid, reason: String },
+}
+
+/// Why a block could not be had from peers. Every variant names the CID.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    #[error("no peer sent block {cid} within {timeout:?} ({peers} peers connected)")]
+    Timeout { cid: Cid, timeout: Duration, peers: usize },
+    #[error("block {cid} cannot be fetched: {limit} fetches are already in flight")]
+    Busy { cid: Cid, limit: usize },
+    #[error("block {cid} cannot be fetched: {reason}")]
+    Failed { cid: Cid, reason: String },
+    #[error("block {cid} cannot be fetched: the peer-to-peer network has stopped")]
+    Stopped { cid: Cid },
+    #[error("block {cid} is not here and no peer is connected to ask")]
+    NoPeers { cid: Cid },
+}
+
+/// A connected peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub peer_id: PeerId,
+    /// The remote address of one of its connections.
+    pub addr: Multiaddr,
+    /// What identify told us, once it has.
+    pub agent_version: Option<String>,
+    pub protocols: Vec<String>,
+}
+
+impl PeerInfo {
+    /// Whether its identify lists Bitswap 1.2.
+    pub fn speaks_bitswap(&self) -> bool {
+        self.protocols.iter().any(|p| p == BITSWAP_PROTOCOL)
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    limits: connection_limits::Behaviour,
+    identify: identify::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    stream: libp2p_stream::Behaviour,
+}
+
+enum Command {
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    Dial(Multiaddr, oneshot::Sender<Result<PeerId, NetworkError>>),
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Get { id: u64, cid: Cid, reply: oneshot::Sender<Result<Bytes, FetchError>> },
+    Cancel { id: u64 },
+    Provide(Cid, oneshot::Sender<Result<(), NetworkError>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Starts the swarm.
+pub struct Network;
+
+impl Network {
+    /// Listens on every `config.listen` address (waiting until each has one, so
+    /// [`NetworkHandle::listen_addrs`] is complete when this returns), dials the bootstrap peers
+    /// in the background and serves `blocks` over Bitswap. Needs a tokio runtime.
+    pub async fn start(
+        config: NetworkConfig,
+        keypair: Keypair,
+        blocks: Arc<dyn ls_content::Blockstore>,
+    ) -> Result<NetworkHandle, NetworkError> {
+        let peer_id = keypair.public().to_peer_id();
+        let setup = |e: &dyn std::fmt::Display| NetworkError::Setup(e.to_string());
+        let mut yamux_cfg = yamux::Config::default();
+        yamux_cfg.set_max_num_streams(config.max_streams_per_connection);
+        let cfg = config.clone();
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+            .with_tokio()
+            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, move || yamux_cfg.clone())
+            .map_err(|e| setup(&e))?
+            .with_behaviour(|key| {
+                let limits = connection_limits::ConnectionLimits::default()
+                    .with_max_established_per_peer(Some(cfg.max_connections_per_peer))
+                    .with_max_established(Some(cfg.max_connections))
+                    .with_max_pending_incoming(Some(cfg.max_pending_connections))
+                    .with_max_pending_outgoing(Some(cfg.max_pending_connections));
+                let identify = identify::Behaviour::new(
+                    identify::Config::new("ipfs/0.1.0".into(), key.public())
+                        .with_agent_version(cfg.agent_version.clone()),
+                );
+                let mut kad = kad::Behaviour::with_config(
+                    peer_id,
+                    kad::store::MemoryStore::new(peer_id),
+                    kad::Config::new(kad::PROTOCOL_NAME),
+                );
+                // Answer queries even before an external address is confirmed (loopback tests,
+                // nodes behind NAT that peers reach through a connection they opened).
+                kad.set_mode(Some(kad::Mode::Server));
+                Ok(Behaviour {
+                    blocked: Default::default(),
+                    limits: connection_limits::Behaviour::new(limits),
+                    identify,
+                    kad,
+                    stream: libp2p_stream::Behaviour::new(),
+                })
+            })
+            .map_err(|e| setup(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+            .build();
+
+        // Accepting registers the protocols, so identify lists them from the first connection.
+        let mut control = swarm.behaviour().stream.new_control();
+        let (inbound_tx, inbound) = mpsc::channel(256);
+        for proto in [bitswap::PROTOCOL_1_2, bitswap::PROTOCOL_1_1] {
+            bitswap::accept(&mut control, proto, inbound_tx.clone()).map_err(|e| setup(&e))?;
+        }
+        let mut listeners = HashMap::new();
+        for addr in &config.listen {
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NetworkError::Listen { addr: addr.clone(), reason: e.to_string() })?;
+            listeners.insert(id, addr.clone());
+        }
+        let mut listen_addrs = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !listeners.is_empty() {
+            let event = tokio::time::timeout_at(deadline, swarm.select_next_some()).await.map_err(|_| {
+                let addr = listeners.values().next().cloned().unwrap_or_else(Multiaddr::empty);
+                NetworkError::Listen { addr, reason: "no address within 10 s".into() }
+            })?;
+            match event {
+                SwarmEvent::NewListenAddr { listener_id, address } => {
+                    listeners.remove(&listener_id);
+                    listen_addrs.push(address);
+                }
+                SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+                    if let Some(addr) = listeners.remove(&listener_id) {
+                        let reason = reason.err().map_or("closed".to_string(), |e| e.to_string());
+                        return Err(NetworkError::Listen { addr, reason });
+                    }
+                }
+                SwarmEvent::ListenerError { listener_id, error } => {
+                    if let Some(addr) = listeners.remove(&listener_id) {
+                        return Err(NetworkError::Listen { addr, reason: error.to_string() });
+                    }
+                }
+                _ => {}
+            }
+        }
+        for addr in &config.bootstrap {
+            if let Err(e) = swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "bootstrap dial failed");
+            }
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        let stats = Arc::new(bitswap::Stats::default());
+        let actor = Actor {
+            swarm,
+            config,
+            rx,
+            inbound,
+            control,
+            store: blocks,
+            stats: stats.clone(),
+            bitswap_peers: HashMap::new(),
+            listen_addrs,
+            peers: HashMap::new(),
+            dials: HashMap::new(),
+            queries: HashMap::new(),
+            by_request: HashMap::new(),
+            lookups: HashMap::new(),
+            provides: HashMap::new(),
+            recently_wanted: lru::LruCache::new(NonZeroUsize::new(16 * 1024).expect("non-zero literal")),
+            blocked: VecDeque::new(),
+        };
+        tokio::spawn(actor.run());
+        Ok(NetworkHandle {
+            tx,
+            peer_id,
+            next_id: Arc::new(AtomicU64::new(0)),
+            runtime: tokio::runtime::Handle::current(),
+            stats,
+        })
+    }
+}
+
+/// Talks to the swarm's task. Cheap to clone.
+#[derive(Clone)]
+pub struct NetworkHandle {
+    tx: mpsc::Sender<Command>,
+    peer_id: PeerId,
+    next_id: Arc<AtomicU64>,
+    runtime: tokio::runtime::Handle,
+    stats: Arc<bitswap::Stats>,
+}
+
+impl NetworkHandle {
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Blocks and block bytes this node's Bitswap server has sent, over all peers.
+    pub fn sent(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.stats.blocks_sent.load(Relaxed), self.stats.bytes_sent.load(Relaxed))
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NetworkError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| NetworkError::Stopped)?;
+        rx.await.map_err(|_| NetworkError::Stopped)
+    }
+
+    /// Where the swarm listens, each ending in `/p2p/<peer id>` so it can be dialled as is.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetworkError> {
+        let addrs = self.ask(Command::ListenAddrs).await?;
+        Ok(addrs.into_iter().map(|a| a.with_p2p(self.peer_id).unwrap_or_else(|a| a)).collect())
+    }
+
+    /// Connects to `addr` (with or without `/p2p/<id>`), within 10 s.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NetworkError> {
+        let a = addr.clone();
+        match tokio::time::timeout(Duration::from_secs(10), self.ask(|tx| Command::Dial(a, tx))).await {
+            Ok(r) => r?,
+            Err(_) => Err(NetworkError::Dial { addr, reason: "no connection within 10 s".into() }),
+        }
+    }
+
+    /// The peers connected now.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetworkError> {
+        self.ask(Command::Peers).await
+    }
+
+    /// Fetches one block from connected peers, verified against `cid`. Fetched blocks are
+    /// also stored locally (in the background) and offered to peers that wanted them.
+    pub async fn get_block(&self, cid: Cid, timeout: Duration) -> Result<Bytes, FetchError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Command::Get { id, cid, reply: tx }).await.map_err(|_| FetchError::Stopped { cid })?;
+        // Dropped on every way out (timeout, the caller giving up): the want is withdrawn.
+        let guard = CancelOnDrop { tx: self.tx.clone(), id };
+        let out = match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(FetchError::Stopped { cid }),
+            Err(_) => {
+                let peers = self.peers().await.map(|p| p.len()).unwrap_or(0);
+                Err(FetchError::Timeout { cid, timeout, peers })
+            }
+        };
+        drop(guard);
+        let data = out?;
+        if !verify(&cid, &data) {
+            // Blocks are named by the hash of their bytes, so this cannot happen; checked
+            // because a wrong block here would be served and cached as the real one.
+            return Err(FetchError::Failed { cid, reason: "the block received does not match it".into() });
+        }
+        Ok(data)
+    }
+
+    /// [`NetworkHandle::get_block`] for synchronous code (a blocking-pool thread or a thread of
+    /// its own); must not be called from async code.
+    pub fn get_block_blocking(&self, cid: Cid, timeout: Duration) -> Result<Bytes, FetchError> {
+        self.runtime.block_on(self.get_block(cid, timeout))
+    }
+
+    /// Wants `cid` in the background for at most `timeout` (a prefetch: nobody waits for it;
+    /// the block is stored when it comes).
+    pub fn spawn_prefetch(&self, cid: Cid, timeout: Duration) {
+        let me = self.clone();
+        self.runtime.spawn(async move {
+            let _ = me.get_block(cid, timeout).await;
+        });
+    }
+
+    /// Announces in the DHT (Kademlia) that this node provides `cid`, and waits until the
+    /// record is stored on the closest peers known (or the attempt failed).
+    pub async fn provide(&self, cid: Cid) -> Result<(), NetworkError> {
+        self.ask(|tx| Command::Provide(cid, tx)).await?
+    }
+
+    /// Stops the swarm (closing every connection) and waits for it.
+    pub async fn shutdown(&self) {
+        let _ = self.ask(Command::Shutdown).await;
+    }
+}
+
+struct CancelOnDrop {
+    tx: mpsc::Sender<Command>,
+    id: u64,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        // A full queue leaves the want until its block comes or the peer goes; never blocks.
+        let _ = self.tx.try_send(Command::Cancel { id: self.id });
+    }
+}
+
+struct Query {
+    waiters: Vec<(u64, oneshot::Sender<Result<Bytes, FetchError>>)>,
+}
+
+struct Actor {
+    swarm: Swarm<Behaviour>,
+    config: NetworkConfig,
+    rx: mpsc::Receiver<Command>,
+    /// What Bitswap readers received.
+    inbound: mpsc::Receiver<bitswap::Inbound>,
+    control: libp2p_stream::Control,
+    store: Arc<dyn ls_content::Blockstore>,
+    stats: Arc<bitswap::Stats>,
+    /// The task serving each connected peer.
+    bitswap_peers: HashMap<PeerId, mpsc::Sender<bitswap::ToPeer>>,
+    listen_addrs: Vec<Multiaddr>,
+    peers: HashMap<PeerId, PeerInfo>,
+    dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetworkError>>)>,
+    /// Our wants.
+    queries: HashMap<Cid, Query>,
+    by_request: HashMap<u64, Cid>,
+    /// Provider lookups running for wants (at most one per want).
+    lookups: HashMap<kad::QueryId, Cid>,
+    /// Provider announcements waiting for their records to be stored.
+    provides: HashMap<kad::QueryId, (Cid, oneshot::Sender<Result<(), NetworkError>>)>,
+    /// CIDs we asked for lately: a block for one of them arriving after another peer's copy (or
+    /// after we cancelled) is late, not hostile.
+    recently_wanted: lru::LruCache<Cid, ()>,
+    blocked: VecDeque<PeerId>,
+}
+
+impl Actor {
+    async fn run(mut self) {
+        loop {
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    Some(Command::Shutdown(done)) => {
+                        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                        for p in peers {
+                            let _ = self.swarm.disconnect_peer_id(p);
+                        }
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(cmd) => self.command(cmd),
+                    None => return,
+                },
+                event = self.swarm.select_next_some() => self.event(event),
+                Some(msg) = self.inbound.recv() => self.bitswap_inbound(msg),
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::ListenAddrs(reply) => {
+                let _ = reply.send(self.listen_addrs.clone());
+            }
+            Command::Dial(addr, reply) => {
+                let opts = DialOpts::from(addr.clone());
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.dials.insert(id, (addr, reply));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetworkError::Dial { addr, reason: e.to_string() }));
+                    }
+                }
+            }
+            Command::Peers(reply) => {
+                let mut peers: Vec<PeerInfo> = self.peers.values().cloned().collect();
+                peers.sort_by_key(|p| p.peer_id.to_string());
+                let _ = reply.send(peers);
+            }
+            Command::Get { id, cid, reply } => {
+                if self.peers.is_empty() {
+                    let _ = reply.send(Err(FetchError::NoPeers { cid }));
+                    return;
+                }
+                self.recently_wanted.put(cid, ());
+                if let Some(query) = self.queries.get_mut(&cid) {
+                    query.waiters.push((id, reply));
+                    self.by_request.insert(id, cid);
+                    return;
+                }
+                if self.queries.len() >= self.config.max_wants {
+                    let _ = reply.send(Err(FetchError::Busy { cid, limit: self.config.max_wants }));
+                    return;
+                }
+                // Connected peers get the want now; Kademlia may name providers we are not
+                // connected to, which are then dialled (and get the want on connecting).
+                self.broadcast(|| bitswap::ToPeer::Want { cids: vec![cid], full: false });
+                let key = kad::RecordKey::new(&cid.hash().to_bytes());
+                let lookup = self.swarm.behaviour_mut().kad.get_providers(key);
+                self.lookups.insert(lookup, cid);
+                self.by_request.insert(id, cid);
+                self.queries.insert(cid, Query { waiters: vec![(id, reply)] });
+            }
+            Command::Cancel { id } => {
+                let Some(cid) = self.by_request.remove(&id) else {
+                    return;
+                };
+                let Some(query) = self.queries.get_mut(&cid) else {
+                    return;
+                };
+                query.waiters.retain(|(w, _)| *w != id);
+                if query.waiters.is_empty() {
+                    self.queries.remove(&cid);
+                    self.end_lookups(cid);
+                    self.broadcast(|| bitswap::ToPeer::Cancel(vec![cid]));
+                }
+            }
+            Command::Provide(cid, reply) => {
+                let key = kad::RecordKey::new(&cid.hash().to_bytes());
+                match self.swarm.behaviour_mut().kad.start_providing(key) {
+                    Ok(id) => {
+                        self.provides.insert(id, (cid, reply));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetworkError::Provide { cid, reason: e.to_string() }));
+                    }
+                }
+            }
+            Command::Shutdown(_) => unreachable!("handled in run"),
+        }
+    }
+
+    /// Ends the want for `cid`: its waiters get `data`, every peer a cancel.
+    fn finish(&mut self, cid: Cid, data: Bytes) {
+        let Some(query) = self.queries.remove(&cid) else {
+            return;
+        };
+        self.end_lookups(cid);
+        self.broadcast(|| bitswap::ToPeer::Cancel(vec![cid]));
+        for (id, reply) in query.waiters {
+            self.by_request.remove(&id);
+            let _ = reply.send(Ok(data.clone()));
+        }
+    }
+
+    /// Queues a message for every connected peer's task. A peer whose queue is full (it has
+    /// not read for a while) misses it.
+    fn broadcast(&self, msg: impl Fn() -> bitswap::ToPeer) {
+        for (peer, tx) in &self.bitswap_peers {
+            if tx.try_send(msg()).is_err() {
+                tracing::debug!(%peer, "a peer's bitswap queue is full; a message is dropped");
+            }
+        }
+    }
+
+    /// The task serving `peer`, started on first use.
+    fn peer_task(&mut self, peer: PeerId) -> &mpsc::Sender<bitswap::ToPeer> {
+        self.bitswap_peers.entry(peer).or_insert_with(|| {
+            bitswap::PeerTask::spawn(peer, self.control.clone(), self.store.clone(), self.stats.clone())
+        })
+    }
+
+    fn bitswap_inbound(&mut self, msg: bitswap::Inbound) {
+        let (peer, wants, full, blocks) = match msg {
+            bitswap::Inbound::Misbehaved { peer, why } => return self.misbehaved(peer, &why),
+            bitswap::Inbound::Message { peer, wants, full, blocks } => (peer, wants, full, blocks),
+        };
+        if !self.swarm.is_connected(&peer) {
+            return;
+        }
+        if (!wants.is_empty() || full)
+            && self.peer_task(peer).try_send(bitswap::ToPeer::Theirs { wants, full }).is_err()
+        {
+            tracing::debug!(%peer, "a peer's bitswap queue is full; its wants are dropped");
+        }
+        for (cid, data) in blocks {
+            if self.queries.contains_key(&cid) {
+                self.finish(cid, data.clone());
+                // Kept (the reader's store may write it too: a present block is a no-op) and
+                // offered to the peers that wanted it from us.
+                let store = self.store.clone();
+                let peers: Vec<mpsc::Sender<bitswap::ToPeer>> = self.bitswap_peers.values().cloned().collect();
+                tokio::spawn(async move {
+                    let stored = tokio::task::spawn_blocking(move || store.put(cid, data)).await;
+                    match stored {
+                        Ok(Ok(())) => {
+                            for tx in peers {
+                                let _ = tx.try_send(bitswap::ToPeer::Arrived(cid));
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(%cid, error = %e, "storing a fetched block failed")
+                        }
+                        Err(e) => {
+                            tracing::warn!(%cid, error = %e, "storing a fetched block failed")
+                        }
+                    }
+                });
+            } else if self.recently_wanted.contains(&cid) {
+                tracing::debug!(%peer, %cid, "a late copy of a block we had");
+            } else {
+                return self.misbehaved(peer, &format!("sent block {cid}, which we never asked for"));
+            }
+        }
+    }
+
+    fn event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } if !self.listen_addrs.contains(&address) => {
+                self.listen_addrs.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => self.listen_addrs.retain(|a| *a != address),
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
+                let addr = endpoint.get_remote_address().clone();
+                if num_established.get() == 1 {
+                    let task = self.peer_task(peer_id).clone();
+                    if !self.queries.is_empty() {
+                        // A new peer hears everything we are looking for.
+                        let cids: Vec<Cid> = self.queries.keys().copied().collect();
+                        let _ = task.try_send(bitswap::ToPeer::Want { cids, full: true });
+                    }
+                }
+                self.peers.entry(peer_id).or_insert_with(|| PeerInfo {
+                    peer_id,
+                    addr: addr.clone(),
+                    agent_version: None,
+                    protocols: Vec::new(),
+                });
+                if let Some((_, reply)) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
+                }
+                tracing::debug!(%peer_id, %addr, "connected");
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                self.peers.remove(&peer_id);
+                // Its task ends once its queue is empty; what it wanted from us is forgotten.
+                self.bitswap_peers.remove(&peer_id);
+            }
+            SwarmEvent::OutgoingConnectionError { connection_id, error, .. } => {
+                if let Some((addr, reply)) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Err(NetworkError::Dial { addr, reason: error.to_string() }));
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                let kad_proto = StreamProtocol::new("/ipfs/kad/1.0.0");
+                if info.protocols.contains(&kad_proto) {
+                    for addr in info.listen_addrs.iter().filter(|a| dialable(a)) {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
+                    }
+                }
+                if let Some(p) = self.peers.get_mut(&peer_id) {
+                    p.agent_version = Some(info.agent_version);
+                    p.protocols = info.protocols.iter().map(|p| p.to_string()).collect();
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result,
+                step,
+                ..
+            })) => {
+                if let kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })) =
+                    &result
+                    && self.lookups.contains_key(&id)
+                {
+                    let me = *self.swarm.local_peer_id();
+                    for &p in providers {
+                        if p != me && !self.swarm.is_connected(&p) {
+                            // Addresses come from the running lookup (kad hands them to the dial).
+                            if let Err(e) = self.swarm.dial(DialOpts::peer_id(p).build()) {
+                                tracing::debug!(peer = %p, error = %e, "dialling a provider failed");
+                            }
+                        }
+                    }
+                }
+                if let kad::QueryResult::StartProviding(r) = &result
+                    && let Some((cid, reply)) = self.provides.remove(&id)
+                {
+                    let _ = reply
+                        .send(r.as_ref().map(|_| ()).map_err(|e| NetworkError::Provide { cid, reason: e.to_string() }));
+                }
+                if step.last {
+                    self.lookups.remove(&id);
+                    self.provides.remove(&id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Stops the provider lookup of a want that ended.
+    fn end_lookups(&mut self, q: Cid) {
+        let ids: Vec<kad::QueryId> = self.lookups.iter().filter(|(_, w)| **w == q).map(|(k, _)| *k).collect();
+        for id in ids {
+            self.lookups.remove(&id);
+            if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                query.finish();
+            }
+        }
+    }
+
+    /// Disconnects `peer` and refuses it from now on (up to `max_blocked_peers` remembered).
+    fn misbehaved(&mut self, peer: PeerId, why: &str) {
+        tracing::warn!(%peer, "disconnecting a peer that {why}");
+        let behaviour = self.swarm.behaviour_mut();
+        if behaviour.blocked.block_peer(peer) {
+            self.blocked.push_back(peer);
+            if self.blocked.len() > self.config.max_blocked_peers
+                && let Some(old) = self.blocked.pop_front()
+            {
+                behaviour.blocked.unblock_peer(old);
+            }
+        }
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+}
+
+/// Whether an address a peer reports is worth handing to Kademlia (not a relay or a browser
+/// transport we cannot dial).
+fn dialable(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::Tcp(_))) && !addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}

@@ -1,0 +1,239 @@
+//! Our Bitswap server and client as a foreign peer sees them: a bare libp2p peer (TCP, noise,
+//! yamux, `libp2p-stream`) that writes and reads Bitswap messages itself.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use cid::Cid;
+use futures::StreamExt;
+use libp2p::{Multiaddr, PeerId, Stream, noise, tcp, yamux};
+use ls_content::{Blockstore, MemBlockstore};
+use ls_network::{
+    Network, NetworkConfig, NetworkHandle,
+    bitswap::{
+        PROTOCOL_1_2,
+        message::{self, Block, Entry, MAX_MESSAGE_SIZE, Message, PresenceType, WantType, Wantlist},
+    },
+};
+use prost::Message as _;
+
+fn sha256(data: &[u8]) -> cid::multihash::Multihash<64> {
+    use sha2::Digest;
+    cid::multihash::Multihash::wrap(0x12, &sha2::Sha256::digest(data)).unwrap()
+}
+
+fn data(len: usize, seed: u8) -> Bytes {
+    (0..len).map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed)).collect::<Vec<u8>>().into()
+}
+
+/// A bare peer: its control (to open streams) and the Bitswap streams our node opens to it.
+struct Raw {
+    id: PeerId,
+    control: libp2p_stream::Control,
+    incoming: libp2p_stream::IncomingStreams,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn raw_peer(dial: Multiaddr) -> Raw {
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let mut control = swarm.behaviour().new_control();
+    let incoming = control.accept(PROTOCOL_1_2).unwrap();
+    let id = *swarm.local_peer_id();
+    swarm.dial(dial).unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    Raw { id, control, incoming, task }
+}
+
+async fn node(store: Arc<dyn Blockstore>) -> (NetworkHandle, Multiaddr) {
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let net = Network::start(NetworkConfig::default(), key, store).await.unwrap();
+    let addr = net.listen_addrs().await.unwrap()[0].clone();
+    (net, addr)
+}
+
+fn want(cid: &Cid, kind: WantType, send_dont_have: bool) -> Entry {
+    Entry { block: Bytes::from(cid.to_bytes()), priority: 1, cancel: false, want_type: kind as i32, send_dont_have }
+}
+
+async fn open(raw: &mut Raw, node: PeerId) -> Stream {
+    tokio::time::timeout(Duration::from_secs(10), raw.control.open_stream(node, PROTOCOL_1_2))
+        .await
+        .expect("a stream within 10 s")
+        .expect("the node speaks bitswap 1.2")
+}
+
+async fn is_connected(net: &NetworkHandle, peer: PeerId) -> bool {
+    net.peers().await.unwrap().iter().any(|p| p.peer_id == peer)
+}
+
+async fn wait_disconnected(net: &NetworkHandle, peer: PeerId) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while is_connected(net, peer).await {
+        assert!(tokio::time::Instant::now() < deadline, "the peer is still connected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_peer_gets_blocks_in_bounded_messages_haves_and_dont_haves() {
+    let store = Arc::new(MemBlockstore::default());
+    // Twelve 1 MiB raw leaves (12 MiB: must be split over several messages) and a CIDv0 node.
+    let mut blocks = Vec::new();
+    for i in 0..12u8 {
+        let d = data(1 << 20, i);
+        let cid = Cid::new_v1(0x55, sha256(&d));
+        store.put(cid, d.clone()).unwrap();
+        blocks.push((cid, d));
+    }
+    let node_block = data(300, 99);
+    let v0 = Cid::new_v0(sha256(&node_block)).unwrap();
+    store.put(v0, node_block.clone()).unwrap();
+    blocks.push((v0, node_block));
+    let have_me = data(100, 7);
+    let have_cid = Cid::new_v1(0x55, sha256(&have_me));
+    store.put(have_cid, have_me).unwrap();
+    let missing = Cid::new_v1(0x55, sha256(b"nobody has this"));
+
+    let (net, addr) = node(store).await;
+    let mut raw = raw_peer(addr).await;
+    let mut out = open(&mut raw, net.peer_id()).await;
+    let mut entries: Vec<Entry> = blocks.iter().map(|(c, _)| want(c, WantType::Block, true)).collect();
+    entries.push(want(&have_cid, WantType::Have, true));
+    entries.push(want(&missing, WantType::Block, true));
+    let wantlist = Message { wantlist: Some(Wantlist { entries, full: true }), ..Default::default() };
+    message::write(&mut out, &wantlist).await.unwrap();
+
+    let (_, mut stream) = tokio::time::timeout(Duration::from_secs(10), raw.incoming.next())
+        .await
+        .expect("the node opens a stream back")
+        .unwrap();
+    let mut got: Vec<Block> = Vec::new();
+    let mut presences = Vec::new();
+    let mut messages = 0;
+    while got.len() < blocks.len() || presences.len() < 2 {
+        let msg = tokio::time::timeout(Duration::from_secs(10), message::read(&mut stream))
+            .await
+            .expect("the rest within 10 s")
+            .unwrap();
+        assert!(msg.encoded_len() <= MAX_MESSAGE_SIZE, "a message of {} bytes", msg.encoded_len());
+        messages += 1;
+        got.extend(msg.payload);
+        presences.extend(msg.block_presences.into_iter().map(|p| (Cid::try_from(&p.cid[..]).unwrap(), p.r#type)));
+    }
+    assert!(messages >= 6, "12 MiB in {messages} messages");
+    for (cid, d) in &blocks {
+        let b = got.iter().find(|b| b.data == d).unwrap_or_else(|| panic!("{cid} was not sent"));
+        assert_eq!(message::block_cid(&b.prefix, &b.data).unwrap(), *cid);
+    }
+    let v0_sent = got.iter().find(|b| b.data.len() == 300).unwrap();
+    assert_eq!(&v0_sent.prefix[..], &[0, 0x70, 0x12, 0x20], "a CIDv0 prefix is four varints");
+    assert!(presences.contains(&(have_cid, PresenceType::Have as i32)), "{presences:?}");
+    assert!(presences.contains(&(missing, PresenceType::DontHave as i32)), "{presences:?}");
+    // Counted once each write returns (just after the bytes went out).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while net.sent().0 < blocks.len() as u64 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(net.sent().0, blocks.len() as u64, "each block sent once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_want_for_a_block_the_node_lacks_is_answered_when_it_arrives() {
+    // The raw peer wants X from A; A lacks it and keeps the want; A then fetches X from B (its
+    // own reader asked) and the raw peer gets it without asking again.
+    let sb = Arc::new(MemBlockstore::default());
+    let x = data(5000, 3);
+    let cx = Cid::new_v1(0x55, sha256(&x));
+    sb.put(cx, x.clone()).unwrap();
+    let (b, b_addr) = node(sb).await;
+    let (a, a_addr) = node(Arc::new(MemBlockstore::default())).await;
+    let mut raw = raw_peer(a_addr).await;
+    let mut out = open(&mut raw, a.peer_id()).await;
+    let msg = Message {
+        wantlist: Some(Wantlist { entries: vec![want(&cx, WantType::Block, false)], full: false }),
+        ..Default::default()
+    };
+    message::write(&mut out, &msg).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    a.dial(b_addr).await.unwrap();
+    assert_eq!(a.get_block(cx, Duration::from_secs(10)).await.unwrap(), x);
+    let (_, mut stream) = tokio::time::timeout(Duration::from_secs(10), raw.incoming.next()).await.unwrap().unwrap();
+    // A's own want for X went to the raw peer too (every connected peer hears a want), and its
+    // cancel once B answered; then the block the raw peer asked for.
+    let (mut wanted, mut cancelled, mut payload) = (false, false, Vec::new());
+    while payload.is_empty() || !cancelled {
+        let msg = tokio::time::timeout(Duration::from_secs(10), message::read(&mut stream)).await.unwrap().unwrap();
+        for e in msg.wantlist.map(|w| w.entries).unwrap_or_default() {
+            assert_eq!(Cid::try_from(&e.block[..]).unwrap(), cx);
+            if e.cancel {
+                cancelled = true;
+            } else {
+                wanted = true;
+            }
+        }
+        payload.extend(msg.payload);
+    }
+    assert!(wanted);
+    assert_eq!(payload.len(), 1, "sent once");
+    assert_eq!(payload[0].data, x);
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_garbage_messages_and_unasked_blocks_cost_the_peer_its_connection() {
+    let (net, addr) = node(Arc::new(MemBlockstore::default())).await;
+
+    // A length prefix declaring 4 MiB + 1: refused before anything is buffered.
+    let mut raw = raw_peer(addr.clone()).await;
+    let mut s = open(&mut raw, net.peer_id()).await;
+    let mut b = unsigned_varint::encode::u64_buffer();
+    futures::AsyncWriteExt::write_all(&mut s, unsigned_varint::encode::u64(MAX_MESSAGE_SIZE as u64 + 1, &mut b))
+        .await
+        .unwrap();
+    futures::AsyncWriteExt::flush(&mut s).await.unwrap();
+    wait_disconnected(&net, raw.id).await;
+
+    // Bytes that are not a protobuf message.
+    let mut raw = raw_peer(addr.clone()).await;
+    let mut s = open(&mut raw, net.peer_id()).await;
+    futures::AsyncWriteExt::write_all(&mut s, &[4, 0xff, 0xff, 0xff, 0xff]).await.unwrap();
+    futures::AsyncWriteExt::flush(&mut s).await.unwrap();
+    wait_disconnected(&net, raw.id).await;
+
+    // A block nobody asked for.
+    let mut raw = raw_peer(addr.clone()).await;
+    let mut s = open(&mut raw, net.peer_id()).await;
+    let d = data(64, 1);
+    let cid = Cid::new_v1(0x55, sha256(&d));
+    let msg = Message { payload: vec![Block { prefix: message::prefix(&cid), data: d }], ..Default::default() };
+    message::write(&mut s, &msg).await.unwrap();
+    wait_disconnected(&net, raw.id).await;
+
+    // A well-behaved peer stays.
+    let mut raw = raw_peer(addr).await;
+    let mut s = open(&mut raw, net.peer_id()).await;
+    let ask = Message {
+        wantlist: Some(Wantlist { entries: vec![want(&cid, WantType::Block, true)], full: true }),
+        ..Default::default()
+    };
+    message::write(&mut s, &ask).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(is_connected(&net, raw.id).await);
+}

@@ -1,0 +1,294 @@
+//! Two and three swarms on 127.0.0.1 exchanging blocks over Bitswap.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use cid::Cid;
+use ls_content::{Blockstore, CidVersion, ImportOptions, MemBlockstore, import, read_all};
+use ls_network::{
+    BITSWAP_PROTOCOL, FetchError, FetchingBlockstore, Network, NetworkConfig, NetworkHandle, load_or_create_keypair,
+};
+
+fn cid_of(data: &[u8]) -> Cid {
+    use sha2::Digest;
+    let mh = cid::multihash::Multihash::<64>::wrap(0x12, &sha2::Sha256::digest(data)).unwrap();
+    Cid::new_v1(0x55, mh)
+}
+
+async fn node(blocks: Arc<dyn Blockstore>) -> NetworkHandle {
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    Network::start(NetworkConfig::default(), key, blocks).await.expect("start a swarm")
+}
+
+/// Connects `a` to `b` and waits (bounded) until each has seen the other's identify.
+async fn connect(a: &NetworkHandle, b: &NetworkHandle) {
+    let addr = b.listen_addrs().await.unwrap()[0].clone();
+    assert_eq!(a.dial(addr).await.unwrap(), b.peer_id());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ours = a.peers().await.unwrap();
+        let theirs = b.peers().await.unwrap();
+        let identified = |ps: &[ls_network::PeerInfo], id| ps.iter().any(|p| p.peer_id == id && p.speaks_bitswap());
+        if identified(&ours, b.peer_id()) && identified(&theirs, a.peer_id()) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "identify did not complete: {ours:?} / {theirs:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn data(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identify_advertises_bitswap_and_blocks_flow_both_ways() {
+    let (sa, sb) = (Arc::new(MemBlockstore::default()), Arc::new(MemBlockstore::default()));
+    let (a, b) = (node(sa.clone()).await, node(sb.clone()).await);
+    let addrs = a.listen_addrs().await.unwrap();
+    assert!(addrs[0].to_string().starts_with("/ip4/127.0.0.1/tcp/"), "{addrs:?}");
+    assert!(addrs[0].to_string().ends_with(&format!("/p2p/{}", a.peer_id())), "{addrs:?}");
+    connect(&a, &b).await;
+    let seen = a.peers().await.unwrap();
+    assert!(seen[0].protocols.iter().any(|p| p == BITSWAP_PROTOCOL), "{seen:?}");
+    assert!(seen[0].agent_version.as_deref().unwrap_or("").starts_with("lightstreams/"), "{seen:?}");
+
+    let (x, y) = (Bytes::from(data(1000, 1)), Bytes::from(data(300_000, 2)));
+    let (cx, cy) = (cid_of(&x), cid_of(&y));
+    sa.put(cx, x.clone()).unwrap();
+    sb.put(cy, y.clone()).unwrap();
+    assert_eq!(b.get_block(cx, Duration::from_secs(10)).await.unwrap(), x);
+    assert_eq!(a.get_block(cy, Duration::from_secs(10)).await.unwrap(), y);
+    // The Bitswap client keeps what it fetched (the store is written in the background).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !(sb.has(&cx).unwrap() && sa.has(&cy).unwrap()) {
+        assert!(tokio::time::Instant::now() < deadline, "fetched blocks were not stored");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_nobody_has_times_out_naming_its_cid() {
+    let (a, b) = (node(Arc::new(MemBlockstore::default())).await, node(Arc::new(MemBlockstore::default())).await);
+    let missing = cid_of(b"nobody has this");
+    // Alone, a miss is answered at once.
+    assert!(matches!(a.get_block(missing, Duration::from_secs(5)).await, Err(FetchError::NoPeers { .. })));
+    connect(&a, &b).await;
+    let err = a.get_block(missing, Duration::from_millis(500)).await.unwrap_err();
+    assert!(matches!(err, FetchError::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().contains(&missing.to_string()), "{err}");
+    // The want was withdrawn: a later fetch of a block that does exist still works.
+    let later = Bytes::from_static(b"here after all");
+    let store_b = Arc::new(MemBlockstore::default());
+    let c = node(store_b.clone()).await;
+    store_b.put(cid_of(&later), later.clone()).unwrap();
+    connect(&a, &c).await;
+    assert_eq!(a.get_block(cid_of(&later), Duration::from_secs(10)).await.unwrap(), later);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_a_wrong_block_is_disconnected_and_refused() {
+    let honest_a = Arc::new(MemBlockstore::default());
+    let a = node(honest_a.clone()).await;
+    // The liar keeps other bytes under the CID (MemBlockstore trusts `put`), so it answers a
+    // want with a block that does not hash to what was asked.
+    let real = Bytes::from(data(5000, 9));
+    let cid = cid_of(&real);
+    let liar_store = Arc::new(MemBlockstore::default());
+    liar_store.put(cid, Bytes::from(data(5000, 10))).unwrap();
+    let liar = node(liar_store).await;
+    connect(&a, &liar).await;
+    let err = a.get_block(cid, Duration::from_secs(2)).await.unwrap_err();
+    assert!(err.to_string().contains(&cid.to_string()), "{err}");
+    assert!(!honest_a.has(&cid).unwrap(), "nothing stored from the liar");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while a.peers().await.unwrap().iter().any(|p| p.peer_id == liar.peer_id()) {
+        assert!(tokio::time::Instant::now() < deadline, "the liar is still connected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And it cannot come back.
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    let back = liar.dial(addr).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        back.is_err() || !a.peers().await.unwrap().iter().any(|p| p.peer_id == liar.peer_id()),
+        "a blocked peer reconnected"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_is_read_through_a_fetching_store_across_three_nodes() {
+    // A holds a file; B is connected to A and C only to B. C reads through B: B fetches from A
+    // as C asks it, and keeps the copy (so C is served by B, which re-serves what it fetched).
+    let sa = Arc::new(MemBlockstore::default());
+    let file = data(1_500_000, 3);
+    let root = import(&file[..], sa.as_ref(), ImportOptions { cid_version: CidVersion::V0, ..Default::default() })
+        .unwrap()
+        .root;
+    let (sb, sc) = (Arc::new(MemBlockstore::default()), Arc::new(MemBlockstore::default()));
+    let (a, b, c) = (node(sa.clone()).await, node(sb.clone()).await, node(sc.clone()).await);
+    connect(&b, &a).await;
+    connect(&c, &b).await;
+
+    // B reads the whole file first (what B's gateway would do), then C reads it from B.
+    let fetch_b = FetchingBlockstore::new(sb.clone(), b.clone(), Duration::from_secs(10));
+    let got = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        read_all(&fetch_b, &root, &mut out).map(|_| out)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(got, file);
+    a.shutdown().await; // the origin goes away; B's copy must do
+    let fetch_c = FetchingBlockstore::new(sc.clone(), c.clone(), Duration::from_secs(10));
+    let got = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        read_all(&fetch_c, &root, &mut out).map(|_| out)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(got, file);
+    assert!(sc.has(&root).unwrap(), "C keeps what it fetched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_local_block_is_fetched_again() {
+    let good = Bytes::from(data(4000, 5));
+    let cid = cid_of(&good);
+    let sa = Arc::new(MemBlockstore::default());
+    sa.put(cid, good.clone()).unwrap();
+    // B's disk copy is damaged: FsBlockstore reports it, and the fetching store replaces it.
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(ls_content::FsBlockstore::open(dir.path()).unwrap());
+    disk.put(cid, good.clone()).unwrap();
+    disk.flush().unwrap();
+    let path = walk(dir.path().join("blocks")).into_iter().find(|p| p.ends_with(cid.to_string())).unwrap();
+    std::fs::write(&path, b"bit rot").unwrap();
+    assert!(matches!(disk.get(&cid), Err(ls_content::BlockstoreError::Corrupt(_))));
+    let (a, b) = (node(sa).await, node(disk.clone()).await);
+    connect(&b, &a).await;
+    let fetching = FetchingBlockstore::new(disk.clone(), b.clone(), Duration::from_secs(10));
+    let got = tokio::task::spawn_blocking(move || fetching.get(&cid)).await.unwrap().unwrap();
+    assert_eq!(got, Some(good.clone()));
+    assert_eq!(disk.get(&cid).unwrap(), Some(good), "the local copy was repaired");
+}
+
+fn walk(dir: std::path::PathBuf) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(walk(p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[test]
+fn the_peer_key_survives_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("peer.key");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let first = rt.block_on(async {
+        let n = Network::start(
+            NetworkConfig::default(),
+            load_or_create_keypair(&path).unwrap(),
+            Arc::new(MemBlockstore::default()),
+        )
+        .await
+        .unwrap();
+        n.shutdown().await;
+        n.peer_id()
+    });
+    let second = load_or_create_keypair(&path).unwrap().public().to_peer_id();
+    assert_eq!(first, second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_only_a_peer_we_never_met_has_is_found_through_kademlia() {
+    // A has a block and announces it (the record lands on B); C then connects only to B, which
+    // has nothing. C's want starts a provider lookup, which reaches A through B; C gets the
+    // block from A. (In a network this small any Kademlia walk meets every peer, so this shows
+    // the lookup connects C to a peer it was never told of, not that the provider record was
+    // what named A.)
+    let sa = Arc::new(MemBlockstore::default());
+    let block = Bytes::from(data(20_000, 4));
+    let cid = cid_of(&block);
+    sa.put(cid, block.clone()).unwrap();
+    let (a, b, c) = (
+        node(sa).await,
+        node(Arc::new(MemBlockstore::default())).await,
+        node(Arc::new(MemBlockstore::default())).await,
+    );
+    connect(&b, &a).await;
+    a.provide(cid).await.expect("the record is stored on B");
+    connect(&c, &b).await;
+    // B has nothing: the block can only come from A, over a connection C made to it.
+    assert_eq!(c.get_block(cid, Duration::from_secs(10)).await.unwrap(), block);
+    assert!(c.peers().await.unwrap().iter().any(|p| p.peer_id == a.peer_id()), "C is connected to the provider");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_one_leaf_prefetches_the_next_ones() {
+    let sa = Arc::new(MemBlockstore::default());
+    // Not periodic (data() repeats every 256 bytes, so its 256 KiB leaves would all be one).
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let file: Vec<u8> = (0..3_200_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let opts = ImportOptions { cid_version: CidVersion::V1, ..Default::default() };
+    let root = import(&file[..], sa.as_ref(), opts).unwrap().root;
+    let leaves = ls_content::decode::links(&root, &sa.get(&root).unwrap().unwrap()).unwrap();
+    assert_eq!(leaves.len(), 13, "3.2 MB in 256 KiB leaves under one root");
+    assert_eq!(leaves.iter().collect::<std::collections::HashSet<_>>().len(), 13, "distinct leaves");
+    let sb = Arc::new(MemBlockstore::default());
+    let (a, b) = (node(sa).await, node(sb.clone()).await);
+    connect(&b, &a).await;
+    let fetching = FetchingBlockstore::new(sb.clone(), b.clone(), Duration::from_secs(10));
+    let first = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        ls_content::read_range(&fetching, &root, 0, 1, &mut out).map(|_| out)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(first, file[..1]);
+    // Only the first leaf was read; the next PREFETCH arrive without being asked for.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let wanted = &leaves[1..=ls_network::PREFETCH];
+    while !wanted.iter().all(|c| sb.has(c).unwrap()) {
+        assert!(tokio::time::Instant::now() < deadline, "the next leaves were not prefetched");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!sb.has(&leaves[ls_network::PREFETCH + 1]).unwrap(), "no further than the window");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_wanted_again_is_sent_again() {
+    // A block sent ends the want: a second want for it (the peer lost its copy, or asked again
+    // before storing the first) is answered again, not taken for the old one.
+    let sa = Arc::new(MemBlockstore::default());
+    let block = Bytes::from(data(70_000, 8));
+    let cid = cid_of(&block);
+    sa.put(cid, block.clone()).unwrap();
+    let sb = Arc::new(MemBlockstore::default());
+    let (a, b) = (node(sa).await, node(sb.clone()).await);
+    connect(&b, &a).await;
+    for round in 0..3 {
+        assert_eq!(b.get_block(cid, Duration::from_secs(5)).await.unwrap(), block, "round {round}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !sb.has(&cid).unwrap() {
+            assert!(tokio::time::Instant::now() < deadline, "not stored");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        sb.delete(&cid).unwrap();
+    }
+}
