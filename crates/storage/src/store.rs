@@ -1,7 +1,8 @@
 use std::{path::Path, sync::Arc};
 
 use alloy_consensus::{Header, TxEnvelope};
-use alloy_primitives::{Address, B256, KECCAK256_EMPTY, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256, keccak256};
+use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use alloy_rlp::{Decodable, Encodable};
 use ls_primitives::{
     ChainSpec, SealedBlock, StoredReceipt,
@@ -24,6 +25,28 @@ use crate::{
 pub struct BlockLocation {
     pub block: u64,
     pub index: u32,
+}
+
+/// An account and some of its storage slots with their Merkle proofs (EIP-1186), at one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountProof {
+    /// The state root the proofs lead to.
+    pub state_root: B256,
+    /// The account, or `None` if it does not exist (then `account_proof` proves the absence).
+    pub account: Option<TrieAccount>,
+    /// RLP of the account trie's nodes from the root towards `keccak(address)`.
+    pub account_proof: Vec<Bytes>,
+    /// One per requested slot, in request order.
+    pub storage: Vec<SlotProof>,
+}
+
+/// A storage slot's value and its proof in the account's storage trie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotProof {
+    pub slot: B256,
+    /// Zero when unset (the proof then proves the absence; empty when the trie is empty).
+    pub value: U256,
+    pub proof: Vec<Bytes>,
 }
 
 /// The chain database. Cheap to share behind an `Arc`; readers never block the writer.
@@ -316,6 +339,59 @@ impl Store {
     /// The newest state.
     pub fn latest_state(&self) -> Result<StateView, StorageError> {
         self.state_at(None)
+    }
+
+    /// Merkle proofs (EIP-1186) of `address` and its `slots` in the state `view` shows, which
+    /// must be the newest block when the view was opened: the tries are kept for the head only
+    /// ([`StorageError::NoHistoricalProof`] otherwise). Uses the in-memory tries when they are
+    /// at the view's block, else loads them from the view's snapshot (O(accounts), only when a
+    /// block was committed in between).
+    pub fn proof(&self, view: &StateView, address: Address, slots: &[B256]) -> Result<AccountProof, StorageError> {
+        view.head_only()
+            .map_err(|_| StorageError::NoHistoricalProof { requested: view.block_number(), head: view.head() })?;
+        let n = view.block_number();
+        let hashed = keccak256(address);
+        let (accounts, cached_storage) = {
+            let mut cache = self.tries.lock();
+            match &mut *cache {
+                Some((at, t)) if *at == n => {
+                    // Hash once under the lock, so clones share the cached node references.
+                    t.accounts.root();
+                    let storage = t.storage.get_mut(&hashed).map(|(_, s)| {
+                        s.root();
+                        s.clone()
+                    });
+                    (Some(t.accounts.clone()), storage)
+                }
+                _ => (None, None),
+            }
+        };
+        let mut accounts = match accounts {
+            Some(t) => t,
+            None => view.load_account_trie()?,
+        };
+        let state_root = accounts.root();
+        let account_proof = accounts.proof(hashed);
+        let account = view.account(address)?;
+        let storage_root = account.map_or(EMPTY_ROOT_HASH, |a| a.storage_root);
+        let mut storage = if storage_root == EMPTY_ROOT_HASH {
+            Trie::default()
+        } else {
+            match cached_storage {
+                Some(t) => t,
+                None => view.load_storage_trie(hashed)?,
+            }
+        };
+        if storage.root() != storage_root {
+            return Err(corrupt("hashed_storage", format!("storage trie of {address} differs from its account's root")));
+        }
+        let storage = slots
+            .iter()
+            .map(|slot| {
+                Ok(SlotProof { slot: *slot, value: view.storage(address, *slot)?, proof: storage.proof(keccak256(slot)) })
+            })
+            .collect::<Result<_, StorageError>>()?;
+        Ok(AccountProof { state_root, account, account_proof, storage })
     }
 }
 

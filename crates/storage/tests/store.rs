@@ -292,3 +292,78 @@ fn commit_refuses_an_update_that_does_not_match_the_block() {
     assert!(matches!(store.commit(&orphan, &[], &update), Err(ls_storage::StorageError::NotChild { .. })));
     assert_eq!(store.head().unwrap(), 0);
 }
+
+/// Checks every proof in `p` against `root` with alloy-trie's verifier.
+fn verify(root: B256, address: Address, p: &ls_storage::AccountProof) {
+    use alloy_trie::{Nibbles, proof::verify_proof};
+    let leaf = p.account.map(alloy_rlp::encode);
+    verify_proof(root, Nibbles::unpack(keccak256(address)), leaf, &p.account_proof).unwrap();
+    let storage_root = p.account.map_or(alloy_trie::EMPTY_ROOT_HASH, |a| a.storage_root);
+    for s in &p.storage {
+        let value = (!s.value.is_zero()).then(|| alloy_rlp::encode(s.value));
+        verify_proof(storage_root, Nibbles::unpack(keccak256(s.slot)), value, &s.proof).unwrap();
+    }
+}
+
+#[test]
+fn proofs_verify_against_the_state_root_and_only_at_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let spec = spec();
+    let contract = Address::repeat_byte(0xcc);
+    let eoa = Address::repeat_byte(0xaa);
+    let missing = Address::repeat_byte(0x42);
+    let slots: Vec<B256> = (0..40u8).map(B256::with_last_byte).collect();
+    let asked = [slots[1], slots[39], B256::repeat_byte(0xee)];
+    let check = |store: &Store| {
+        let view = store.latest_state().unwrap();
+        let root = store.header(store.head().unwrap()).unwrap().unwrap().state_root;
+        let c = store.proof(&view, contract, &asked).unwrap();
+        assert_eq!(c.state_root, root);
+        assert_eq!(c.storage[0].value, U256::from(2));
+        assert_eq!(c.storage[1].value, U256::from(40));
+        assert_eq!(c.storage[2].value, U256::ZERO);
+        verify(root, contract, &c);
+        let e = store.proof(&view, eoa, &asked[..1]).unwrap();
+        assert_eq!(e.account.unwrap().balance, U256::from(100));
+        assert!(e.storage[0].proof.is_empty(), "an empty storage trie has an empty proof");
+        verify(root, eoa, &e);
+        let m = store.proof(&view, missing, &asked[..1]).unwrap();
+        assert_eq!(m.account, None);
+        assert!(!m.account_proof.is_empty());
+        verify(root, missing, &m);
+        c
+    };
+    let first = {
+        let store = Store::open(&path).unwrap();
+        store.init_genesis(&spec).unwrap();
+        let mut c = StateChanges::default();
+        c.accounts.extend([set_balance(eoa, 0, 100)]);
+        c.accounts.insert(
+            contract,
+            AccountChange {
+                info: Some(AccountInfo { nonce: 1, balance: U256::ZERO, code_hash: KECCAK256_EMPTY }),
+                storage: slots.iter().zip(1u64..).map(|(s, v)| (*s, U256::from(v))).collect(),
+                ..Default::default()
+            },
+        );
+        store.commit_block(child(&store, &spec), vec![], vec![], &[], &c).unwrap();
+        let old = store.state_at(Some(0)).unwrap();
+        let mut c = StateChanges::default();
+        c.accounts.extend([set_balance(Address::repeat_byte(1), 0, 5)]);
+        store.commit_block(child(&store, &spec), vec![], vec![], &[], &c).unwrap();
+        // Proofs from the in-memory tries.
+        let first = check(&store);
+        // Older blocks are refused, however the view was opened.
+        assert!(matches!(
+            store.proof(&store.state_at(Some(1)).unwrap(), eoa, &[]),
+            Err(ls_storage::StorageError::NoHistoricalProof { requested: 1, head: 2 })
+        ));
+        assert!(matches!(store.proof(&old, eoa, &[]), Err(ls_storage::StorageError::NoHistoricalProof { .. })));
+        first
+    };
+    // After a restart the tries are loaded from the database: the same proofs.
+    let store = Store::open(&path).unwrap();
+    store.init_genesis(&spec).unwrap();
+    assert_eq!(check(&store), first);
+}
