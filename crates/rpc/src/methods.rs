@@ -219,6 +219,24 @@ pub(crate) fn register(m: &mut M) {
             other => Err(error::failed_call(&other).into()),
         }
     });
+    reg_evm(m, "eth_createAccessList", |api, p, limits| {
+        let mut seq = p.sequence();
+        let req: TransactionRequest = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let (state, header) = api.state_at(id)?;
+        let found = ls_evm::create_access_list(api.chain.spec().chain_id, &header, &state, &req, limits)?;
+        // As geth: a failing call still answers its list and gas, with the EVM error beside them.
+        let error = match &found.outcome {
+            ls_evm::CallOutcome::Success { .. } => None,
+            ls_evm::CallOutcome::Revert { .. } => Some("execution reverted".to_string()),
+            other => Some(error::failed_call(other).message().to_string()),
+        };
+        Ok(alloy_eips::eip2930::AccessListResult {
+            access_list: found.access_list,
+            gas_used: U256::from(found.outcome.gas_used()),
+            error,
+        })
+    });
     reg_evm(m, "eth_estimateGas", |api, p, limits| {
         let mut seq = p.sequence();
         let req: TransactionRequest = seq.next()?;

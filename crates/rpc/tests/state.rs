@@ -153,3 +153,97 @@ async fn proofs_are_refused_for_older_blocks_and_too_many_keys() {
     assert_eq!(p.storage_proof.len(), 1024);
     verify(state_root(&f).await, &p, true);
 }
+
+#[tokio::test]
+async fn access_lists_name_the_slots_a_call_reads_and_the_gas_it_then_uses() {
+    use alloy_consensus::{SignableTransaction, TxEip1559};
+    use alloy_eips::eip2930::{AccessList, AccessListItem, AccessListResult};
+    use alloy_network::TxSignerSync;
+
+    let f = fixture();
+    let alice = dev_signer(0);
+    let req = json!({"from": alice.address(), "to": f.contract, "data": "0x"});
+    let raw = call(&f, "eth_createAccessList", json!([req, "latest"])).await.unwrap();
+    assert!(raw.get("error").is_none(), "a successful call has no error field: {raw}");
+    let found: AccessListResult = serde_json::from_value(raw).unwrap();
+    let expected = AccessList(vec![AccessListItem { address: f.contract, storage_keys: vec![B256::ZERO] }]);
+    assert_eq!(found.access_list, expected, "the contract reads its slot 0");
+    // A list given in the request is kept when the call needs it, and the answer is the same.
+    let again: AccessListResult = serde_json::from_value(
+        call(&f, "eth_createAccessList", json!([{"from": alice.address(), "to": f.contract, "accessList": expected}]))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(again, found);
+
+    // The same transaction sent with that list and exactly that gas succeeds and uses it all.
+    let gas = found.gas_used.to::<u64>();
+    let estimate =
+        call(&f, "eth_estimateGas", json!([{"from": alice.address(), "to": f.contract, "accessList": expected}]))
+            .await
+            .unwrap();
+    let estimate = u64::from_str_radix(estimate.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert!(estimate >= gas && estimate <= gas + gas * 15 / 1000, "estimate {estimate} vs gasUsed {gas}");
+    let mut tx = TxEip1559 {
+        chain_id: 1337,
+        nonce: 1,
+        gas_limit: gas,
+        max_fee_per_gas: 10_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: alloy_primitives::TxKind::Call(f.contract),
+        value: U256::ZERO,
+        access_list: expected.clone(),
+        input: Bytes::new(),
+    };
+    let sig = alice.sign_transaction_sync(&mut tx).unwrap();
+    let hash = f
+        .chain
+        .submit(alloy_consensus::transaction::Recovered::new_unchecked(tx.into_signed(sig).into(), alice.address()))
+        .unwrap();
+    f.chain.build_block(false).unwrap().unwrap();
+    let receipt = call(&f, "eth_getTransactionReceipt", json!([hash])).await.unwrap();
+    assert_eq!(receipt["status"], "0x1");
+    assert_eq!(receipt["gasUsed"].as_str().unwrap(), format!("0x{gas:x}"));
+
+    // A plain transfer needs no list; a failing call answers its list, gas and error.
+    let transfer: AccessListResult = serde_json::from_value(
+        call(
+            &f,
+            "eth_createAccessList",
+            json!([{"from": alice.address(), "to": Address::repeat_byte(7), "value": "0x1"}]),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!((transfer.access_list, transfer.gas_used), (AccessList::default(), U256::from(21_000)));
+    // Init code that reads the balance of dev account 1, then reverts.
+    let other = dev_signer(1).address();
+    let data = format!("0x73{}3150600080fd", hex::encode(other));
+    let reverted: AccessListResult = serde_json::from_value(
+        call(&f, "eth_createAccessList", json!([{"from": alice.address(), "data": data}])).await.unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reverted.error.as_deref(), Some("execution reverted"));
+    assert_eq!(reverted.access_list, AccessList(vec![AccessListItem { address: other, storage_keys: vec![] }]));
+    assert!(reverted.gas_used > U256::from(53_000));
+}
+
+#[tokio::test]
+async fn access_lists_are_bounded_by_the_evm_timeout() {
+    let spec = dev_chain_spec(1337, 30_000_000, 0);
+    let chain = Chain::open(spec, Arc::new(ls_storage::Store::in_memory().unwrap()), Default::default()).unwrap();
+    let mut limits = ls_rpc::RpcLimits::default();
+    limits.call.timeout = std::time::Duration::from_millis(300);
+    let module = ls_rpc::module(EthApi::new(chain.clone(), vec![], "test".into()).with_limits(limits));
+    let f = Fixture { module, chain, contract: Address::ZERO };
+    // Init code that jumps to itself forever.
+    let started = std::time::Instant::now();
+    let (code, msg) =
+        call(&f, "eth_createAccessList", json!([{"from": dev_signer(0).address(), "data": "0x5b600056"}]))
+            .await
+            .unwrap_err();
+    assert_eq!((code, msg.as_str()), (-32000, "execution aborted (timeout = 300ms)"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
