@@ -367,3 +367,76 @@ fn proofs_verify_against_the_state_root_and_only_at_the_head() {
     store.init_genesis(&spec).unwrap();
     assert_eq!(check(&store), first);
 }
+
+#[test]
+fn unwinding_restores_the_state_and_forgets_the_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let spec = spec();
+    let a = Address::repeat_byte(0xaa);
+    let c = Address::repeat_byte(0xcc);
+    let slot = |n: u8| B256::with_last_byte(n);
+    let (b1, snapshot) = {
+        let store = Store::open(&path).unwrap();
+        store.init_genesis(&spec).unwrap();
+        let mut c1 = StateChanges::default();
+        c1.accounts.extend([set_balance(a, 0, 100)]);
+        c1.accounts.insert(
+            c,
+            AccountChange {
+                info: Some(AccountInfo { nonce: 1, balance: U256::ZERO, code_hash: KECCAK256_EMPTY }),
+                storage: BTreeMap::from([(slot(1), U256::from(7)), (slot(2), U256::from(8))]),
+                ..Default::default()
+            },
+        );
+        let b1 = store.commit_block(child(&store, &spec), vec![], vec![], &[], &c1).unwrap();
+        let snapshot = store.proof(&store.latest_state().unwrap(), c, &[slot(1), slot(2), slot(3)]).unwrap();
+        // Block 2 changes a, wipes and rewrites c's storage and creates b; block 3 deletes a.
+        let mut c2 = StateChanges::default();
+        c2.accounts.extend([set_balance(a, 1, 50), set_balance(Address::repeat_byte(0xbb), 0, 1)]);
+        c2.accounts.insert(
+            c,
+            AccountChange {
+                info: Some(AccountInfo { nonce: 2, balance: U256::from(3), code_hash: KECCAK256_EMPTY }),
+                wipe_storage: true,
+                storage: BTreeMap::from([(slot(3), U256::from(9))]),
+                ..Default::default()
+            },
+        );
+        store.commit_block(child(&store, &spec), vec![], vec![], &[], &c2).unwrap();
+        let mut c3 = StateChanges::default();
+        c3.accounts.insert(a, AccountChange { info: None, wipe_storage: true, ..Default::default() });
+        let b3 = store.commit_block(child(&store, &spec), vec![], vec![], &[], &c3).unwrap();
+
+        assert!(store.unwind_to(5).is_err());
+        store.unwind_to(1).unwrap();
+        assert_eq!(store.head().unwrap(), 1);
+        assert_eq!(store.header(2).unwrap(), None);
+        assert_eq!(store.block_number(b3.hash).unwrap(), None);
+        (b1, snapshot)
+    };
+    // After a reopen: the state of block 1, the same proofs, and the chain goes on from there.
+    let store = Store::open(&path).unwrap();
+    store.init_genesis(&spec).unwrap();
+    assert_eq!(store.head().unwrap(), 1);
+    let view = store.latest_state().unwrap();
+    assert_eq!(view.account(a).unwrap().unwrap().balance, U256::from(100));
+    assert_eq!(view.account(Address::repeat_byte(0xbb)).unwrap(), None);
+    assert_eq!(view.storage(c, slot(1)).unwrap(), U256::from(7));
+    assert_eq!(view.storage(c, slot(3)).unwrap(), U256::ZERO);
+    assert_eq!(store.proof(&view, c, &[slot(1), slot(2), slot(3)]).unwrap(), snapshot);
+    assert_eq!(store.block(1).unwrap().unwrap().hash, b1.hash);
+    drop(view);
+    let mut c2 = StateChanges::default();
+    c2.accounts.extend([set_balance(a, 1, 60)]);
+    let b2 = store.commit_block(child(&store, &spec), vec![], vec![], &[], &c2).unwrap();
+    // History reads at block 1 see its values, not the unwound blocks'.
+    assert_eq!(store.state_at(Some(1)).unwrap().account(a).unwrap().unwrap().balance, U256::from(100));
+    assert_eq!(store.state_at(Some(1)).unwrap().storage(c, slot(2)).unwrap(), U256::from(8));
+    drop(store);
+    // The tables agree with the new block's root (the tries are rebuilt from them).
+    let store = Store::open(&path).unwrap();
+    let p = store.proof(&store.latest_state().unwrap(), a, &[]).unwrap();
+    assert_eq!(p.state_root, b2.header.state_root);
+    verify(b2.header.state_root, a, &p);
+}
