@@ -204,3 +204,41 @@ fn automine_off_interval_mining_and_dropped_transactions() {
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(head(&node), h, "interval 0 turns it off (automine is still off)");
 }
+
+#[test]
+fn impersonated_accounts_send_without_a_key_and_the_chain_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::start(Some(dir.path()), &[]);
+    let whale = Address::repeat_byte(0x99);
+    let to = Address::repeat_byte(0x98);
+    node.ok("anvil_setBalance", json!([whale, "0xde0b6b3a7640000"]));
+    let tx = json!({"from": whale, "to": to, "value": "0x7"});
+    let r = node.call("eth_sendTransaction", json!([tx]));
+    assert_eq!(r["error"]["message"], json!("unknown account"), "no key, not impersonated: {r}");
+
+    assert_eq!(node.ok("anvil_impersonateAccount", json!([whale])), json!(true));
+    let hash = node.ok("eth_sendTransaction", json!([tx]));
+    let receipt = node.wait_receipt(hash.as_str().unwrap(), Duration::from_secs(5));
+    assert_eq!(receipt["status"], json!("0x1"));
+    assert_eq!(receipt["from"].as_str().unwrap().to_lowercase(), whale.to_string().to_lowercase());
+    assert_eq!(node.u256("eth_getBalance", json!([to, "latest"])), U256::from(7));
+    // Another impersonated sender with the very same fields gets another transaction (hash).
+    let other = Address::repeat_byte(0x97);
+    node.ok("hardhat_setBalance", json!([other, "0xde0b6b3a7640000"]));
+    node.ok("hardhat_impersonateAccount", json!([other]));
+    let same = node.ok("eth_sendTransaction", json!([{"from": other, "to": to, "value": "0x7", "nonce": "0x0"}]));
+    assert_ne!(same, hash);
+    node.wait_receipt(same.as_str().unwrap(), Duration::from_secs(5));
+    assert_eq!(node.u256("eth_getBalance", json!([to, "latest"])), U256::from(14));
+
+    assert_eq!(node.ok("anvil_stopImpersonatingAccount", json!([whale])), json!(true));
+    let r = node.call("eth_sendTransaction", json!([tx]));
+    assert_eq!(r["error"]["message"], json!("unknown account"), "{r}");
+
+    // The impersonated transaction is an ordinary part of the chain after a kill -9.
+    node.kill9();
+    let node = Node::start(Some(dir.path()), &[]);
+    let again = node.ok("eth_getTransactionByHash", json!([hash]));
+    assert_eq!(again["from"].as_str().unwrap().to_lowercase(), whale.to_string().to_lowercase());
+    assert_eq!(node.ok("eth_getTransactionReceipt", json!([hash]))["status"], json!("0x1"));
+}

@@ -43,6 +43,8 @@ pub struct DevControl {
     pub mining: Arc<MiningMode>,
     snapshots: Mutex<Vec<Snapshot>>,
     next_snapshot: AtomicU64,
+    /// Accounts `eth_sendTransaction` may send for without a key.
+    impersonated: Mutex<std::collections::HashSet<Address>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -55,8 +57,27 @@ struct Snapshot {
 
 impl DevControl {
     pub fn new(clock: Arc<DevClock>, mining: Arc<MiningMode>) -> Self {
-        Self { clock, mining, snapshots: Mutex::new(Vec::new()), next_snapshot: AtomicU64::new(0) }
+        Self {
+            clock,
+            mining,
+            snapshots: Mutex::new(Vec::new()),
+            next_snapshot: AtomicU64::new(0),
+            impersonated: Mutex::new(Default::default()),
+        }
     }
+
+    /// Whether `eth_sendTransaction` may send for `address` without its key.
+    pub fn is_impersonated(&self, address: &Address) -> bool {
+        self.impersonated.lock().contains(address)
+    }
+}
+
+/// The placeholder signature of a transaction sent for an impersonated account: `r` is the
+/// sender's address, so two senders' otherwise equal transactions get different hashes. It
+/// recovers to no one in particular; the node never recovers it (the sender is stored with
+/// the block, and a dev chain is not verified by others).
+pub(crate) fn impersonated_signature(from: Address) -> alloy_primitives::Signature {
+    alloy_primitives::Signature::new(U256::from_be_slice(from.as_slice()), U256::from(1), false)
 }
 
 fn dev(api: &EthApi, method: &str) -> RpcResult<Arc<DevControl>> {
@@ -200,6 +221,20 @@ pub(crate) fn register(m: &mut M) {
     for name in ["anvil_setStorageAt", "hardhat_setStorageAt"] {
         // Both answer true.
         register_dev(m, name, ok_true::<SetStorageAt>);
+    }
+    for name in ["anvil_impersonateAccount", "hardhat_impersonateAccount"] {
+        register_dev(m, name, |_, d, p| {
+            let addr: Address = p.one()?;
+            d.impersonated.lock().insert(addr);
+            Ok(true)
+        });
+    }
+    for name in ["anvil_stopImpersonatingAccount", "hardhat_stopImpersonatingAccount"] {
+        register_dev(m, name, |_, d, p| {
+            let addr: Address = p.one()?;
+            d.impersonated.lock().remove(&addr);
+            Ok(true)
+        });
     }
     register_dev(m, "anvil_dropTransaction", |api, _, p| {
         let hash: B256 = p.one()?;

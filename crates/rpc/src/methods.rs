@@ -577,7 +577,18 @@ fn no_history(requested: u64, head: u64) -> ErrorObjectOwned {
 /// Fills in and signs a transaction for one of the node's accounts, then submits it.
 fn send_transaction(api: &EthApi, mut req: TransactionRequest) -> RpcResult<B256> {
     let from = req.from.ok_or_else(|| error::invalid_params("missing 'from'"))?;
-    let signer = signer(api, from)?.clone();
+    // A dev node may send for an impersonated account it holds no key for (anvil's and
+    // hardhat's impersonateAccount): the transaction carries a placeholder signature and its
+    // sender is taken as given.
+    let signer = match signer(api, from) {
+        Ok(s) => Some(s.clone()),
+        Err(e) if !api.dev.as_ref().is_some_and(|d| d.is_impersonated(&from)) => return Err(e),
+        Err(_) => None,
+    };
+    let sign = |tx: &mut dyn SignableTransaction<alloy_primitives::Signature>| match &signer {
+        Some(s) => s.sign_transaction_sync(tx).map_err(error::internal),
+        None => Ok(crate::dev::impersonated_signature(from)),
+    };
     let chain_id = api.chain.spec().chain_id;
     if let Some(id) = req.chain_id
         && id != chain_id
@@ -601,11 +612,11 @@ fn send_transaction(api: &EthApi, mut req: TransactionRequest) -> RpcResult<B256
     let envelope: TxEnvelope = if let Some(gas_price) = req.gas_price {
         if let Some(access_list) = req.access_list.clone() {
             let mut tx = TxEip2930 { chain_id, nonce, gas_price, gas_limit, to, value, input, access_list };
-            let sig = signer.sign_transaction_sync(&mut tx).map_err(error::internal)?;
+            let sig = sign(&mut tx)?;
             tx.into_signed(sig).into()
         } else {
             let mut tx = TxLegacy { chain_id: Some(chain_id), nonce, gas_price, gas_limit, to, value, input };
-            let sig = signer.sign_transaction_sync(&mut tx).map_err(error::internal)?;
+            let sig = sign(&mut tx)?;
             tx.into_signed(sig).into()
         }
     } else {
@@ -622,7 +633,7 @@ fn send_transaction(api: &EthApi, mut req: TransactionRequest) -> RpcResult<B256
             access_list: req.access_list.clone().unwrap_or_default(),
             input,
         };
-        let sig = signer.sign_transaction_sync(&mut tx).map_err(error::internal)?;
+        let sig = sign(&mut tx)?;
         tx.into_signed(sig).into()
     };
     api.chain
