@@ -52,6 +52,8 @@ fn mining_and_time() {
     // A timestamp before the head's is refused.
     let r = node.call("evm_setNextBlockTimestamp", json!([next - 10]));
     assert_eq!(r["error"]["code"], json!(-32000), "{r}");
+    let r = node.call("evm_setNextBlockTimestamp", json!([u64::MAX / 100]));
+    assert_eq!(r["error"]["code"], json!(-32602), "{r}");
 
     // anvil_mine / hardhat_mine: count and interval (hex quantities, as hardhat sends them).
     // The dev producer seals one trailing block after a block with transactions: wait for it.

@@ -110,6 +110,13 @@ fn number(v: &Value, what: &str) -> RpcResult<u64> {
     }
 }
 
+/// A timestamp in seconds as milliseconds, refused when the clock offset could not hold it.
+fn timestamp_ms(secs: u64) -> RpcResult<u64> {
+    secs.checked_mul(1000)
+        .filter(|ms| i64::try_from(*ms).is_ok())
+        .ok_or_else(|| error::invalid_params(format!("timestamp {secs} is too large")))
+}
+
 fn register_dev<R>(m: &mut M, name: &'static str, f: fn(&EthApi, &DevControl, Params<'_>) -> RpcResult<R>)
 where
     R: serde::Serialize + Clone + Send + 'static,
@@ -188,8 +195,7 @@ pub(crate) fn register(m: &mut M) {
     });
     register_dev(m, "evm_setNextBlockTimestamp", |api, d, p| {
         let ts: Value = p.one()?;
-        let ms =
-            number(&ts, "timestamp")?.checked_mul(1000).ok_or_else(|| error::invalid_params("timestamp too large"))?;
+        let ms = timestamp_ms(number(&ts, "timestamp")?)?;
         api.chain.set_next_block_time_ms(Some(ms)).map_err(chain_err)?;
         // Later blocks go on from there, as in anvil and hardhat.
         d.clock.set_offset_ms(ms as i64 - d.clock.system_ms() as i64);
@@ -294,7 +300,7 @@ fn mine(api: &EthApi, d: &DevControl, count: u64, timestamp: Option<u64>, interv
         return Err(error::invalid_params(format!("too many blocks to mine: {count} > {MAX_MINE_BLOCKS}")));
     }
     if let Some(ts) = timestamp {
-        let ms = ts.checked_mul(1000).ok_or_else(|| error::invalid_params("timestamp too large"))?;
+        let ms = timestamp_ms(ts)?;
         api.chain.set_next_block_time_ms(Some(ms)).map_err(chain_err)?;
         d.clock.set_offset_ms(ms as i64 - d.clock.system_ms() as i64);
     }
