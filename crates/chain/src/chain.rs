@@ -45,6 +45,9 @@ pub enum ChainError {
     UnknownBlock(B256),
     #[error("too many pending blocks ({0})")]
     TooManyPending(usize),
+    /// A dev-node request that cannot be done as asked.
+    #[error("{0}")]
+    Dev(String),
 }
 
 /// A block executed on its parent and sealed (state root included), not yet final. Finalizing
@@ -81,6 +84,9 @@ pub struct Chain {
     /// Executed, sealed blocks above the head, by hash.
     pending: Mutex<HashMap<B256, Arc<PendingBlock>>>,
     clock: Arc<dyn Clock>,
+    /// The time (ms) the next block must have, when a dev node was told so
+    /// (`evm_setNextBlockTimestamp`, `evm_mine(timestamp)`); cleared once a block reaches it.
+    next_time: Mutex<Option<u64>>,
 }
 
 /// A header with its hash.
@@ -137,6 +143,7 @@ impl Chain {
             head: RwLock::new(head),
             pending: Mutex::new(HashMap::new()),
             clock,
+            next_time: Mutex::new(None),
         }))
     }
 
@@ -232,7 +239,7 @@ impl Chain {
         let view = self.store.latest_state()?;
         let (parent_header, layers) = self.parent_of(parent, &view)?;
         let state = PendingState::new(&view, &layers)?;
-        let mut header = self.spec.child_header_ms(&parent_header, parent, self.clock.now_millis());
+        let mut header = self.spec.child_header_ms(&parent_header, parent, self.block_time_ms());
         header.beneficiary = beneficiary;
         let base_fee = header.base_fee_per_gas.unwrap_or_default();
         let already_in = self.pending_txs(parent);
@@ -423,6 +430,12 @@ impl Chain {
         self.pool.on_block(&mined, &PoolStateAdapter(&new_state), self.spec.next_base_fee(&block.header));
         *self.head.write() = Arc::new(Head { header: block.header.clone(), hash: block.hash });
         drop(head_guard);
+        {
+            let mut next = self.next_time.lock();
+            if next.is_some_and(|t| timestamp_ms(&block.header) >= t) {
+                *next = None;
+            }
+        }
         self.prune(&block);
         info!(number = block.number(), hash = %block.hash, txs = block.transactions.len(), gas_used = block.header.gas_used, "finalized block");
         let event = Arc::new(NewBlock { block, receipts: pending.receipts.clone() });
@@ -450,6 +463,69 @@ impl Chain {
     /// How many blocks are pending.
     pub fn pending_len(&self) -> usize {
         self.pending.lock().len()
+    }
+
+    /// The time a block proposed now gets: the one a dev node was told to use next, else the
+    /// clock's.
+    fn block_time_ms(&self) -> u64 {
+        self.next_time.lock().unwrap_or_else(|| self.clock.now_millis())
+    }
+
+    /// Makes the next block's time `ms` (dev nodes: `evm_setNextBlockTimestamp`), or the
+    /// clock's again with `None`. A time before the head's is refused.
+    pub fn set_next_block_time_ms(&self, ms: Option<u64>) -> Result<(), ChainError> {
+        if let Some(ms) = ms {
+            let head = timestamp_ms(&self.head().header);
+            if ms < head {
+                return Err(ChainError::Dev(format!(
+                    "timestamp {} is before the current block's timestamp {}",
+                    ms / 1000,
+                    head / 1000
+                )));
+            }
+        }
+        *self.next_time.lock() = ms;
+        Ok(())
+    }
+
+    /// Seals and commits a block without transactions whose state changes are `edits` (dev
+    /// nodes: `anvil_setBalance`, `setCode`, `setNonce`, `setStorageAt`). Going through a block
+    /// keeps the data directory consistent whenever the node stops: the edit is committed with
+    /// its block in one write, or not at all, and a revert can unwind it like any block.
+    pub fn commit_edits(&self, edits: ls_storage::StateChanges) -> Result<Arc<NewBlock>, ChainError> {
+        let _guard = self.building.lock();
+        let head = self.head();
+        let view = self.store.latest_state()?;
+        if view.block_number() != head.header.number {
+            return Err(ChainError::Dev("the head moved; try again".into()));
+        }
+        let mut header = self.spec.child_header_ms(&head.header, head.hash, self.block_time_ms());
+        header.beneficiary = self.spec.coinbase;
+        let mut executed = BlockExecutor::new(&self.spec, header, &view).finish();
+        executed.changes.accounts.extend(edits.accounts);
+        let block = self.seal(&view, Vec::new(), executed)?;
+        let hash = block.block.hash;
+        self.insert_pending(block)?;
+        self.finalize(hash)
+    }
+
+    /// Removes every block above `number` (dev nodes: `evm_revert`) and restores the state
+    /// they changed ([`Store::unwind_to`]); the pool is emptied (its transactions were checked
+    /// against a state that is gone) and pending blocks are dropped.
+    pub fn unwind_to(&self, number: u64) -> Result<(), ChainError> {
+        let _guard = self.building.lock();
+        let head_guard = self.head_lock.write();
+        self.store.unwind_to(number)?;
+        let header = self.store.header(number)?.ok_or(StorageError::UnknownBlock { requested: number, head: number })?;
+        *self.head.write() = Arc::new(Head { hash: header.hash_slow(), header });
+        self.pending.lock().clear();
+        let (pending, queued) = self.pool.content();
+        let hashes: Vec<B256> = pending.iter().chain(&queued).map(|t| *t.tx_hash()).collect();
+        self.pool.remove(&hashes);
+        *self.next_time.lock() = None;
+        drop(head_guard);
+        info!(number, "unwound to block");
+        Ok(())
     }
 
     /// Logs a warning for a failed build; the producer keeps going.

@@ -10,4 +10,4 @@ mod producer;
 
 pub use chain::{Chain, ChainError, Head, MAX_FUTURE_DRIFT_MS, MAX_PENDING_BLOCKS, NewBlock, PendingBlock};
 pub use ls_primitives::clock::{Clock, ManualClock, SystemClock};
-pub use producer::{BlockProducer, DevProducer};
+pub use producer::{BlockProducer, DevClock, DevProducer, MiningMode};

@@ -1,9 +1,15 @@
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::Chain;
+use crate::{Chain, Clock as _};
 
 /// Decides when blocks are sealed. A dev node seals on a timer; a BFT engine seals when the
 /// validators agree.
@@ -29,14 +35,58 @@ pub trait BlockProducer: Send + 'static {
 pub struct DevProducer {
     pub block_time: Duration,
     pub empty_blocks: bool,
+    /// Switched at run time by the dev RPC methods (`evm_setAutomine`, `evm_setIntervalMining`).
+    pub mining: Arc<MiningMode>,
+}
+
+/// How a dev node seals blocks, changed at run time: `auto` (the default) seals pending
+/// transactions every block time; with `auto` off nothing is sealed unless asked (`evm_mine`);
+/// a non-zero interval seals a block every that many milliseconds, empty or not.
+#[derive(Debug)]
+pub struct MiningMode {
+    auto: AtomicBool,
+    interval_ms: AtomicU64,
+}
+
+impl Default for MiningMode {
+    fn default() -> Self {
+        Self { auto: AtomicBool::new(true), interval_ms: AtomicU64::new(0) }
+    }
+}
+
+impl MiningMode {
+    pub fn auto(&self) -> bool {
+        self.auto.load(Ordering::Relaxed)
+    }
+
+    pub fn set_auto(&self, on: bool) {
+        self.auto.store(on, Ordering::Relaxed);
+    }
+
+    /// Milliseconds between interval blocks (0: off).
+    pub fn interval_ms(&self) -> u64 {
+        self.interval_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn set_interval_ms(&self, ms: u64) {
+        self.interval_ms.store(ms, Ordering::Relaxed);
+    }
 }
 
 impl BlockProducer for DevProducer {
     async fn run(self, chain: Arc<Chain>, mut shutdown: watch::Receiver<bool>) {
         let mut trailing_due = false;
-        let mut ticker = tokio::time::interval(self.block_time);
+        let mut period = self.block_time;
+        let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let interval = self.mining.interval_ms();
+            let wanted = if interval > 0 { Duration::from_millis(interval) } else { self.block_time };
+            if wanted != period {
+                period = wanted;
+                ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            }
             tokio::select! {
                 _ = ticker.tick() => {}
                 _ = shutdown.changed() => break,
@@ -45,11 +95,16 @@ impl BlockProducer for DevProducer {
                 break;
             }
             let (pending, _) = chain.pool().len();
-            if pending == 0 && !self.empty_blocks && !trailing_due {
-                continue;
-            }
+            let empty = if interval > 0 {
+                true
+            } else {
+                if !self.mining.auto() || (pending == 0 && !self.empty_blocks && !trailing_due) {
+                    trailing_due &= self.mining.auto();
+                    continue;
+                }
+                self.empty_blocks || (pending == 0 && trailing_due)
+            };
             let c = chain.clone();
-            let empty = self.empty_blocks || (pending == 0 && trailing_due);
             // Building does blocking I/O and CPU work: keep it off the async workers.
             match tokio::task::spawn_blocking(move || c.build_block(empty)).await {
                 Ok(Ok(Some(b))) => trailing_due = !b.block.transactions.is_empty(),
@@ -62,5 +117,39 @@ impl BlockProducer for DevProducer {
             }
         }
         info!("block producer stopped");
+    }
+}
+
+/// A dev node's clock: the system's, moved by an offset (`evm_increaseTime`,
+/// `evm_setNextBlockTimestamp`). Blocks never go back in time whatever the offset: a child's
+/// time is at least its parent's.
+#[derive(Debug, Default)]
+pub struct DevClock {
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl DevClock {
+    /// A clock `offset_ms` ahead of the system's.
+    pub fn new(offset_ms: i64) -> Self {
+        Self { offset_ms: std::sync::atomic::AtomicI64::new(offset_ms) }
+    }
+
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::SeqCst)
+    }
+
+    pub fn set_offset_ms(&self, ms: i64) {
+        self.offset_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// The system clock's time (without the offset).
+    pub fn system_ms(&self) -> u64 {
+        crate::SystemClock.now_millis()
+    }
+}
+
+impl crate::Clock for DevClock {
+    fn now_millis(&self) -> u64 {
+        self.system_ms().saturating_add_signed(self.offset_ms())
     }
 }

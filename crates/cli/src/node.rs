@@ -150,15 +150,21 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         Store::open(dir.join(DB_FILE)).with_context(|| format!("opening the chain in {}", dir.display()))?,
     );
     let pool = ls_txpool::PoolConfig { chain_id: spec.chain_id, block_gas_limit: spec.gas_limit, ..Default::default() };
-    let chain = Chain::open(spec, store, pool)?;
+    // Time moved ahead by evm_increaseTime & co. is not written down: after a restart the clock
+    // starts at the head's time if that is ahead, so blocks keep moving forward from there.
+    let head_ms = store.header(store.head()?)?.map(|h| ls_primitives::timestamp_ms(&h)).unwrap_or_default();
+    let system_ms = ls_chain::Clock::now_millis(&ls_chain::SystemClock);
+    let clock = Arc::new(ls_chain::DevClock::new(head_ms.saturating_sub(system_ms) as i64));
+    let chain = Chain::open_with_clock(spec, store, pool, clock.clone())?;
+    let control = Arc::new(ls_rpc::DevControl::new(clock, Default::default()));
 
-    serve_blocking(args, chain, dir, Producer::Dev)
+    serve_blocking(args, chain, dir, Producer::Dev(control))
 }
 
 /// Who seals blocks on this node.
 enum Producer {
-    /// This node alone, on a timer.
-    Dev,
+    /// This node alone, on a timer, with the dev RPC methods' controls.
+    Dev(Arc<ls_rpc::DevControl>),
     /// The validator network; `member` is this validator's key-release identity, `endpoints`
     /// every member's RPC, in committee order.
     Network { member: alloy_primitives::Address, endpoints: Vec<String>, metrics: crate::metrics::Source },
@@ -203,7 +209,7 @@ fn serve_blocking(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Pro
 
 async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Producer) -> anyhow::Result<()> {
     let signers = dev_signers(DEV_ACCOUNTS);
-    if !args.quiet && matches!(producer, Producer::Dev) {
+    if !args.quiet && matches!(producer, Producer::Dev(_)) {
         print_banner(&chain, &signers, &dir);
     }
     let version = format!("lightstreams/v{}/{}-{}/rust", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH);
@@ -212,16 +218,17 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     limits.call.timeout = args.rpc_evm_timeout;
     let cancel_calls = limits.call.cancel.clone();
     let mut api = ls_rpc::EthApi::new(chain.clone(), signers, version).with_limits(limits);
-    if let Producer::Network { member, .. } = &producer {
+    match &producer {
         // A validator's blocks credit its own account.
-        api = api.with_coinbase(*member);
+        Producer::Network { member, .. } => api = api.with_coinbase(*member),
+        Producer::Dev(control) => api = api.with_dev(control.clone()),
     }
     let mut module = ls_rpc::module(api);
     module.merge(lightstreams_module()).context("registering lightstreams_ methods")?;
     // Key release: on a dev node a committee of one whose member is the first dev account; on
     // a network the share `testnet` dealt to this validator.
     let member = match &producer {
-        Producer::Dev => ls_primitives::dev::dev_signer(0).address(),
+        Producer::Dev(_) => ls_primitives::dev::dev_signer(0).address(),
         Producer::Network { member, .. } => *member,
     };
     let (committee, share) = crate::release::open_or_deal(&dir, member).context("opening the key-release share")?;
@@ -233,7 +240,7 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
         .await
         .with_context(|| format!("binding the RPC server to {}", args.rpc_addr))?;
     let _ = endpoints.set(match &producer {
-        Producer::Dev => vec![format!("http://{}", rpc.local_addr)],
+        Producer::Dev(_) => vec![format!("http://{}", rpc.local_addr)],
         Producer::Network { endpoints, .. } => endpoints.clone(),
     });
 
@@ -279,14 +286,18 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     if let Some(addr) = args.metrics_addr {
         let source = match &producer {
             Producer::Network { metrics, .. } => metrics.clone(),
-            Producer::Dev => Default::default(),
+            Producer::Dev(_) => Default::default(),
         };
         let bound = crate::metrics::serve(addr, chain.clone(), source).await?;
         println!("Metrics on http://{bound}/metrics");
     }
     let producing = match producer {
-        Producer::Dev => {
-            let producer = DevProducer { block_time: args.block_time, empty_blocks: args.empty_blocks };
+        Producer::Dev(control) => {
+            let producer = DevProducer {
+                block_time: args.block_time,
+                empty_blocks: args.empty_blocks,
+                mining: control.mining.clone(),
+            };
             tokio::spawn(producer.run(chain.clone(), stop_rx))
         }
         // Consensus runs on its own thread; a finalized block is durable when committed.

@@ -82,6 +82,15 @@ fn four_validators_agree_survive_a_kill_and_catch_up() {
         }
     }
     assert_eq!(nodes[3].u256("eth_getBalance", json!([to, "latest"])), U256::from(2 * (1 + 2 + 3 + 4 + 5)));
+    // Dev methods are refused on a validator: its chain is the network's, not its own.
+    for (method, params) in [("evm_mine", json!([])), ("anvil_setBalance", json!([to, "0x1"])), ("evm_snapshot", json!([]))] {
+        let r = nodes[0].call(method, params);
+        assert_eq!(r["error"]["code"], json!(-32601), "{method}: {r}");
+        assert_eq!(
+            r["error"]["message"].as_str().unwrap(),
+            format!("the method {method} is only available on a dev node (`lightstreams node --dev`)")
+        );
+    }
 
     // The validators are IPFS peers of each other (testnet names them as bootstrap peers): a
     // file uploaded to one reads through another's gateway.

@@ -11,7 +11,9 @@ use std::{
 
 use alloy_consensus::Header;
 use alloy_primitives::{Address, Bytes, Log, TxKind};
+use alloy_eips::eip2930::{AccessList, AccessListItem};
 use alloy_rpc_types_eth::{TransactionRequest, state::StateOverride};
+use revm_inspectors::access_list::AccessListInspector;
 use ls_storage::StateReader;
 use revm::{
     Context, InspectEvm, Inspector, MainBuilder, MainContext,
@@ -210,6 +212,20 @@ where
     Ok(())
 }
 
+/// The EVM configuration of a call: like geth, no nonce check, no base fee when the call names
+/// no price, no block gas limit (the gas is capped already), and the call memory limit.
+fn call_cfg(chain_id: u64, req: &TransactionRequest, limits: &CallLimits) -> revm::context::CfgEnv {
+    let mut cfg = cfg_env(chain_id);
+    cfg.disable_nonce_check = true;
+    let priced = req.gas_price.is_some() || req.max_fee_per_gas.is_some();
+    if !priced {
+        cfg.disable_base_fee = true;
+    }
+    cfg.disable_block_gas_limit = true;
+    cfg.memory_limit = limits.memory_limit;
+    cfg
+}
+
 /// One run of `req` with `gas`, stopped by `deadline` or the cancel flag.
 #[allow(clippy::too_many_arguments)]
 fn run(
@@ -226,16 +242,7 @@ fn run(
     if let Some(o) = overrides {
         apply_overrides(&mut db, o)?;
     }
-    let mut cfg = cfg_env(chain_id);
-    // Like geth: calls skip the nonce check and, when they name no price, pay no base fee.
-    cfg.disable_nonce_check = true;
-    let priced = req.gas_price.is_some() || req.max_fee_per_gas.is_some();
-    if !priced {
-        cfg.disable_base_fee = true;
-    }
-    // The gas is already capped; the block's limit does not bound a call (geth neither).
-    cfg.disable_block_gas_limit = true;
-    cfg.memory_limit = limits.memory_limit;
+    let cfg = call_cfg(chain_id, req, limits);
     let mut watchdog = Watchdog::new(deadline, &limits.cancel);
     let mut evm = Context::mainnet()
         .with_db(db)
@@ -316,3 +323,67 @@ pub fn estimate_gas(
     Ok(Ok(hi))
 }
 
+
+/// What `eth_createAccessList` answers: the access list, and the outcome (gas used included) of
+/// the call run with that list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessListResult {
+    pub access_list: AccessList,
+    pub outcome: CallOutcome,
+}
+
+/// Most runs of one `eth_createAccessList` (each run may widen the list, which changes gas and so
+/// possibly the path; geth loops until the list is stable, bounded here as well as by the time).
+pub const MAX_ACCESS_LIST_ROUNDS: usize = 16;
+
+/// The access list `req` needs (geth's `eth_createAccessList`): runs the call with revm-inspectors'
+/// `AccessListInspector`, starting from the list `req` names, then again with the list found,
+/// until the list no longer changes. The sender, the recipient (or created address) and the
+/// precompiles are left out unless their storage is touched. All runs share one deadline.
+pub fn create_access_list(
+    chain_id: u64,
+    header: &Header,
+    state: &dyn StateReader,
+    req: &TransactionRequest,
+    limits: &CallLimits,
+) -> Result<AccessListResult, ExecError> {
+    let deadline = Instant::now() + limits.timeout;
+    let gas = limits.call_gas(req.gas);
+    let mut req = req.clone();
+    let mut list = normalized(req.access_list.clone().unwrap_or_default());
+    for _ in 0..MAX_ACCESS_LIST_ROUNDS {
+        req.access_list = Some(list.clone());
+        let mut found = AccessListInspector::new(list.clone());
+        let mut watchdog = Watchdog::new(deadline, &limits.cancel);
+        let mut evm = Context::mainnet()
+            .with_db(CacheDB::new(StateDb(state)))
+            .with_cfg(call_cfg(chain_id, &req, limits))
+            .with_block(block_env(header))
+            .build_mainnet_with_inspector((&mut watchdog, &mut found));
+        let out = evm.inspect_tx(call_tx_env(&req, gas, chain_id));
+        drop(evm);
+        watchdog.result(limits)?;
+        let outcome = CallOutcome::from_result(out.map_err(ExecError::from)?.result);
+        let next = normalized(found.into_access_list());
+        if next == list {
+            return Ok(AccessListResult { access_list: list, outcome });
+        }
+        list = next;
+    }
+    Err(ExecError::Other(format!("access list did not settle after {MAX_ACCESS_LIST_ROUNDS} runs")))
+}
+
+/// One entry per address, slots sorted and unique, addresses sorted: equal sets compare equal.
+fn normalized(list: AccessList) -> AccessList {
+    let mut by_address: std::collections::BTreeMap<Address, std::collections::BTreeSet<alloy_primitives::B256>> =
+        Default::default();
+    for item in list.0 {
+        by_address.entry(item.address).or_default().extend(item.storage_keys);
+    }
+    AccessList(
+        by_address
+            .into_iter()
+            .map(|(address, slots)| AccessListItem { address, storage_keys: slots.into_iter().collect() })
+            .collect(),
+    )
+}

@@ -132,6 +132,8 @@ pub struct EthApi {
     pub(crate) client_version: String,
     /// The account this node's blocks credit (eth_coinbase).
     pub(crate) coinbase: Address,
+    /// A dev node's controls; `None` (validators) refuses the dev methods.
+    pub(crate) dev: Option<Arc<crate::DevControl>>,
 }
 
 impl std::fmt::Debug for EthApi {
@@ -161,7 +163,14 @@ impl EthApi {
             subscriptions: Arc::new(AtomicUsize::new(0)),
             limits,
             client_version,
+            dev: None,
         }
+    }
+
+    /// Serves the dev methods (`evm_*`, `anvil_*`, `hardhat_*`) with `control`: `--dev` nodes only.
+    pub fn with_dev(mut self, control: Arc<crate::DevControl>) -> Self {
+        self.dev = Some(control);
+        self
     }
 
     /// The account this node's blocks credit (a validator's own; the spec's coinbase by default).

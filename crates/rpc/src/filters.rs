@@ -75,6 +75,17 @@ impl FilterManager {
         self.filters.lock().remove(&id.to::<u128>()).is_some()
     }
 
+    /// After the chain was unwound to `head` (a dev node's `evm_revert`): block and log
+    /// filters report again from the block after it, so the blocks mined next are not skipped.
+    pub(crate) fn rewind(&self, head: u64) {
+        for f in self.filters.lock().values_mut() {
+            match &mut f.kind {
+                FilterKind::Blocks { next } | FilterKind::Logs { next, .. } => *next = (*next).min(head + 1),
+                FilterKind::PendingTransactions { .. } => {}
+            }
+        }
+    }
+
     /// Runs `f` on the filter and marks it polled. `None` if there is no such filter.
     pub(crate) fn with<R>(&self, id: U128, f: impl FnOnce(&mut FilterKind) -> R) -> Option<R> {
         let id = id.to::<u128>();

@@ -14,6 +14,7 @@
 
 mod api;
 mod debug;
+pub mod dev;
 pub mod error;
 mod filters;
 pub mod fuzzing;
@@ -23,6 +24,7 @@ mod pubsub;
 
 use std::net::SocketAddr;
 
+pub use dev::DevControl;
 pub use api::{EthApi, RpcLimits, SUGGESTED_TIP, rpc_block, rpc_header, rpc_receipts, rpc_transaction};
 pub use guard::BrowserPolicy;
 use jsonrpsee::{
@@ -78,6 +80,7 @@ pub fn module(api: EthApi) -> RpcModule<EthApi> {
     let mut m = RpcModule::new(api);
     methods::register(&mut m);
     debug::register(&mut m);
+    dev::register(&mut m);
     pubsub::register(&mut m);
     m
 }

@@ -15,6 +15,7 @@ use alloy_rpc_types_eth::{
     TransactionReceipt, TransactionRequest, state::StateOverride,
 };
 use alloy_rpc_types_txpool::{TxpoolContent, TxpoolInspect, TxpoolInspectSummary, TxpoolStatus};
+use alloy_serde::storage::JsonStorageKey;
 use alloy_signer::SignerSync;
 use ls_evm::CallLimits;
 use jsonrpsee::{
@@ -198,6 +199,14 @@ pub(crate) fn register(m: &mut M) {
         Ok(B256::from(state.storage(addr, B256::from(slot)).map_err(error::internal)?))
     });
 
+    reg_blocking(m, "eth_getProof", |api, p| {
+        let mut seq = p.sequence();
+        let addr: Address = seq.next()?;
+        let keys: Vec<JsonStorageKey> = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        get_proof(api, addr, keys, id)
+    });
+
     reg_evm(m, "eth_call", |api, p, limits| {
         let mut seq = p.sequence();
         let req: TransactionRequest = seq.next()?;
@@ -209,6 +218,24 @@ pub(crate) fn register(m: &mut M) {
             ls_evm::CallOutcome::Success { output, .. } => Ok(output),
             other => Err(error::failed_call(&other).into()),
         }
+    });
+    reg_evm(m, "eth_createAccessList", |api, p, limits| {
+        let mut seq = p.sequence();
+        let req: TransactionRequest = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let (state, header) = api.state_at(id)?;
+        let found = ls_evm::create_access_list(api.chain.spec().chain_id, &header, &state, &req, limits)?;
+        // As geth: a failing call still answers its list and gas, with the EVM error beside them.
+        let error = match &found.outcome {
+            ls_evm::CallOutcome::Success { .. } => None,
+            ls_evm::CallOutcome::Revert { .. } => Some("execution reverted".to_string()),
+            other => Some(error::failed_call(other).message().to_string()),
+        };
+        Ok(alloy_eips::eip2930::AccessListResult {
+            access_list: found.access_list,
+            gas_used: U256::from(found.outcome.gas_used()),
+            error,
+        })
     });
     reg_evm(m, "eth_estimateGas", |api, p, limits| {
         let mut seq = p.sequence();
@@ -459,10 +486,109 @@ fn estimate(
     }
 }
 
+/// Most storage keys one eth_getProof may name (geth's bound on storage key lists).
+pub(crate) const MAX_PROOF_KEYS: usize = 1024;
+
+/// `eth_getProof` (EIP-1186) at the head: the account and each slot with their proofs from the
+/// store's tries. Older blocks are refused: the tries are kept for the newest state only.
+fn get_proof(
+    api: &EthApi,
+    addr: Address,
+    keys: Vec<JsonStorageKey>,
+    id: Option<BlockId>,
+) -> RpcResult<alloy_rpc_types_eth::EIP1186AccountProofResponse> {
+    if keys.len() > MAX_PROOF_KEYS {
+        return Err(error::invalid_params(format!("too many storage keys: {} > {MAX_PROOF_KEYS}", keys.len())));
+    }
+    let store = api.chain.store();
+    // The head as the view sees it, not the cached one, so a block committed in between is
+    // never mistaken for history.
+    let view = match id.unwrap_or(BlockId::latest()) {
+        BlockId::Number(BlockNumberOrTag::Number(n)) => {
+            let view = store.latest_state().map_err(error::internal)?;
+            if n > view.block_number() {
+                return Err(error::server("header not found"));
+            }
+            if n < view.block_number() {
+                return Err(no_history(n, view.block_number()));
+            }
+            view
+        }
+        BlockId::Number(BlockNumberOrTag::Earliest) => {
+            let view = store.latest_state().map_err(error::internal)?;
+            if view.block_number() != 0 {
+                return Err(no_history(0, view.block_number()));
+            }
+            view
+        }
+        BlockId::Hash(h) => {
+            let n = store.block_number(h.block_hash).map_err(error::internal)?.ok_or_else(|| error::server("header not found"))?;
+            let view = store.latest_state().map_err(error::internal)?;
+            if n != view.block_number() {
+                return Err(no_history(n, view.block_number()));
+            }
+            view
+        }
+        // latest, pending, safe, finalized: the newest committed block.
+        BlockId::Number(_) => store.latest_state().map_err(error::internal)?,
+    };
+    let slots: Vec<B256> = keys.iter().map(JsonStorageKey::as_b256).collect();
+    let proof = store.proof(&view, addr, &slots).map_err(|e| match e {
+        ls_storage::StorageError::NoHistoricalProof { requested, head } => no_history(requested, head),
+        other => error::internal(other),
+    })?;
+    let header = store.header(view.block_number()).map_err(error::internal)?.ok_or_else(|| error::server("header not found"))?;
+    if header.state_root != proof.state_root {
+        return Err(error::internal(format!(
+            "the tries' root {} differs from block {}'s state root {}",
+            proof.state_root,
+            header.number,
+            header.state_root
+        )));
+    }
+    // geth: a missing account has zero code hash and storage hash.
+    let account = proof.account.unwrap_or(alloy_trie::TrieAccount {
+        nonce: 0,
+        balance: U256::ZERO,
+        storage_root: B256::ZERO,
+        code_hash: B256::ZERO,
+    });
+    Ok(alloy_rpc_types_eth::EIP1186AccountProofResponse {
+        address: addr,
+        balance: account.balance,
+        code_hash: account.code_hash,
+        nonce: account.nonce,
+        storage_hash: account.storage_root,
+        account_proof: proof.account_proof,
+        storage_proof: keys
+            .into_iter()
+            .zip(proof.storage)
+            .map(|(key, s)| alloy_rpc_types_eth::EIP1186StorageProof { key, value: s.value, proof: s.proof })
+            .collect(),
+    })
+}
+
+fn no_history(requested: u64, head: u64) -> ErrorObjectOwned {
+    error::server(format!(
+        "eth_getProof is served for the newest block only: block {requested} requested, head is {head}"
+    ))
+}
+
 /// Fills in and signs a transaction for one of the node's accounts, then submits it.
 fn send_transaction(api: &EthApi, mut req: TransactionRequest) -> RpcResult<B256> {
     let from = req.from.ok_or_else(|| error::invalid_params("missing 'from'"))?;
-    let signer = signer(api, from)?.clone();
+    // A dev node may send for an impersonated account it holds no key for (anvil's and
+    // hardhat's impersonateAccount): the transaction carries a placeholder signature and its
+    // sender is taken as given.
+    let signer = match signer(api, from) {
+        Ok(s) => Some(s.clone()),
+        Err(e) if !api.dev.as_ref().is_some_and(|d| d.is_impersonated(&from)) => return Err(e),
+        Err(_) => None,
+    };
+    let sign = |tx: &mut dyn SignableTransaction<alloy_primitives::Signature>| match &signer {
+        Some(s) => s.sign_transaction_sync(tx).map_err(error::internal),
+        None => Ok(crate::dev::impersonated_signature(from)),
+    };
     let chain_id = api.chain.spec().chain_id;
     if let Some(id) = req.chain_id
         && id != chain_id
@@ -486,11 +612,11 @@ fn send_transaction(api: &EthApi, mut req: TransactionRequest) -> RpcResult<B256
     let envelope: TxEnvelope = if let Some(gas_price) = req.gas_price {
         if let Some(access_list) = req.access_list.clone() {
             let mut tx = TxEip2930 { chain_id, nonce, gas_price, gas_limit, to, value, input, access_list };
-            let sig = signer.sign_transaction_sync(&mut tx).map_err(error::internal)?;
+            let sig = sign(&mut tx)?;
             tx.into_signed(sig).into()
         } else {
             let mut tx = TxLegacy { chain_id: Some(chain_id), nonce, gas_price, gas_limit, to, value, input };
-            let sig = signer.sign_transaction_sync(&mut tx).map_err(error::internal)?;
+            let sig = sign(&mut tx)?;
             tx.into_signed(sig).into()
         }
     } else {
@@ -507,7 +633,7 @@ fn send_transaction(api: &EthApi, mut req: TransactionRequest) -> RpcResult<B256
             access_list: req.access_list.clone().unwrap_or_default(),
             input,
         };
-        let sig = signer.sign_transaction_sync(&mut tx).map_err(error::internal)?;
+        let sig = sign(&mut tx)?;
         tx.into_signed(sig).into()
     };
     api.chain

@@ -17,6 +17,8 @@ pub enum StorageError {
     UpdateMismatch { number: u64, reason: &'static str },
     #[error("state of block {requested} is not available (head is {head})")]
     UnknownBlock { requested: u64, head: u64 },
+    #[error("proofs are served for the newest block only (block {requested} requested, head is {head})")]
+    NoHistoricalProof { requested: u64, head: u64 },
 }
 
 macro_rules! from_redb {

@@ -26,6 +26,6 @@ mod update;
 pub use changes::{AccountChange, AccountInfo, StateChanges};
 pub use error::StorageError;
 pub use state::StateView;
-pub use store::{BlockLocation, Store};
+pub use store::{AccountProof, BlockLocation, SlotProof, Store};
 pub use trie::{state_root_of_alloc, storage_root_of};
 pub use update::{PendingState, StateReader, StateUpdate};

@@ -74,6 +74,11 @@ impl StateView {
         self.at.unwrap_or(self.head)
     }
 
+    /// The newest block when the view was opened.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
     /// The account, or `None` if it does not exist.
     pub fn account(&self, address: Address) -> Result<Option<TrieAccount>, StorageError> {
         let addr = address.0.0;
@@ -130,7 +135,7 @@ impl StateView {
     }
 
     /// The hashed tables hold the newest state only.
-    fn head_only(&self) -> Result<(), StorageError> {
+    pub(crate) fn head_only(&self) -> Result<(), StorageError> {
         match self.at {
             None => Ok(()),
             Some(n) => Err(StorageError::UnknownBlock { requested: n, head: self.head }),

@@ -1,7 +1,8 @@
-use std::{path::Path, sync::Arc};
+use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use alloy_consensus::{Header, TxEnvelope};
-use alloy_primitives::{Address, B256, KECCAK256_EMPTY, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256, keccak256};
+use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use alloy_rlp::{Decodable, Encodable};
 use ls_primitives::{
     ChainSpec, SealedBlock, StoredReceipt,
@@ -24,6 +25,28 @@ use crate::{
 pub struct BlockLocation {
     pub block: u64,
     pub index: u32,
+}
+
+/// An account and some of its storage slots with their Merkle proofs (EIP-1186), at one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountProof {
+    /// The state root the proofs lead to.
+    pub state_root: B256,
+    /// The account, or `None` if it does not exist (then `account_proof` proves the absence).
+    pub account: Option<TrieAccount>,
+    /// RLP of the account trie's nodes from the root towards `keccak(address)`.
+    pub account_proof: Vec<Bytes>,
+    /// One per requested slot, in request order.
+    pub storage: Vec<SlotProof>,
+}
+
+/// A storage slot's value and its proof in the account's storage trie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotProof {
+    pub slot: B256,
+    /// Zero when unset (the proof then proves the absence; empty when the trie is empty).
+    pub value: U256,
+    pub proof: Vec<Bytes>,
 }
 
 /// The chain database. Cheap to share behind an `Arc`; readers never block the writer.
@@ -316,6 +339,170 @@ impl Store {
     /// The newest state.
     pub fn latest_state(&self) -> Result<StateView, StorageError> {
         self.state_at(None)
+    }
+
+    /// Merkle proofs (EIP-1186) of `address` and its `slots` in the state `view` shows, which
+    /// must be the newest block when the view was opened: the tries are kept for the head only
+    /// ([`StorageError::NoHistoricalProof`] otherwise). Uses the in-memory tries when they are
+    /// at the view's block, else loads them from the view's snapshot (O(accounts), only when a
+    /// block was committed in between).
+    pub fn proof(&self, view: &StateView, address: Address, slots: &[B256]) -> Result<AccountProof, StorageError> {
+        view.head_only()
+            .map_err(|_| StorageError::NoHistoricalProof { requested: view.block_number(), head: view.head() })?;
+        let n = view.block_number();
+        let hashed = keccak256(address);
+        let (accounts, cached_storage) = {
+            let mut cache = self.tries.lock();
+            match &mut *cache {
+                Some((at, t)) if *at == n => {
+                    // Hash once under the lock, so clones share the cached node references.
+                    t.accounts.root();
+                    let storage = t.storage.get_mut(&hashed).map(|(_, s)| {
+                        s.root();
+                        s.clone()
+                    });
+                    (Some(t.accounts.clone()), storage)
+                }
+                _ => (None, None),
+            }
+        };
+        let mut accounts = match accounts {
+            Some(t) => t,
+            None => view.load_account_trie()?,
+        };
+        let state_root = accounts.root();
+        let account_proof = accounts.proof(hashed);
+        let account = view.account(address)?;
+        let storage_root = account.map_or(EMPTY_ROOT_HASH, |a| a.storage_root);
+        let mut storage = if storage_root == EMPTY_ROOT_HASH {
+            Trie::default()
+        } else {
+            match cached_storage {
+                Some(t) => t,
+                None => view.load_storage_trie(hashed)?,
+            }
+        };
+        if storage.root() != storage_root {
+            return Err(corrupt("hashed_storage", format!("storage trie of {address} differs from its account's root")));
+        }
+        let storage = slots
+            .iter()
+            .map(|slot| {
+                Ok(SlotProof { slot: *slot, value: view.storage(address, *slot)?, proof: storage.proof(keccak256(slot)) })
+            })
+            .collect::<Result<_, StorageError>>()?;
+        Ok(AccountProof { state_root, account, account_proof, storage })
+    }
+}
+
+impl Store {
+    /// Removes every block above `number` and restores the state they changed from their
+    /// changesets (dev nodes: `evm_revert`), in one write transaction: a crash leaves all of it
+    /// or none. Before committing, the restored account trie's root must equal block `number`'s
+    /// state root (else nothing changes). Costs a scan of the history tables and a load of the
+    /// account trie: meant for dev chains, not for reorganizing a large one.
+    pub fn unwind_to(&self, number: u64) -> Result<(), StorageError> {
+        let txn = self.begin_write()?;
+        let head = read_head(&txn.open_table(META)?)?;
+        if number > head {
+            return Err(StorageError::UnknownBlock { requested: number, head });
+        }
+        if number == head {
+            return Ok(());
+        }
+        let target = match txn.open_table(HEADERS)?.get(number)? {
+            Some(raw) => Header::decode(&mut raw.value()).map_err(|e| corrupt("headers", e))?,
+            None => return Err(corrupt("headers", format!("block {number} has no header"))),
+        };
+        {
+            // Each changed account's oldest pre-image after `number` is its value at `number`
+            // (keys sort by address, then block).
+            let mut account_history = txn.open_table(ACCOUNT_HISTORY)?;
+            let mut restore: BTreeMap<[u8; 20], Vec<u8>> = BTreeMap::new();
+            let mut stale = Vec::new();
+            for entry in account_history.iter()? {
+                let (key, value) = entry?;
+                let (addr, block) = key.value();
+                if block > number {
+                    stale.push((addr, block));
+                    restore.entry(addr).or_insert_with(|| value.value().to_vec());
+                }
+            }
+            let mut accounts = txn.open_table(ACCOUNTS)?;
+            let mut hashed_accounts = txn.open_table(HASHED_ACCOUNTS)?;
+            for (addr, pre) in &restore {
+                let hashed = keccak256(addr).0;
+                if pre.is_empty() {
+                    accounts.remove(addr)?;
+                    hashed_accounts.remove(hashed)?;
+                } else {
+                    accounts.insert(addr, pre.as_slice())?;
+                    hashed_accounts.insert(hashed, pre.as_slice())?;
+                }
+            }
+            for key in stale {
+                account_history.remove(key)?;
+            }
+
+            let mut storage_history = txn.open_table(STORAGE_HISTORY)?;
+            let mut restore: BTreeMap<([u8; 20], [u8; 32]), [u8; 32]> = BTreeMap::new();
+            let mut stale = Vec::new();
+            for entry in storage_history.iter()? {
+                let (key, value) = entry?;
+                let (addr, slot, block) = key.value();
+                if block > number {
+                    stale.push((addr, slot, block));
+                    restore.entry((addr, slot)).or_insert_with(|| value.value());
+                }
+            }
+            let mut storage = txn.open_table(STORAGE)?;
+            let mut hashed_storage = txn.open_table(HASHED_STORAGE)?;
+            for ((addr, slot), value) in &restore {
+                let hashed = (keccak256(addr).0, keccak256(slot).0);
+                if *value == [0u8; 32] {
+                    storage.remove((*addr, *slot))?;
+                    hashed_storage.remove(hashed)?;
+                } else {
+                    storage.insert((*addr, *slot), *value)?;
+                    hashed_storage.insert(hashed, *value)?;
+                }
+            }
+            for key in stale {
+                storage_history.remove(key)?;
+            }
+
+            let mut headers = txn.open_table(HEADERS)?;
+            let mut bodies = txn.open_table(BODIES)?;
+            let mut hash_to_number = txn.open_table(HASH_TO_NUMBER)?;
+            let mut tx_lookup = txn.open_table(TX_LOOKUP)?;
+            let mut receipts = txn.open_table(RECEIPTS)?;
+            for n in number + 1..=head {
+                if let Some(raw) = headers.remove(n)? {
+                    let header = Header::decode(&mut raw.value()).map_err(|e| corrupt("headers", e))?;
+                    hash_to_number.remove(header.hash_slow().0)?;
+                }
+                if let Some(raw) = bodies.remove(n)? {
+                    let (transactions, _) = StoredBody::decode_parts(raw.value()).map_err(|e| corrupt("bodies", e))?;
+                    for tx in transactions {
+                        tx_lookup.remove(tx.tx_hash().0)?;
+                    }
+                }
+                receipts.remove(n)?;
+            }
+            let root = crate::trie::load_trie(&hashed_accounts)?.root();
+            if root != target.state_root {
+                return Err(corrupt(
+                    "account_history",
+                    format!("unwinding to block {number} gives state root {root}, the block has {}", target.state_root),
+                ));
+            }
+            txn.open_table(META)?.insert("head", number.to_be_bytes().as_slice())?;
+        }
+        let mut cache = self.tries.lock();
+        // Whatever happens, the cached tries are of a block that is gone: reload on next use.
+        *cache = None;
+        txn.commit()?;
+        Ok(())
     }
 }
 

@@ -292,3 +292,151 @@ fn commit_refuses_an_update_that_does_not_match_the_block() {
     assert!(matches!(store.commit(&orphan, &[], &update), Err(ls_storage::StorageError::NotChild { .. })));
     assert_eq!(store.head().unwrap(), 0);
 }
+
+/// Checks every proof in `p` against `root` with alloy-trie's verifier.
+fn verify(root: B256, address: Address, p: &ls_storage::AccountProof) {
+    use alloy_trie::{Nibbles, proof::verify_proof};
+    let leaf = p.account.map(alloy_rlp::encode);
+    verify_proof(root, Nibbles::unpack(keccak256(address)), leaf, &p.account_proof).unwrap();
+    let storage_root = p.account.map_or(alloy_trie::EMPTY_ROOT_HASH, |a| a.storage_root);
+    for s in &p.storage {
+        let value = (!s.value.is_zero()).then(|| alloy_rlp::encode(s.value));
+        verify_proof(storage_root, Nibbles::unpack(keccak256(s.slot)), value, &s.proof).unwrap();
+    }
+}
+
+#[test]
+fn proofs_verify_against_the_state_root_and_only_at_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let spec = spec();
+    let contract = Address::repeat_byte(0xcc);
+    let eoa = Address::repeat_byte(0xaa);
+    let missing = Address::repeat_byte(0x42);
+    let slots: Vec<B256> = (0..40u8).map(B256::with_last_byte).collect();
+    let asked = [slots[1], slots[39], B256::repeat_byte(0xee)];
+    let check = |store: &Store| {
+        let view = store.latest_state().unwrap();
+        let root = store.header(store.head().unwrap()).unwrap().unwrap().state_root;
+        let c = store.proof(&view, contract, &asked).unwrap();
+        assert_eq!(c.state_root, root);
+        assert_eq!(c.storage[0].value, U256::from(2));
+        assert_eq!(c.storage[1].value, U256::from(40));
+        assert_eq!(c.storage[2].value, U256::ZERO);
+        verify(root, contract, &c);
+        let e = store.proof(&view, eoa, &asked[..1]).unwrap();
+        assert_eq!(e.account.unwrap().balance, U256::from(100));
+        assert!(e.storage[0].proof.is_empty(), "an empty storage trie has an empty proof");
+        verify(root, eoa, &e);
+        let m = store.proof(&view, missing, &asked[..1]).unwrap();
+        assert_eq!(m.account, None);
+        assert!(!m.account_proof.is_empty());
+        verify(root, missing, &m);
+        c
+    };
+    let first = {
+        let store = Store::open(&path).unwrap();
+        store.init_genesis(&spec).unwrap();
+        let mut c = StateChanges::default();
+        c.accounts.extend([set_balance(eoa, 0, 100)]);
+        c.accounts.insert(
+            contract,
+            AccountChange {
+                info: Some(AccountInfo { nonce: 1, balance: U256::ZERO, code_hash: KECCAK256_EMPTY }),
+                storage: slots.iter().zip(1u64..).map(|(s, v)| (*s, U256::from(v))).collect(),
+                ..Default::default()
+            },
+        );
+        store.commit_block(child(&store, &spec), vec![], vec![], &[], &c).unwrap();
+        let old = store.state_at(Some(0)).unwrap();
+        let mut c = StateChanges::default();
+        c.accounts.extend([set_balance(Address::repeat_byte(1), 0, 5)]);
+        store.commit_block(child(&store, &spec), vec![], vec![], &[], &c).unwrap();
+        // Proofs from the in-memory tries.
+        let first = check(&store);
+        // Older blocks are refused, however the view was opened.
+        assert!(matches!(
+            store.proof(&store.state_at(Some(1)).unwrap(), eoa, &[]),
+            Err(ls_storage::StorageError::NoHistoricalProof { requested: 1, head: 2 })
+        ));
+        assert!(matches!(store.proof(&old, eoa, &[]), Err(ls_storage::StorageError::NoHistoricalProof { .. })));
+        first
+    };
+    // After a restart the tries are loaded from the database: the same proofs.
+    let store = Store::open(&path).unwrap();
+    store.init_genesis(&spec).unwrap();
+    assert_eq!(check(&store), first);
+}
+
+#[test]
+fn unwinding_restores_the_state_and_forgets_the_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let spec = spec();
+    let a = Address::repeat_byte(0xaa);
+    let c = Address::repeat_byte(0xcc);
+    let slot = |n: u8| B256::with_last_byte(n);
+    let (b1, snapshot) = {
+        let store = Store::open(&path).unwrap();
+        store.init_genesis(&spec).unwrap();
+        let mut c1 = StateChanges::default();
+        c1.accounts.extend([set_balance(a, 0, 100)]);
+        c1.accounts.insert(
+            c,
+            AccountChange {
+                info: Some(AccountInfo { nonce: 1, balance: U256::ZERO, code_hash: KECCAK256_EMPTY }),
+                storage: BTreeMap::from([(slot(1), U256::from(7)), (slot(2), U256::from(8))]),
+                ..Default::default()
+            },
+        );
+        let b1 = store.commit_block(child(&store, &spec), vec![], vec![], &[], &c1).unwrap();
+        let snapshot = store.proof(&store.latest_state().unwrap(), c, &[slot(1), slot(2), slot(3)]).unwrap();
+        // Block 2 changes a, wipes and rewrites c's storage and creates b; block 3 deletes a.
+        let mut c2 = StateChanges::default();
+        c2.accounts.extend([set_balance(a, 1, 50), set_balance(Address::repeat_byte(0xbb), 0, 1)]);
+        c2.accounts.insert(
+            c,
+            AccountChange {
+                info: Some(AccountInfo { nonce: 2, balance: U256::from(3), code_hash: KECCAK256_EMPTY }),
+                wipe_storage: true,
+                storage: BTreeMap::from([(slot(3), U256::from(9))]),
+                ..Default::default()
+            },
+        );
+        store.commit_block(child(&store, &spec), vec![], vec![], &[], &c2).unwrap();
+        let mut c3 = StateChanges::default();
+        c3.accounts.insert(a, AccountChange { info: None, wipe_storage: true, ..Default::default() });
+        let b3 = store.commit_block(child(&store, &spec), vec![], vec![], &[], &c3).unwrap();
+
+        assert!(store.unwind_to(5).is_err());
+        store.unwind_to(1).unwrap();
+        assert_eq!(store.head().unwrap(), 1);
+        assert_eq!(store.header(2).unwrap(), None);
+        assert_eq!(store.block_number(b3.hash).unwrap(), None);
+        (b1, snapshot)
+    };
+    // After a reopen: the state of block 1, the same proofs, and the chain goes on from there.
+    let store = Store::open(&path).unwrap();
+    store.init_genesis(&spec).unwrap();
+    assert_eq!(store.head().unwrap(), 1);
+    let view = store.latest_state().unwrap();
+    assert_eq!(view.account(a).unwrap().unwrap().balance, U256::from(100));
+    assert_eq!(view.account(Address::repeat_byte(0xbb)).unwrap(), None);
+    assert_eq!(view.storage(c, slot(1)).unwrap(), U256::from(7));
+    assert_eq!(view.storage(c, slot(3)).unwrap(), U256::ZERO);
+    assert_eq!(store.proof(&view, c, &[slot(1), slot(2), slot(3)]).unwrap(), snapshot);
+    assert_eq!(store.block(1).unwrap().unwrap().hash, b1.hash);
+    drop(view);
+    let mut c2 = StateChanges::default();
+    c2.accounts.extend([set_balance(a, 1, 60)]);
+    let b2 = store.commit_block(child(&store, &spec), vec![], vec![], &[], &c2).unwrap();
+    // History reads at block 1 see its values, not the unwound blocks'.
+    assert_eq!(store.state_at(Some(1)).unwrap().account(a).unwrap().unwrap().balance, U256::from(100));
+    assert_eq!(store.state_at(Some(1)).unwrap().storage(c, slot(2)).unwrap(), U256::from(8));
+    drop(store);
+    // The tables agree with the new block's root (the tries are rebuilt from them).
+    let store = Store::open(&path).unwrap();
+    let p = store.proof(&store.latest_state().unwrap(), a, &[]).unwrap();
+    assert_eq!(p.state_root, b2.header.state_root);
+    verify(b2.header.state_root, a, &p);
+}
