@@ -250,12 +250,13 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
         n => Arc::new(ls_content::CachedBlockstore::new(disk, usize::try_from(n).unwrap_or(usize::MAX))),
     };
     let p2p = crate::p2p::start(&args.p2p, &dir, blocks.clone()).await?;
-    let blocks = p2p.as_ref().map_or(blocks.clone(), |p| p.blockstore(blocks));
+    let blocks = p2p.as_ref().map_or(blocks.clone(), |p| p.blockstore());
     let p2p_api = p2p.as_ref().map(|p| p.router());
     let pins = ls_content::FsPins::open(dir.join("pins")).context("opening the pin store")?;
     let repo = Arc::new(ls_content::Repo::new(blocks, pins));
     if let Some(p) = &p2p {
         p.announce_pins(repo.clone());
+        p.trim_cache(repo.clone());
     }
     let gateway = tokio::net::TcpListener::bind(args.gateway_addr)
         .await
@@ -380,7 +381,7 @@ fn print_banner(chain: &Chain, signers: &[alloy_signer_local::PrivateKeySigner],
 }
 
 /// A byte count with an optional binary or decimal unit: `4GiB`, `500MB`, `64k`, `1000`.
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);

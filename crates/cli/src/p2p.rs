@@ -33,6 +33,10 @@ pub struct P2pArgs {
     /// How long a read waits for a missing block from peers before failing.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     fetch_timeout: Duration,
+    /// Most bytes of unpinned blocks (content fetched from peers) kept; beyond it the least
+    /// recently used go (e.g. 10GiB, 500MB; 0 keeps nothing unpinned).
+    #[arg(long, default_value = "10GiB", value_parser = crate::node::parse_size)]
+    cache_size: u64,
 }
 
 /// Where the swarm listens when neither `--p2p-addr` nor a config file says.
@@ -58,7 +62,8 @@ impl P2pArgs {
 /// The running peer.
 pub struct P2p {
     net: NetworkHandle,
-    fetch_timeout: Duration,
+    fetching: Arc<FetchingBlockstore>,
+    cache_size: u64,
 }
 
 /// Starts the swarm over `local` (unless `--p2p-addr none`) and prints the peer id and the
@@ -81,20 +86,49 @@ pub async fn start(args: &P2pArgs, dir: &Path, local: Arc<dyn Blockstore>) -> an
         agent_version: format!("lightstreams/{}", env!("CARGO_PKG_VERSION")),
         ..Default::default()
     };
-    let net = Network::start(config, key, local)
+    let net = Network::start(config, key, local.clone())
         .await
         .context("starting the peer-to-peer network (--p2p-addr none turns it off)")?;
     println!("Peer ID: {}", net.peer_id());
     for addr in net.listen_addrs().await? {
         println!("P2P listening on {addr}");
     }
-    Ok(Some(P2p { net, fetch_timeout: args.fetch_timeout }))
+    let fetching = Arc::new(FetchingBlockstore::new(local, net.clone(), args.fetch_timeout));
+    Ok(Some(P2p { net, fetching, cache_size: args.cache_size }))
 }
 
 impl P2p {
-    /// `local` with misses fetched from peers: what the gateway reads through.
-    pub fn blockstore(&self, local: Arc<dyn Blockstore>) -> Arc<dyn Blockstore> {
-        Arc::new(FetchingBlockstore::new(local, self.net.clone(), self.fetch_timeout))
+    /// The local store with misses fetched from peers: what the gateway reads through.
+    pub fn blockstore(&self) -> Arc<dyn Blockstore> {
+        self.fetching.clone()
+    }
+
+    /// Keeps unpinned blocks under `--cache-size`: every [`TRIM_EVERY`] after something was
+    /// fetched (and once at start), the least recently used unpinned blocks are removed
+    /// (`Repo::trim`, under the collection lock, so an upload in progress loses nothing).
+    pub fn trim_cache(&self, repo: Arc<ls_content::Repo>) {
+        let (fetching, quota) = (self.fetching.clone(), self.cache_size);
+        tokio::spawn(async move {
+            let mut trimmed_at = None;
+            loop {
+                let fetched = fetching.fetched_bytes();
+                if trimmed_at != Some(fetched) {
+                    let (r, f) = (repo.clone(), fetching.clone());
+                    match tokio::task::spawn_blocking(move || r.trim(quota, &f.recent())).await {
+                        Ok(Ok(report)) if !report.removed.is_empty() => tracing::info!(
+                            blocks = report.removed.len(),
+                            bytes = report.freed_bytes,
+                            "cache over --cache-size: least recently used blocks removed"
+                        ),
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => tracing::warn!(error = %e, "trimming the cache failed"),
+                        Err(_) => return,
+                    }
+                    trimmed_at = Some(fetched);
+                }
+                tokio::time::sleep(TRIM_EVERY).await;
+            }
+        });
     }
 
     /// The API calls, merged into the gateway's router. Like the gateway's own calls they refuse
@@ -153,6 +187,25 @@ fn api_error(status: StatusCode, msg: String) -> Response {
     (status, Json(json!({"Message": msg, "Code": 0, "Type": "error"}))).into_response()
 }
 
+/// The `arg` of a Kubo-shaped call, parsed; refused for web pages (an Origin), a missing
+/// argument (Kubo names it `what`) and one that does not parse.
+// The error is the response the handler returns at once, never carried further.
+#[allow(clippy::result_large_err)]
+fn parse_arg<T>(
+    headers: &HeaderMap,
+    query: &std::collections::HashMap<String, String>,
+    what: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, Response> {
+    if let Some(r) = refused(headers) {
+        return Err(r);
+    }
+    let arg = query
+        .get("arg")
+        .ok_or_else(|| api_error(StatusCode::BAD_REQUEST, format!("argument \"{what}\" is required")))?;
+    parse(arg).map_err(|e| api_error(StatusCode::BAD_REQUEST, e))
+}
+
 async fn id(State(net): State<NetworkHandle>, headers: HeaderMap) -> Response {
     if let Some(r) = refused(&headers) {
         return r;
@@ -194,17 +247,10 @@ async fn connect(
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = refused(&headers) {
-        return r;
-    }
-    let Some(arg) = q.get("arg") else {
-        return api_error(StatusCode::BAD_REQUEST, "argument \"address\" is required".into());
-    };
-    let addr: Multiaddr = match arg.parse() {
+    let parse = |a: &str| a.parse::<Multiaddr>().map_err(|e| format!("{a:?} is not a multiaddr: {e}"));
+    let addr = match parse_arg(&headers, &q, "address", parse) {
         Ok(a) => a,
-        Err(e) => {
-            return api_error(StatusCode::BAD_REQUEST, format!("{arg:?} is not a multiaddr: {e}"));
-        }
+        Err(r) => return r,
     };
     match net.dial(addr).await {
         Ok(peer) => Json(json!({ "Strings": [format!("connect {peer} success")] })).into_response(),
@@ -217,21 +263,19 @@ async fn provide(
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = refused(&headers) {
-        return r;
-    }
-    let Some(arg) = q.get("arg") else {
-        return api_error(StatusCode::BAD_REQUEST, "argument \"key\" is required".into());
-    };
-    let cid = match cid::Cid::try_from(arg.as_str()) {
+    let parse = |a: &str| cid::Cid::try_from(a).map_err(|e| format!("invalid CID {a:?}: {e}"));
+    let cid = match parse_arg(&headers, &q, "key", parse) {
         Ok(c) => c,
-        Err(e) => return api_error(StatusCode::BAD_REQUEST, format!("invalid CID {arg:?}: {e}")),
+        Err(r) => return r,
     };
     match net.provide(cid).await {
         Ok(()) => Json(json!({ "Provided": cid.to_string() })).into_response(),
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
+
+/// How often the cache is checked against `--cache-size` (when something was fetched).
+const TRIM_EVERY: Duration = Duration::from_secs(2);
 
 /// How often new pins are looked for to announce.
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);

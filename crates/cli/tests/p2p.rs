@@ -208,3 +208,52 @@ fn an_encrypted_file_added_on_a_is_read_with_file_get_and_cat_through_b() {
         .unwrap();
     assert!(raw.len() >= data.len() && !raw.windows(32).any(|w| w == &data[1000..1032]));
 }
+
+/// Bytes of every file under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn fetched_content_is_a_cache_bounded_by_cache_size_least_recently_used_first() {
+    let mut a = Node::start(None, &[]);
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = Node::start(Some(b_dir.path()), &["--bootstrap", &a.p2p_addrs[0], "--fetch-timeout", "3s", "--cache-size", "1MB"]);
+    wait_for_peer(&b, &a.peer_id);
+    let http = reqwest::blocking::Client::new();
+    // Two files of 700 kB (three 256 KiB leaves and a root each): both do not fit in 1 MB.
+    let (one, two): (Vec<u8>, Vec<u8>) = ((0..700_000u32).map(|i| (i % 241) as u8).collect(), (0..700_000u32).map(|i| (i % 239) as u8).collect());
+    let mut cids = Vec::new();
+    for data in [&one, &two] {
+        let created: serde_json::Value = http.post(format!("{}/ipfs", a.gateway)).body(data.clone()).send().unwrap().json().unwrap();
+        let cid = created["Hash"].as_str().unwrap().to_string();
+        let got = http.get(format!("{}/ipfs/{cid}", b.gateway)).send().unwrap();
+        assert_eq!(got.bytes().unwrap().as_ref(), &data[..]);
+        cids.push(cid);
+    }
+    // Within a few trim rounds B's store is back under the quota.
+    let blocks = b_dir.path().join("blocks");
+    let start = Instant::now();
+    while dir_bytes(&blocks) > 1_000_000 {
+        assert!(start.elapsed() < Duration::from_secs(15), "B still holds {} bytes", dir_bytes(&blocks));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(dir_bytes(&blocks) > 500_000, "the most recent file stays: {} bytes", dir_bytes(&blocks));
+    // With the origin gone, the file read last is still served from B's cache; the first is not.
+    a.kill9();
+    let last = http.get(format!("{}/ipfs/{}", b.gateway, cids[1])).send().unwrap();
+    assert_eq!(last.status(), 200);
+    assert_eq!(last.bytes().unwrap().as_ref(), &two[..]);
+    let first = http.get(format!("{}/ipfs/{}", b.gateway, cids[0])).timeout(Duration::from_secs(20)).send().unwrap();
+    assert_ne!(first.status(), 200, "the least recently used file was trimmed");
+}

@@ -207,6 +207,42 @@ impl<B: Blockstore + ?Sized> Repo<B> {
         }
         Ok(report)
     }
+
+    /// Removes unpinned blocks (the cache of fetched content) until they hold at most `quota`
+    /// bytes. Blocks named in `recent` (least recently used first) go after every other
+    /// unpinned block, in that order: an unpinned block nobody has used this run (left by an
+    /// earlier run, or an unpinned upload) is the oldest there is. Runs under the same
+    /// exclusive lock as [`Repo::gc`], so an upload in progress loses nothing.
+    pub fn trim(&self, quota: u64, recent: &[Cid]) -> Result<GcReport, RepoError> {
+        let _collecting = self.gc.write();
+        let keep = reachable(self.blocks.as_ref(), self.pins.list()?)?;
+        let mut report = GcReport { kept: keep.len(), ..Default::default() };
+        let mut cached: Vec<(Cid, u64)> = Vec::new();
+        let mut total = 0u64;
+        for cid in self.blocks.cids()? {
+            if !keep.contains(&cid) {
+                let size = self.blocks.size(&cid).ok().flatten().unwrap_or(0);
+                total += size;
+                cached.push((cid, size));
+            }
+        }
+        if total <= quota {
+            return Ok(report);
+        }
+        let position: std::collections::HashMap<&Cid, usize> = recent.iter().enumerate().map(|(i, c)| (c, i + 1)).collect();
+        cached.sort_by_key(|(cid, _)| position.get(cid).copied().unwrap_or(0));
+        for (cid, size) in cached {
+            if total <= quota {
+                break;
+            }
+            if self.blocks.delete(&cid)? {
+                report.freed_bytes += size;
+                report.removed.push(cid);
+            }
+            total -= size;
+        }
+        Ok(report)
+    }
 }
 
 /// Every CID reachable from `roots`, each checked present; raw blocks are not read.

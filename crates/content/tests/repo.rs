@@ -31,6 +31,40 @@ fn mem_repo() -> Repo {
 }
 
 #[test]
+fn trim_removes_unpinned_blocks_oldest_first_down_to_the_quota() {
+    let repo = mem_repo();
+    let pinned = add(&repo, &bytes(600_000, 1), true);
+    let loose = |seed| {
+        let data = bytes(300_000, seed);
+        let cid = Cid::new_v1(0x55, cid::multihash::Multihash::<64>::wrap(0x12, &sha256(&data)).unwrap());
+        repo.blocks().put(cid, Bytes::from(data)).unwrap();
+        cid
+    };
+    // `old` is unpinned and unknown to the cache order (left by an earlier run); a, b, c were
+    // fetched in that order, then `a` was read again: least recently used first is b, c, a.
+    let (old, a, b, c) = (loose(10), loose(11), loose(12), loose(13));
+    let recent = [b, c, a];
+    // Under the quota: nothing goes.
+    assert!(repo.trim(4 * 300_000, &recent).unwrap().removed.is_empty());
+    // Room for two: the unknown block and the least recently used go, in that order.
+    let report = repo.trim(2 * 300_000, &recent).unwrap();
+    assert_eq!(report.removed, vec![old, b]);
+    assert_eq!(report.freed_bytes, 600_000);
+    assert!(repo.blocks().has(&c).unwrap() && repo.blocks().has(&a).unwrap());
+    // A quota of zero empties the cache and never touches a pinned block.
+    let report = repo.trim(0, &recent).unwrap();
+    assert_eq!(report.removed, vec![c, a]);
+    let mut out = Vec::new();
+    read_all(repo.blocks().as_ref(), &pinned, &mut out).unwrap();
+    assert_eq!(out, bytes(600_000, 1));
+}
+
+fn sha256(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).to_vec()
+}
+
+#[test]
 fn gc_keeps_what_pins_reach_and_removes_the_rest() {
     let repo = mem_repo();
     let kept = add(&repo, &bytes(600_000, 1), true);

@@ -34,7 +34,15 @@ pub struct FetchingBlockstore {
     timeout: Duration,
     /// Links of recently fetched dag-pb nodes, and for each such link its parent and position.
     parents: parking_lot::Mutex<Parents>,
+    /// Blocks read or fetched, most recent last out: the order in which a cache quota removes
+    /// unpinned ones (see `Repo::trim`).
+    recent: parking_lot::Mutex<lru::LruCache<Cid, ()>>,
+    fetched: std::sync::atomic::AtomicU64,
 }
+
+/// Blocks whose last use is remembered for the cache quota (256 Ki blocks of 256 KiB: 64 GiB);
+/// older ones count as never used, so they are the first to go.
+pub const RECENT: usize = 256 * 1024;
 
 /// Fetched dag-pb nodes whose links are kept for prefetching.
 pub const PARENTS: usize = 64;
@@ -52,7 +60,29 @@ impl FetchingBlockstore {
             links: lru::LruCache::new(std::num::NonZeroUsize::new(PARENTS).expect("non-zero constant")),
             position: Default::default(),
         };
-        Self { local, net, timeout, parents: parking_lot::Mutex::new(parents) }
+        Self {
+            local,
+            net,
+            timeout,
+            parents: parking_lot::Mutex::new(parents),
+            recent: parking_lot::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(RECENT).expect("non-zero constant"),
+            )),
+            fetched: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The blocks read or fetched lately, least recently used first.
+    pub fn recent(&self) -> Vec<Cid> {
+        let recent = self.recent.lock();
+        let mut out: Vec<Cid> = recent.iter().map(|(c, _)| *c).collect();
+        out.reverse();
+        out
+    }
+
+    /// Bytes fetched from peers since start.
+    pub fn fetched_bytes(&self) -> u64 {
+        self.fetched.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Remembers the links of a fetched dag-pb node.
@@ -137,11 +167,16 @@ impl Blockstore for FetchingBlockstore {
 
     fn get(&self, cid: &Cid) -> Result<Option<Bytes>, BlockstoreError> {
         match self.local.get(cid) {
-            Ok(Some(b)) => Ok(Some(b)),
+            Ok(Some(b)) => {
+                self.recent.lock().put(*cid, ());
+                Ok(Some(b))
+            }
             Ok(None) => {
                 self.prefetch_after(cid);
                 let got = self.fetch(cid)?;
                 if let Some(b) = &got {
+                    self.recent.lock().put(*cid, ());
+                    self.fetched.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     // The Bitswap client stores what it fetches too; a present block is a no-op.
                     self.local.put(*cid, b.clone())?;
                     self.remember(cid, b);
