@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a node (`--dev` for a single-validator development chain).
-    Node(node::NodeArgs),
+    Node(Box<node::NodeArgs>),
     /// Write a local validator network: keys, genesis and one config per node.
     Testnet(testnet::TestnetArgs),
     /// Manage accounts in a keystore directory (geth-compatible key files).
@@ -66,7 +66,7 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Node(args) => node::run(args),
+        Command::Node(args) => node::run(*args),
         Command::Testnet(args) => testnet::run(args),
         Command::Account(cmd) => account::run(cmd),
         Command::File(cmd) => file::run(cmd),
