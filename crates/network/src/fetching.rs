@@ -113,6 +113,18 @@ impl FetchingBlockstore {
 
     /// Wants the next [`PREFETCH`] siblings of `cid` that are not here, in the background.
     fn prefetch_after(&self, cid: &Cid) {
+        self.prefetch(cid, 1, PREFETCH);
+    }
+
+    /// Keeps the window full while a read goes through blocks that came by prefetch: reading
+    /// sibling `i` wants sibling `i + PREFETCH` (if it is not here), so about [`PREFETCH`] blocks
+    /// stay in flight ahead of a sequential reader instead of one round trip per window.
+    fn prefetch_ahead(&self, cid: &Cid) {
+        self.prefetch(cid, PREFETCH, 1);
+    }
+
+    /// Wants `count` siblings of `cid` starting `skip` places after it, those not here.
+    fn prefetch(&self, cid: &Cid, skip: usize, count: usize) {
         let next: Vec<Cid> = {
             let mut p = self.parents.lock();
             let Some((parent, i)) = p.position.get(cid).copied() else {
@@ -121,7 +133,7 @@ impl FetchingBlockstore {
             let Some(links) = p.links.get(&parent).cloned() else {
                 return;
             };
-            links.iter().skip(i + 1).take(PREFETCH).copied().collect()
+            links.iter().skip(i + skip).take(count).copied().collect()
         };
         for c in next {
             if self.local.has(&c).unwrap_or(true) {
@@ -169,6 +181,7 @@ impl Blockstore for FetchingBlockstore {
         match self.local.get(cid) {
             Ok(Some(b)) => {
                 self.recent.lock().put(*cid, ());
+                self.prefetch_ahead(cid);
                 Ok(Some(b))
             }
             Ok(None) => {
