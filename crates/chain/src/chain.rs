@@ -473,6 +473,11 @@ impl Chain {
 
     /// Makes the next block's time `ms` (dev nodes: `evm_setNextBlockTimestamp`), or the
     /// clock's again with `None`. A time before the head's is refused.
+    /// The time (ms) the next block is to have, if one was set.
+    pub fn next_block_time_ms(&self) -> Option<u64> {
+        *self.next_time.lock()
+    }
+
     pub fn set_next_block_time_ms(&self, ms: Option<u64>) -> Result<(), ChainError> {
         if let Some(ms) = ms {
             let head = timestamp_ms(&self.head().header);

@@ -41,20 +41,32 @@ pub struct DevProducer {
 
 /// How a dev node seals blocks, changed at run time: `auto` (the default) seals pending
 /// transactions every block time; with `auto` off nothing is sealed unless asked (`evm_mine`);
-/// a non-zero interval seals a block every that many milliseconds, empty or not.
+/// a non-zero interval seals a block every that many milliseconds, empty or not. `instant`
+/// (`--automine`, or `evm_setAutomine(true)`) seals each transaction's block as it arrives,
+/// before its submission is answered, as hardhat's and anvil's automine do.
 #[derive(Debug)]
 pub struct MiningMode {
     auto: AtomicBool,
+    instant: AtomicBool,
     interval_ms: AtomicU64,
 }
 
 impl Default for MiningMode {
     fn default() -> Self {
-        Self { auto: AtomicBool::new(true), interval_ms: AtomicU64::new(0) }
+        Self { auto: AtomicBool::new(true), instant: AtomicBool::new(false), interval_ms: AtomicU64::new(0) }
     }
 }
 
 impl MiningMode {
+    /// Whether a submitted transaction is sealed before the submission is answered.
+    pub fn instant(&self) -> bool {
+        self.instant.load(Ordering::Relaxed) && self.auto()
+    }
+
+    pub fn set_instant(&self, on: bool) {
+        self.instant.store(on, Ordering::Relaxed);
+    }
+
     pub fn auto(&self) -> bool {
         self.auto.load(Ordering::Relaxed)
     }

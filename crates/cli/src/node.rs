@@ -49,6 +49,11 @@ pub struct NodeArgs {
     /// Time between blocks while transactions are pending (e.g. 250ms, 1s).
     #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
     block_time: Duration,
+    /// Seal each transaction's block as it arrives, before the submission is answered, as
+    /// hardhat's and anvil's automine do (test suites that read a receipt at once need it;
+    /// `evm_setAutomine` switches it at run time). Dev nodes only.
+    #[arg(long, conflicts_with = "config")]
+    automine: bool,
     /// Chain id of a new dev chain.
     #[arg(long, default_value_t = DEV_CHAIN_ID)]
     chain_id: u64,
@@ -157,6 +162,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     let clock = Arc::new(ls_chain::DevClock::new(head_ms.saturating_sub(system_ms) as i64));
     let chain = Chain::open_with_clock(spec, store, pool, clock.clone())?;
     let control = Arc::new(ls_rpc::DevControl::new(clock, Default::default()));
+    control.mining.set_instant(args.automine);
 
     serve_blocking(args, chain, dir, Producer::Dev(control))
 }
@@ -212,7 +218,13 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     if !args.quiet && matches!(producer, Producer::Dev(_)) {
         print_banner(&chain, &signers, &dir);
     }
-    let version = format!("lightstreams/v{}/{}-{}/rust", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH);
+    let mut version = format!("lightstreams/v{}/{}-{}/rust", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH);
+    if matches!(producer, Producer::Dev(_)) {
+        // hardhat-network-helpers (loadFixture, time, mine, setBalance, ...) run only against a
+        // client whose version starts with "HardhatNetwork", "anvil" or "zksync"; a dev node
+        // serves the methods they call (docs/decisions.md, "Dev methods").
+        version = format!("HardhatNetwork/{version}");
+    }
     let mut limits = ls_rpc::RpcLimits::default();
     limits.call.gas_cap = args.rpc_gas_cap;
     limits.call.timeout = args.rpc_evm_timeout;

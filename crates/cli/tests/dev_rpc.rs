@@ -244,3 +244,41 @@ fn impersonated_accounts_send_without_a_key_and_the_chain_keeps_them() {
     assert_eq!(again["from"].as_str().unwrap().to_lowercase(), whale.to_string().to_lowercase());
     assert_eq!(node.ok("eth_getTransactionReceipt", json!([hash]))["status"], json!("0x1"));
 }
+
+/// What hardhat's network helpers and chai matchers rely on (found by tests/compat/hardhat):
+/// the client version they accept, a receipt there as soon as the submission is answered, a
+/// pending `evm_setNextBlockTimestamp` honoured by `hardhat_mine` with an interval, and calls
+/// and estimates at the pending block seeing that time.
+#[test]
+fn what_hardhat_helpers_rely_on() {
+    let node = Node::start(None, &["--automine", "--block-time", "10s"]);
+    let version = node.ok("web3_clientVersion", json!([]));
+    assert!(version.as_str().unwrap().starts_with("HardhatNetwork/lightstreams/v"), "{version}");
+
+    // Mined on arrival: the receipt is there at once, although blocks come every 10 s.
+    let raw = signed_tx(KEY0, 0, Some(DEV1), U256::from(1), Bytes::new(), 21_000);
+    let hash = node.ok("eth_sendRawTransaction", json!([raw]));
+    let receipt = node.ok("eth_getTransactionReceipt", json!([hash]));
+    assert_eq!(receipt["status"], json!("0x1"), "{receipt}");
+    let hash = node.ok("eth_sendTransaction", json!([{"from": DEV0, "to": DEV1, "value": "0x1"}]));
+    assert!(!node.ok("eth_getTransactionReceipt", json!([hash])).is_null());
+    // evm_setAutomine(false) stops it; (true) brings it back.
+    node.ok("evm_setAutomine", json!([false]));
+    let hash = node.ok("eth_sendTransaction", json!([{"from": DEV0, "to": DEV1, "value": "0x1"}]));
+    assert!(node.ok("eth_getTransactionReceipt", json!([hash])).is_null());
+    node.ok("evm_mine", json!([]));
+    assert!(!node.ok("eth_getTransactionReceipt", json!([hash])).is_null());
+    node.ok("evm_setAutomine", json!([true]));
+
+    // A contract returning block.timestamp (TIMESTAMP, MSTORE at 0, RETURN 32 bytes).
+    let clock = Address::repeat_byte(0x77);
+    node.ok("hardhat_setCode", json!([clock, "0x4260005260206000f3"]));
+    let next = timestamp(&node) + 5000;
+    node.ok("evm_setNextBlockTimestamp", json!([next]));
+    let at = |tag: &str| U256::from_str_radix(node.ok("eth_call", json!([{"to": clock}, tag])).as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(at("pending"), U256::from(next), "a pending call runs at the next block's time");
+    assert!(at("latest") < U256::from(next));
+    // The helpers' mine() sends an interval of 1: the first block still takes the set time.
+    node.ok("hardhat_mine", json!(["0x1", "0x1"]));
+    assert_eq!(timestamp(&node), next);
+}

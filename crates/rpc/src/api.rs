@@ -243,11 +243,18 @@ impl EthApi {
         let head = self.chain.head();
         let n = self.number_of_id(id)?.ok_or_else(|| error::server("header not found"))?;
         // The head's header is in memory; older ones come from storage.
-        let header = if n == head.header.number {
+        let mut header = if n == head.header.number {
             head.header.clone()
         } else {
             self.header(n)?.ok_or_else(|| error::server("header not found"))?
         };
+        // The pending block runs at the time `evm_setNextBlockTimestamp` set, as anvil's does, so
+        // an estimate sees the `block.timestamp` its transaction will be mined at.
+        if id == BlockId::pending()
+            && let Some(ms) = self.chain.next_block_time_ms()
+        {
+            header.timestamp = ms / 1000;
+        }
         let state = self.chain.store().state_at(Some(n)).map_err(error::internal)?;
         Ok((state, header))
     }

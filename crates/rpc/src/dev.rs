@@ -203,7 +203,10 @@ pub(crate) fn register(m: &mut M) {
     });
     register_dev(m, "evm_setAutomine", |_, d, p| {
         let on: bool = p.one()?;
+        // hardhat's automine: each transaction is mined on arrival; off, nothing is mined
+        // unless asked.
         d.mining.set_auto(on);
+        d.mining.set_instant(on);
         Ok(Value::Null)
     });
     register_dev(m, "evm_setIntervalMining", |_, d, p| {
@@ -293,8 +296,10 @@ fn drop_tx(api: &EthApi, hash: B256) -> bool {
     known
 }
 
-/// Seals `count` blocks (capped), the first at `timestamp` (seconds) if given, then each
-/// `interval` seconds after the previous one if given, else at the clock's time.
+/// Seals `count` blocks (capped): the first at `timestamp` (seconds) if given, else at the time
+/// `evm_setNextBlockTimestamp` set if any (as anvil), else `interval` seconds after its parent
+/// if given; the others each `interval` seconds after the previous one if given, else at the
+/// clock's time.
 fn mine(api: &EthApi, d: &DevControl, count: u64, timestamp: Option<u64>, interval: Option<u64>) -> RpcResult<()> {
     if count > MAX_MINE_BLOCKS {
         return Err(error::invalid_params(format!("too many blocks to mine: {count} > {MAX_MINE_BLOCKS}")));
@@ -305,7 +310,8 @@ fn mine(api: &EthApi, d: &DevControl, count: u64, timestamp: Option<u64>, interv
         d.clock.set_offset_ms(ms as i64 - d.clock.system_ms() as i64);
     }
     for i in 0..count {
-        if let (Some(secs), true) = (interval, i > 0 || timestamp.is_none()) {
+        // A time `evm_setNextBlockTimestamp` set is the first block's, as in anvil.
+        if let (Some(secs), true) = (interval, i > 0 || (timestamp.is_none() && api.chain.next_block_time_ms().is_none())) {
             let parent = ls_primitives::timestamp_ms(&api.chain.head().header);
             let ms = (parent / 1000).saturating_add(secs).saturating_mul(1000);
             api.chain.set_next_block_time_ms(Some(ms)).map_err(chain_err)?;

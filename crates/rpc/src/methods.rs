@@ -249,7 +249,9 @@ pub(crate) fn register(m: &mut M) {
     // commit (fsync included) holds; async workers must never wait on it.
     reg_blocking(m, "eth_sendRawTransaction", |api, p| {
         let raw: Bytes = p.one()?;
-        api.chain.submit_raw(&raw).map_err(|e| ErrorObjectOwned::owned(e.code(), e.to_string(), None::<()>))
+        let hash = api.chain.submit_raw(&raw).map_err(|e| ErrorObjectOwned::owned(e.code(), e.to_string(), None::<()>))?;
+        mine_on_arrival(api);
+        Ok(hash)
     });
     reg_evm_blocking(m, "eth_sendTransaction", |api, p| {
         let req: TransactionRequest = p.one()?;
@@ -475,7 +477,8 @@ fn estimate(
     overrides: Option<&StateOverride>,
     limits: &CallLimits,
 ) -> EvmResult<u64> {
-    let (state, header) = api.state_at(id)?;
+    // As anvil and geth, an estimate without a block is for the pending block.
+    let (state, header) = api.state_at(id.or(Some(BlockId::pending())))?;
     match ls_evm::estimate_gas(api.chain.spec().chain_id, &header, &state, req, overrides, limits)? {
         Ok(gas) => Ok(gas),
         Err(ls_evm::CallOutcome::Halt { reason, .. }) if reason.contains("OutOfGas") => Err(error::server(
@@ -575,6 +578,18 @@ fn no_history(requested: u64, head: u64) -> ErrorObjectOwned {
 }
 
 /// Fills in and signs a transaction for one of the node's accounts, then submits it.
+/// A dev node in instant mode (`--automine`, `evm_setAutomine(true)`) seals the block of a
+/// transaction just submitted before answering, so its receipt is there when the caller asks
+/// (hardhat-chai-matchers read it once, at once). A failure leaves the transaction pending for
+/// the next block.
+fn mine_on_arrival(api: &EthApi) {
+    if api.dev.as_ref().is_some_and(|d| d.mining.instant())
+        && let Err(e) = api.chain.build_block(false)
+    {
+        tracing::warn!(error = %e, "sealing a transaction on arrival failed; it waits for the next block");
+    }
+}
+
 fn send_transaction(api: &EthApi, mut req: TransactionRequest) -> RpcResult<B256> {
     let from = req.from.ok_or_else(|| error::invalid_params("missing 'from'"))?;
     // A dev node may send for an impersonated account it holds no key for (anvil's and
@@ -636,9 +651,12 @@ fn send_transaction(api: &EthApi, mut req: TransactionRequest) -> RpcResult<B256
         let sig = sign(&mut tx)?;
         tx.into_signed(sig).into()
     };
-    api.chain
+    let hash = api
+        .chain
         .submit(Recovered::new_unchecked(envelope, from))
-        .map_err(|e| ErrorObjectOwned::owned(e.code(), e.to_string(), None::<()>))
+        .map_err(|e| ErrorObjectOwned::owned(e.code(), e.to_string(), None::<()>))?;
+    mine_on_arrival(api);
+    Ok(hash)
 }
 
 /// Logs matching `filter`, optionally starting no earlier than `from_override`.
