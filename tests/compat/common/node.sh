@@ -2,7 +2,8 @@
 # Usage: source common/node.sh; start_node; ... ; (cleanup is automatic on exit)
 # Sets RPC_URL and WS_URL (and GATEWAY_URL and NODE_P2P_ADDR, the libp2p address with its
 # /p2p/<peer id>, for lightstreams). TARGET=anvil starts anvil
-# (npm @foundry-rs/anvil) instead.
+# (npm @foundry-rs/anvil) instead, with ANVIL_FLAGS (default `--block-time 0.25`, like our
+# node; set it empty for anvil's automine, which hardhat's chai matchers expect).
 
 COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NODE_PID=""
@@ -27,7 +28,7 @@ start_node() {
   case "${TARGET:-lightstreams}" in
     anvil)
       npm ci --prefix "$COMPAT_DIR/common" --no-audit --no-fund --silent >/dev/null
-      "$COMPAT_DIR/common/node_modules/.bin/anvil" --port "$port" --chain-id 1337 --block-time 0.25 --silent >"$NODE_LOG" 2>&1 &
+      "$COMPAT_DIR/common/node_modules/.bin/anvil" --port "$port" --chain-id 1337 ${ANVIL_FLAGS---block-time 0.25} --silent >"$NODE_LOG" 2>&1 &
       ;;
     lightstreams)
       if [ -z "${LIGHTSTREAMS_BIN:-}" ] || [ ! -x "$LIGHTSTREAMS_BIN" ]; then
