@@ -3,7 +3,8 @@
 # Sets RPC_URL and WS_URL (and GATEWAY_URL and NODE_P2P_ADDR, the libp2p address with its
 # /p2p/<peer id>, for lightstreams). TARGET=anvil starts anvil
 # (npm @foundry-rs/anvil) instead, with ANVIL_FLAGS (default `--block-time 0.25`, like our
-# node; set it empty for anvil's automine, which hardhat's chai matchers expect).
+# node; set it empty for anvil's automine, which hardhat's chai matchers expect). NODE_FLAGS
+# are added to our node's (e.g. `--automine`).
 
 COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NODE_PID=""
@@ -38,7 +39,7 @@ start_node() {
       local pport; pport=$(free_port)
       export GATEWAY_URL="http://127.0.0.1:$gport"
       "$LIGHTSTREAMS_BIN" node --dev --quiet --rpc-addr "127.0.0.1:$port" --gateway-addr "127.0.0.1:$gport" \
-        --p2p-addr "/ip4/127.0.0.1/tcp/$pport" --block-time 250ms >"$NODE_LOG" 2>&1 &
+        --p2p-addr "/ip4/127.0.0.1/tcp/$pport" --block-time 250ms ${NODE_FLAGS:-} >"$NODE_LOG" 2>&1 &
       ;;
     *) echo "unknown TARGET ${TARGET}" >&2; exit 2 ;;
   esac
