@@ -107,11 +107,12 @@ impl P2p {
     /// fetched (and once at start), the least recently used unpinned blocks are removed
     /// (`Repo::trim`, under the collection lock, so an upload in progress loses nothing).
     pub fn trim_cache(&self, repo: Arc<ls_content::Repo>) {
-        let (fetching, quota) = (self.fetching.clone(), self.cache_size);
+        let (fetching, quota, net) = (self.fetching.clone(), self.cache_size, self.net.clone());
         tokio::spawn(async move {
             let mut trimmed_at = None;
             loop {
-                let fetched = fetching.fetched_bytes();
+                // Everything stored from peers counts, prefetched blocks included.
+                let fetched = net.received().1;
                 if trimmed_at != Some(fetched) {
                     let (r, f) = (repo.clone(), fetching.clone());
                     match tokio::task::spawn_blocking(move || r.trim(quota, &f.recent())).await {

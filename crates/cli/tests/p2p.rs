@@ -209,6 +209,13 @@ fn an_encrypted_file_added_on_a_is_read_with_file_get_and_cat_through_b() {
     assert!(raw.len() >= data.len() && !raw.windows(32).any(|w| w == &data[1000..1032]));
 }
 
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect())
+        .unwrap_or_default()
+}
+
 /// Bytes of every file under `dir`.
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
@@ -245,7 +252,10 @@ fn fetched_content_is_a_cache_bounded_by_cache_size_least_recently_used_first() 
     let blocks = b_dir.path().join("blocks");
     let start = Instant::now();
     while dir_bytes(&blocks) > 1_000_000 {
-        assert!(start.elapsed() < Duration::from_secs(15), "B still holds {} bytes", dir_bytes(&blocks));
+        if start.elapsed() > Duration::from_secs(15) {
+            let files: Vec<(String, u64)> = walk(&blocks).into_iter().map(|p| (p.display().to_string(), p.metadata().map(|m| m.len()).unwrap_or(0))).collect();
+            panic!("B still holds {} bytes: {files:#?}", dir_bytes(&blocks));
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(dir_bytes(&blocks) > 500_000, "the most recent file stays: {} bytes", dir_bytes(&blocks));

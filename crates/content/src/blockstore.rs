@@ -226,6 +226,13 @@ impl Blockstore for FsBlockstore {
         std::fs::File::create(&tmp)?.write_all(&data)?;
         let waiting = {
             let mut pending = self.shared.pending.lock();
+            if pending.contains_key(&cid) {
+                // Another put of the same block got there first (the network and a reader both
+                // store a fetched block): ours would be orphaned in `tmp/` until a restart.
+                drop(pending);
+                let _ = std::fs::remove_file(&tmp);
+                return Ok(());
+            }
             pending.insert(cid, tmp);
             pending.len()
         };

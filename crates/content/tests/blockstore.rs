@@ -114,3 +114,27 @@ fn fs_blockstore_flushes_in_the_background_and_loses_nothing() {
     read_all(&store, &got.root, &mut out).unwrap();
     assert_eq!(out, data);
 }
+
+#[test]
+fn fs_blockstore_puts_of_the_same_block_at_once_leave_one_file() {
+    // The network and a reader both store a fetched block; racing puts must not orphan files
+    // in tmp/ that nothing lists or deletes.
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(FsBlockstore::open(dir.path()).unwrap());
+    let data = bytes::Bytes::from(vec![7u8; 100_000]);
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(&data[..]);
+    let cid = cid::Cid::new_v1(0x55, cid::multihash::Multihash::<64>::wrap(0x12, &digest).unwrap());
+    for _ in 0..20 {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, d) = (store.clone(), data.clone());
+                std::thread::spawn(move || s.put(cid, d).unwrap())
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let files = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
+        assert!(files <= 1, "{files} files in tmp/ for one pending block");
+        assert!(store.delete(&cid).unwrap());
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "delete leaves nothing behind");
+    }
+}

@@ -17,8 +17,8 @@ use crate::{FetchError, NetworkHandle, verify};
 /// a pin reaches it. A fetch in progress cannot lose its block to a collection: the bytes go
 /// from the network to the caller in memory (the local copy is written beside, not read back).
 /// Work that needs fetched blocks to stay until it pins them (`Repo::pin` walking a DAG)
-/// already runs under the repo's add lock, which holds collections off. There is no size quota
-/// on the cache yet (`--cache-size` is a later slice): until then `gc` is what bounds it.
+/// already runs under the repo's add lock, which holds collections off. The node bounds the
+/// cache with `Repo::trim` (`--cache-size`), in the order [`FetchingBlockstore::recent`] keeps.
 ///
 /// `get` blocks its thread for up to `timeout` per missing block; call it where the gateway and
 /// exporter already call the store: on the blocking pool, never from async code.
@@ -37,7 +37,6 @@ pub struct FetchingBlockstore {
     /// Blocks read or fetched, most recent last out: the order in which a cache quota removes
     /// unpinned ones (see `Repo::trim`).
     recent: parking_lot::Mutex<lru::LruCache<Cid, ()>>,
-    fetched: std::sync::atomic::AtomicU64,
 }
 
 /// Blocks whose last use is remembered for the cache quota (256 Ki blocks of 256 KiB: 64 GiB);
@@ -68,7 +67,6 @@ impl FetchingBlockstore {
             recent: parking_lot::Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(RECENT).expect("non-zero constant"),
             )),
-            fetched: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -78,11 +76,6 @@ impl FetchingBlockstore {
         let mut out: Vec<Cid> = recent.iter().map(|(c, _)| *c).collect();
         out.reverse();
         out
-    }
-
-    /// Bytes fetched from peers since start.
-    pub fn fetched_bytes(&self) -> u64 {
-        self.fetched.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Remembers the links of a fetched dag-pb node.
@@ -189,7 +182,6 @@ impl Blockstore for FetchingBlockstore {
                 let got = self.fetch(cid)?;
                 if let Some(b) = &got {
                     self.recent.lock().put(*cid, ());
-                    self.fetched.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     // The Bitswap client stores what it fetches too; a present block is a no-op.
                     self.local.put(*cid, b.clone())?;
                     self.remember(cid, b);

@@ -307,6 +307,12 @@ impl NetworkHandle {
         (self.stats.blocks_sent.load(Relaxed), self.stats.bytes_sent.load(Relaxed))
     }
 
+    /// Blocks and block bytes fetched from peers and stored here (prefetched ones included).
+    pub fn received(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.stats.blocks_received.load(Relaxed), self.stats.bytes_received.load(Relaxed))
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NetworkError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).await.map_err(|_| NetworkError::Stopped)?;
@@ -575,11 +581,16 @@ impl Actor {
                 // Kept (the reader's store may write it too: a present block is a no-op) and
                 // offered to the peers that wanted it from us.
                 let store = self.store.clone();
+                let stats = self.stats.clone();
                 let peers: Vec<mpsc::Sender<bitswap::ToPeer>> = self.bitswap_peers.values().cloned().collect();
                 tokio::spawn(async move {
+                    let len = data.len() as u64;
                     let stored = tokio::task::spawn_blocking(move || store.put(cid, data)).await;
                     match stored {
                         Ok(Ok(())) => {
+                            use std::sync::atomic::Ordering::Relaxed;
+                            stats.blocks_received.fetch_add(1, Relaxed);
+                            stats.bytes_received.fetch_add(len, Relaxed);
                             for tx in peers {
                                 let _ = tx.try_send(bitswap::ToPeer::Arrived(cid));
                             }

@@ -158,11 +158,13 @@ enum Owed {
     DontHave,
 }
 
-/// What the node's Bitswap server has sent, over all peers.
+/// What the node's Bitswap has sent, and stored of what it received, over all peers.
 #[derive(Debug, Default)]
 pub struct Stats {
     pub blocks_sent: std::sync::atomic::AtomicU64,
     pub bytes_sent: std::sync::atomic::AtomicU64,
+    pub blocks_received: std::sync::atomic::AtomicU64,
+    pub bytes_received: std::sync::atomic::AtomicU64,
 }
 
 /// Serves one peer and carries our wants to it.
