@@ -13,6 +13,16 @@ use ls_chain::Chain;
 /// Where a validator's consensus metrics come from, set once its runtime is up.
 pub type Source = Arc<OnceLock<Box<dyn Fn() -> String + Send + Sync>>>;
 
+/// How many peers commonware's p2p tracker lists as connected in `text` (Prometheus text
+/// format): it keeps one `…_connected{peer="…"}` series per connected peer and removes it when
+/// the peer goes.
+pub fn connected_peers(text: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split_once('{').is_some_and(|(name, labels)| name.ends_with("_connected") && labels.contains("peer=")))
+        .count() as u64
+}
+
 /// The chain's gauges.
 fn chain_metrics(chain: &Chain) -> String {
     let head = chain.head().header.number;
@@ -50,4 +60,19 @@ pub async fn serve(addr: SocketAddr, chain: Arc<Chain>, source: Source) -> anyho
         }
     });
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_the_connected_series_only() {
+        let text = "# HELP p2p_tracker_connected Unix timestamp in milliseconds when each connected peer became active\n\
+            # TYPE p2p_tracker_connected gauge\n\
+            p2p_tracker_connected{peer=\"aa\"} 1764400000000\n\
+            p2p_tracker_connected{peer=\"bb\"} 1764400000001\n\
+            p2p_tracker_blocked{peer=\"cc\"} 1764400000002\n\
+            p2p_tracker_tracked 3\n";
+        assert_eq!(super::connected_peers(text), 2);
+        assert_eq!(super::connected_peers(""), 0);
+    }
 }

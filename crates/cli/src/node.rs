@@ -232,7 +232,11 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     let mut api = ls_rpc::EthApi::new(chain.clone(), signers, version).with_limits(limits);
     match &producer {
         // A validator's blocks credit its own account.
-        Producer::Network { member, .. } => api = api.with_coinbase(*member),
+        Producer::Network { member, metrics, .. } => {
+            let metrics = metrics.clone();
+            let count = move || metrics.get().map_or(0, |encode| crate::metrics::connected_peers(&encode()));
+            api = api.with_coinbase(*member).with_peer_count(Arc::new(count));
+        }
         Producer::Dev(control) => api = api.with_dev(control.clone()),
     }
     let mut module = ls_rpc::module(api);

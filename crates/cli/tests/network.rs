@@ -102,8 +102,13 @@ fn four_validators_agree_survive_a_kill_and_catch_up() {
     assert_eq!(read.status(), 200);
     assert!(read.bytes().unwrap() == body, "the bytes read through validator 2 differ");
 
+    // net_peerCount is each validator's connected consensus peers: the other three.
+    let peers = |n: &Node| n.u256("net_peerCount", json!([])).to::<u64>();
+    wait_until("every validator to count three peers", Duration::from_secs(30), || nodes.iter().all(|n| peers(n) == 3));
+
     // kill -9 one validator: the other three keep finalizing.
     nodes[3].kill9();
+    wait_until("the others to count two peers", Duration::from_secs(30), || nodes[..3].iter().all(|n| peers(n) == 2));
     let before = head(&nodes[0]);
     wait_until("three validators to finalize 8 more blocks", Duration::from_secs(60), || {
         nodes[..3].iter().all(|n| head(n) >= before + 8)

@@ -134,6 +134,8 @@ pub struct EthApi {
     pub(crate) coinbase: Address,
     /// A dev node's controls; `None` (validators) refuses the dev methods.
     pub(crate) dev: Option<Arc<crate::DevControl>>,
+    /// How many peers the node's chain network has now (net_peerCount); a dev node has none.
+    pub(crate) peer_count: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
 }
 
 impl std::fmt::Debug for EthApi {
@@ -164,6 +166,7 @@ impl EthApi {
             limits,
             client_version,
             dev: None,
+            peer_count: None,
         }
     }
 
@@ -174,6 +177,12 @@ impl EthApi {
     }
 
     /// The account this node's blocks credit (a validator's own; the spec's coinbase by default).
+    /// Answers net_peerCount with `count` (a validator's consensus peers connected now).
+    pub fn with_peer_count(mut self, count: Arc<dyn Fn() -> u64 + Send + Sync>) -> Self {
+        self.peer_count = Some(count);
+        self
+    }
+
     pub fn with_coinbase(mut self, coinbase: Address) -> Self {
         self.coinbase = coinbase;
         self
