@@ -27,19 +27,13 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 SIZES="${SIZE_MB:-${SIZES:-100 1024}}"
 RANGES="${RANGES:-10}"
 RANGE_LEN=$((1 << 20))
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lightstreams/target}"
 for mb in $SIZES; do
   [[ "$mb" =~ ^[0-9]+$ && "$mb" -ge 2 ]] || { echo "sizes are whole MiB, at least 2: $mb" >&2; exit 2; }
 done
 [[ "$RANGES" =~ ^[0-9]+$ && "$RANGES" -ge 1 && "$RANGES" -le 1000 ]] || { echo "RANGES is 1..1000" >&2; exit 2; }
 
-if [ -n "${LIGHTSTREAMS_BIN:-}" ]; then
-  LS="$LIGHTSTREAMS_BIN" # a binary built elsewhere: no build here
-else
-  echo "building release binary..." >&2
-  (cd "$root" && cargo build --release -q -p lightstreams)
-  LS="$CARGO_TARGET_DIR/release/lightstreams"
-fi
+# shellcheck source=lib/binary.sh
+source "$root/bench/lib/binary.sh"
 peer="$root/bench/content"
 if [ ! -d "$peer/node_modules" ]; then
   echo "installing the Helia peer (npm ci)..." >&2

@@ -21,14 +21,8 @@ SIZE_MB="${SIZE_MB:-100}"
 READERS="${READERS:-5}"
 [[ "$SIZE_MB" =~ ^[0-9]+$ && "$SIZE_MB" -ge 2 ]] || { echo "SIZE_MB is whole MiB, at least 2" >&2; exit 2; }
 [[ "$READERS" =~ ^[0-9]+$ && "$READERS" -ge 1 && "$READERS" -le 20 ]] || { echo "READERS is 1..20" >&2; exit 2; }
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lightstreams/target}"
-if [ -n "${LIGHTSTREAMS_BIN:-}" ]; then
-  LS="$LIGHTSTREAMS_BIN"
-else
-  echo "building release binary..." >&2
-  (cd "$root" && cargo build --release -q -p lightstreams)
-  LS="$CARGO_TARGET_DIR/release/lightstreams"
-fi
+# shellcheck source=lib/binary.sh
+source "$root/bench/lib/binary.sh"
 helia="$root/tests/compat/helia"
 if [ ! -d "$helia/node_modules" ]; then
   echo "installing Helia (npm ci)..." >&2

@@ -1,10 +1,8 @@
-# Sourced by bench scripts: builds the release binary and starts one dev node on loopback
-# ports, stopping it (and removing its temporary directory) when the script exits, even on
-# failure. Sets LS (the binary), tmp, node_pid, rpc and gateway.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lightstreams/target}"
-echo "building the release binary..." >&2
-cargo build --release --locked -q --bin lightstreams
-LS="$CARGO_TARGET_DIR/release/lightstreams"
+# Sourced by bench scripts: builds the release binary (lib/binary.sh) and starts one dev node
+# on loopback ports, stopping it (and removing its temporary directory) when the script exits,
+# even on failure. Sets LS (the binary), tmp, node_pid, rpc and gateway.
+# shellcheck source=binary.sh
+source "$(dirname "${BASH_SOURCE[0]}")/binary.sh"
 
 tmp=$(mktemp -d)
 node_pid=""
