@@ -96,8 +96,7 @@ fn four_validators_agree_survive_a_kill_and_catch_up() {
     // file uploaded to one reads through another's gateway.
     let body: Vec<u8> = (0..700_000u32).map(|i| (i % 253) as u8).collect();
     let client = reqwest::blocking::Client::new();
-    let added: Value = client.post(format!("{}/ipfs", nodes[0].gateway)).body(body.clone()).send().unwrap().json().unwrap();
-    let cid = added["Hash"].as_str().unwrap();
+    let cid = nodes[0].add(&body);
     let read = client.get(format!("{}/ipfs/{cid}", nodes[2].gateway)).timeout(Duration::from_secs(30)).send().unwrap();
     assert_eq!(read.status(), 200);
     assert!(read.bytes().unwrap() == body, "the bytes read through validator 2 differ");

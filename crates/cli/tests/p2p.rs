@@ -137,9 +137,7 @@ fn three_nodes_a_copy_outlives_its_origin() {
     wait_for_peer(&c, &b.peer_id);
     let http = reqwest::blocking::Client::new();
     let data = body(800_000);
-    let created: serde_json::Value =
-        http.post(format!("{}/ipfs", a.gateway)).body(data.clone()).send().unwrap().json().unwrap();
-    let cid = created["Hash"].as_str().unwrap().to_string();
+    let cid = a.add(&data);
     let read = |n: &Node| {
         let r = http.get(format!("{}/ipfs/{cid}", n.gateway)).send().unwrap();
         assert_eq!(r.status(), 200, "{cid} through {}", n.gateway);
@@ -161,9 +159,7 @@ fn a_reader_two_hops_away_finds_the_origin_through_kademlia() {
     wait_for_peer(&b, &a.peer_id);
     let http = reqwest::blocking::Client::new();
     let data = body(600_000);
-    let created: serde_json::Value =
-        http.post(format!("{}/ipfs", a.gateway)).body(data.clone()).send().unwrap().json().unwrap();
-    let cid = created["Hash"].as_str().unwrap().to_string();
+    let cid = a.add(&data);
     let provided = http.post(format!("{}/api/v0/routing/provide", a.gateway)).query(&[("arg", &cid)]).send().unwrap();
     assert_eq!(provided.status(), 200, "{}", provided.text().unwrap());
     let c = Node::start(None, &["--bootstrap", &b.p2p_addrs[0], "--fetch-timeout", "10s"]);
@@ -242,8 +238,7 @@ fn fetched_content_is_a_cache_bounded_by_cache_size_least_recently_used_first() 
     let (one, two): (Vec<u8>, Vec<u8>) = ((0..700_000u32).map(|i| (i % 241) as u8).collect(), (0..700_000u32).map(|i| (i % 239) as u8).collect());
     let mut cids = Vec::new();
     for data in [&one, &two] {
-        let created: serde_json::Value = http.post(format!("{}/ipfs", a.gateway)).body(data.clone()).send().unwrap().json().unwrap();
-        let cid = created["Hash"].as_str().unwrap().to_string();
+        let cid = a.add(data);
         let got = http.get(format!("{}/ipfs/{cid}", b.gateway)).send().unwrap();
         assert_eq!(got.bytes().unwrap().as_ref(), &data[..]);
         cids.push(cid);

@@ -161,6 +161,13 @@ impl Node {
         }
     }
 
+    /// Uploads `data` to the gateway (pinned, CIDv0) and returns its CID.
+    pub fn add(&self, data: &[u8]) -> String {
+        let created: Value =
+            self.client.post(format!("{}/ipfs", self.gateway)).body(data.to_vec()).send().unwrap().json().unwrap();
+        created["Hash"].as_str().expect("the upload names its CID").to_string()
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
