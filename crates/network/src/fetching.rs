@@ -6,7 +6,7 @@ use bytes::Bytes;
 use cid::Cid;
 use ls_content::{Blockstore, BlockstoreError};
 
-use crate::{FetchError, NetworkHandle, verify};
+use crate::{FetchError, NetworkHandle};
 
 /// Serves blocks from `local`; on a miss (or a local block that fails its hash check) asks the
 /// connected peers over Bitswap, waits at most `timeout`, verifies the block against its CID
@@ -143,17 +143,13 @@ impl FetchingBlockstore {
     }
 
     /// `None` when no peer is connected: then a miss is a miss, answered at once, as on a node
-    /// without a network.
+    /// without a network. The block is verified against `cid` ([`NetworkHandle::get_block`]).
     fn fetch(&self, cid: &Cid) -> Result<Option<Bytes>, BlockstoreError> {
-        let data = match self.net.get_block_blocking(*cid, self.timeout) {
-            Ok(d) => d,
-            Err(FetchError::NoPeers { .. }) => return Ok(None),
-            Err(e) => return Err(unavailable(e)),
-        };
-        if !verify(cid, &data) {
-            return Err(BlockstoreError::Corrupt(*cid));
+        match self.net.get_block_blocking(*cid, self.timeout) {
+            Ok(d) => Ok(Some(d)),
+            Err(FetchError::NoPeers { .. }) => Ok(None),
+            Err(e) => Err(unavailable(e)),
         }
-        Ok(Some(data))
     }
 }
 

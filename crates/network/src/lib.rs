@@ -575,40 +575,56 @@ impl Actor {
         {
             tracing::debug!(%peer, "a peer's bitswap queue is full; its wants are dropped");
         }
+        let mut wanted = Vec::new();
+        let mut unasked = None;
         for (cid, data) in blocks {
             if self.queries.contains_key(&cid) {
                 self.finish(cid, data.clone());
-                // Kept (the reader's store may write it too: a present block is a no-op) and
-                // offered to the peers that wanted it from us.
-                let store = self.store.clone();
-                let stats = self.stats.clone();
-                let peers: Vec<mpsc::Sender<bitswap::ToPeer>> = self.bitswap_peers.values().cloned().collect();
-                tokio::spawn(async move {
-                    let len = data.len() as u64;
-                    let stored = tokio::task::spawn_blocking(move || store.put(cid, data)).await;
-                    match stored {
-                        Ok(Ok(())) => {
-                            use std::sync::atomic::Ordering::Relaxed;
-                            stats.blocks_received.fetch_add(1, Relaxed);
-                            stats.bytes_received.fetch_add(len, Relaxed);
-                            for tx in peers {
-                                let _ = tx.try_send(bitswap::ToPeer::Arrived(cid));
-                            }
-                        }
-                        Ok(Err(e)) => {
-                            tracing::warn!(%cid, error = %e, "storing a fetched block failed")
-                        }
-                        Err(e) => {
-                            tracing::warn!(%cid, error = %e, "storing a fetched block failed")
-                        }
-                    }
-                });
+                wanted.push((cid, data));
             } else if self.recently_wanted.contains(&cid) {
                 tracing::debug!(%peer, %cid, "a late copy of a block we had");
             } else {
-                return self.misbehaved(peer, &format!("sent block {cid}, which we never asked for"));
+                unasked = Some(cid);
+                break;
             }
         }
+        if !wanted.is_empty() {
+            self.keep(wanted);
+        }
+        if let Some(cid) = unasked {
+            self.misbehaved(peer, &format!("sent block {cid}, which we never asked for"));
+        }
+    }
+
+    /// Stores blocks we wanted (the reader's store may write them too: a present block is a
+    /// no-op), one blocking task per message, and offers each to the peers that wanted it.
+    fn keep(&self, blocks: Vec<(Cid, Bytes)>) {
+        let store = self.store.clone();
+        let stats = self.stats.clone();
+        let peers: Vec<mpsc::Sender<bitswap::ToPeer>> = self.bitswap_peers.values().cloned().collect();
+        tokio::spawn(async move {
+            let stored = tokio::task::spawn_blocking(move || {
+                let mut stored = Vec::with_capacity(blocks.len());
+                for (cid, data) in blocks {
+                    let len = data.len() as u64;
+                    match store.put(cid, data) {
+                        Ok(()) => stored.push((cid, len)),
+                        Err(e) => tracing::warn!(%cid, error = %e, "storing a fetched block failed"),
+                    }
+                }
+                stored
+            })
+            .await
+            .unwrap_or_default();
+            use std::sync::atomic::Ordering::Relaxed;
+            for (cid, len) in stored {
+                stats.blocks_received.fetch_add(1, Relaxed);
+                stats.bytes_received.fetch_add(len, Relaxed);
+                for tx in &peers {
+                    let _ = tx.try_send(bitswap::ToPeer::Arrived(cid));
+                }
+            }
+        });
     }
 
     fn event(&mut self, event: SwarmEvent<BehaviourEvent>) {
