@@ -88,16 +88,21 @@ impl MiningMode {
 impl BlockProducer for DevProducer {
     async fn run(self, chain: Arc<Chain>, mut shutdown: watch::Receiver<bool>) {
         let mut trailing_due = false;
+        // The first tick comes one period after start (tokio's `interval` would fire at once and
+        // seal whatever arrived in the node's first instant, whatever the block time).
+        let ticker_for = |period: Duration| {
+            let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        };
         let mut period = self.block_time;
-        let mut ticker = tokio::time::interval(period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticker = ticker_for(period);
         loop {
             let interval = self.mining.interval_ms();
             let wanted = if interval > 0 { Duration::from_millis(interval) } else { self.block_time };
             if wanted != period {
                 period = wanted;
-                ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticker = ticker_for(period);
             }
             tokio::select! {
                 _ = ticker.tick() => {}
