@@ -20,7 +20,7 @@
 //! |---|---|
 //! | domain is this member's chain and registry; signature recovers to `reader` | forged requests; a reader's request replayed on another chain or registry deployment; someone asking in another account's name |
 //! | `now < expiry <= now + 10 min` | stale captured requests; long-lived requests that would make the nonce cache unbounded |
-//! | `(reader, nonce)` unseen until expiry (bounded cache) | replay of a captured request (e.g. to learn timing, or to burn the member's budget) |
+//! | `(reader, nonce)` not spent by a release until expiry (bounded cache; spent only when a partial is released) | replay of a captured request (e.g. to learn timing, or to burn the member's budget) |
 //! | per-account token bucket | floods of valid requests (each costs a BLS signature and an HPKE seal) |
 //! | `has_read_access(file, reader)` at the **latest finalized** state | unpaid, revoked or expired access; a payment that could still be reorganised away |
 //! | requested version = current on-chain version; identity derived from the member's own chain id/registry and that version | a reader obtaining a signature on any other identity (another file, an old or future version, another chain) |

@@ -46,6 +46,12 @@ impl NonceCache {
         self.seen.is_empty()
     }
 
+    /// Forgets entries whose `expiry <= now`, then tells whether `(reader, nonce)` is recorded.
+    pub fn contains(&mut self, reader: Address, nonce: u64, now: u64) -> bool {
+        self.evict_expired(now);
+        self.seen.contains_key(&(reader, nonce))
+    }
+
     /// Forgets entries whose `expiry <= now`, then records `(reader, nonce)` unless it is
     /// already there (replay) or the cache is full.
     pub fn check_and_insert(

@@ -120,9 +120,9 @@ pub struct ReleaserConfig {
     pub max_validity_secs: u64,
     /// Most unexpired nonces remembered (default 100 000); beyond it requests are refused.
     ///
-    /// Nonces are recorded before the access check (so a replay is refused whatever the ACL
-    /// says), so accounts without access can fill the cache: each account is bounded by its
-    /// rate limit over `max_validity_secs`, and the RPC layer must also limit per peer.
+    /// A nonce is spent only when a partial is released, so the cache holds one entry per
+    /// release (accounts without access cannot fill it) and a reader may send a refused
+    /// request again, for instance while the members catch up with a purchase.
     pub nonce_capacity: usize,
     /// Per-account token bucket (default: burst 20, one more every 250 ms).
     pub rate_limit: RateLimit,
@@ -356,7 +356,8 @@ struct ReleaserState {
 /// 1. the domain is this member's chain and FileRegistry, and the EIP-712 signature recovers to
 ///    the request's `reader` (forgery, or a request signed for another deployment);
 /// 2. `now < expiry <= now + max_validity_secs` (stale or long-lived captured requests);
-/// 3. `(reader, nonce)` not seen before its expiry (replay);
+/// 3. `(reader, nonce)` not used by a release before its expiry (replay; the nonce is spent
+///    only when a partial is released, so a refused request may be sent again);
 /// 4. the reader's token bucket (request floods; each release costs a pairing-friendly
 ///    signature and an HPKE seal);
 /// 5. `has_read_access(file, reader)` at the latest finalized state (unpaid, revoked, expired
@@ -450,19 +451,12 @@ impl<A: AclAtFinalized, C: Clock> Releaser<A, C> {
             let now = now_millis / 1000;
             // 2. freshness
             signed.check_expiry(now, self.config.max_validity_secs)?;
-            // 3. replay (the nonce is spent even if a later check refuses)
-            match state
-                .nonces
-                .check_and_insert(req.reader, req.nonce, req.expiry, now)
-            {
-                Ok(()) => {}
-                Err(NonceRefusal::Replayed) => {
-                    return Err(ReleaseError::Replayed {
-                        reader: req.reader,
-                        nonce: req.nonce,
-                    });
-                }
-                Err(NonceRefusal::Full) => return Err(ReleaseError::Busy),
+            // 3. replay (checked here, spent below once everything else passed)
+            if state.nonces.contains(req.reader, req.nonce, now) {
+                return Err(ReleaseError::Replayed {
+                    reader: req.reader,
+                    nonce: req.nonce,
+                });
             }
             // 4. rate limit
             state
@@ -503,6 +497,24 @@ impl<A: AclAtFinalized, C: Clock> Releaser<A, C> {
             req.fileId,
             current,
         );
+        // The nonce is spent now; of two copies of one request racing, one is refused.
+        {
+            let mut state = self.state.lock();
+            let now = state.high_water_millis.max(self.clock.now_millis()) / 1000;
+            match state
+                .nonces
+                .check_and_insert(req.reader, req.nonce, req.expiry, now)
+            {
+                Ok(()) => {}
+                Err(NonceRefusal::Replayed) => {
+                    return Err(ReleaseError::Replayed {
+                        reader: req.reader,
+                        nonce: req.nonce,
+                    });
+                }
+                Err(NonceRefusal::Full) => return Err(ReleaseError::Busy),
+            }
+        }
         let partial = Zeroizing::new(PartialRelease::sign(&self.share, &id).to_bytes());
         seal(rng, &req.ephemeralKey, &signed.request_hash(), &partial)
             .ok_or(ReleaseError::BadEphemeralKey)

@@ -464,3 +464,28 @@ fn a_share_from_another_committee_is_rejected_at_setup() {
     .unwrap_err();
     assert_eq!(err, ReleaserSetupError::ShareMismatch(1));
 }
+
+#[test]
+fn a_refused_request_may_be_sent_again_and_spends_its_nonce_only_when_released() {
+    // A member that has not yet finalized the purchase refuses; the reader sends the very same
+    // signed request again once it has (this is how clients wait for finality without asking
+    // the reader to sign twice).
+    let config = ReleaserConfig {
+        nonce_capacity: 1,
+        ..ReleaserConfig::default()
+    };
+    let f = Fixture::new(1, config);
+    let reader = signer(1);
+    let stranger = signer(2);
+    let (req, _) = request(1, &reader, f.file_id, 9);
+    let signed = sign(req, &reader);
+    assert!(matches!(refused(&f, &signed), ReleaseError::NoReadAccess { .. }));
+    // refusals fill no nonce slot: a stranger's many refused requests leave room for readers
+    for nonce in 1..=5 {
+        let (req, _) = request(nonce, &stranger, f.file_id, nonce);
+        assert!(matches!(refused(&f, &sign(req, &stranger)), ReleaseError::NoReadAccess { .. }));
+    }
+    f.acl.grant(f.file_id, reader.address());
+    f.releasers[0].release(&mut rng(1), &signed).unwrap();
+    assert!(matches!(refused(&f, &signed), ReleaseError::Replayed { .. }));
+}
