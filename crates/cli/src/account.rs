@@ -11,10 +11,10 @@ use ls_keystore::{Keystore, read_password_file};
 pub struct KeystoreArgs {
     /// Keystore directory [default: $LIGHTSTREAMS_DATADIR/keystore, else ~/.lightstreams/keystore]
     #[arg(long, env = "LIGHTSTREAMS_KEYSTORE")]
-    keystore: Option<PathBuf>,
+    pub keystore: Option<PathBuf>,
     /// Read the password from the first line of this file instead of prompting.
     #[arg(long)]
-    password_file: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,7 +32,7 @@ pub enum AccountCommand {
     },
 }
 
-fn keystore_dir(args: &KeystoreArgs) -> anyhow::Result<PathBuf> {
+pub(crate) fn keystore_dir(args: &KeystoreArgs) -> anyhow::Result<PathBuf> {
     if let Some(d) = &args.keystore {
         return Ok(d.clone());
     }
@@ -43,14 +43,14 @@ fn keystore_dir(args: &KeystoreArgs) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".lightstreams").join("keystore"))
 }
 
-fn password(args: &KeystoreArgs, confirm: bool) -> anyhow::Result<String> {
+pub(crate) fn password(args: &KeystoreArgs, confirm: bool, prompt: &str) -> anyhow::Result<String> {
     if let Some(f) = &args.password_file {
         return Ok(read_password_file(f)?);
     }
     if !std::io::stdin().is_terminal() {
         bail!("no password given: pass --password-file (stdin is not a terminal)");
     }
-    let pw = rpassword::prompt_password("Password: ")?;
+    let pw = rpassword::prompt_password(prompt)?;
     if confirm && rpassword::prompt_password("Repeat password: ")? != pw {
         bail!("passwords do not match");
     }
@@ -61,7 +61,7 @@ pub fn run(cmd: AccountCommand) -> anyhow::Result<()> {
     match cmd {
         AccountCommand::New(args) => {
             let ks = Keystore::open(keystore_dir(&args)?)?;
-            let pw = password(&args, true)?;
+            let pw = password(&args, true, "Password: ")?;
             let (address, path) = ks.new_account(&pw)?;
             println!("Public address of the key:   {address}");
             println!("Path of the secret key file: {}", path.display());
@@ -84,7 +84,7 @@ pub fn run(cmd: AccountCommand) -> anyhow::Result<()> {
                 .parse()
                 .map_err(|_| anyhow::anyhow!("{} does not hold a 32-byte hex private key", keyfile.display()))?;
             let ks = Keystore::open(keystore_dir(&args)?)?;
-            let pw = password(&args, true)?;
+            let pw = password(&args, true, "Password: ")?;
             let (address, path) = ks.import_private_key(key, &pw)?;
             println!("Address: {{{}}}", alloy_primitives::hex::encode(address));
             println!("Path of the secret key file: {}", path.display());

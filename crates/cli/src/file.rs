@@ -55,6 +55,7 @@ pub enum FileCommand {
         node: NodeArg,
         #[command(flatten)]
         chain: ChainArg,
+        /// A CID, or a registered file's id (0x…, its current version).
         id: String,
         #[arg(short, long)]
         output: PathBuf,
@@ -65,6 +66,7 @@ pub enum FileCommand {
         node: NodeArg,
         #[command(flatten)]
         chain: ChainArg,
+        /// A CID, or a registered file's id (0x…, its current version).
         id: String,
         #[arg(long)]
         range: Option<String>,
@@ -242,7 +244,11 @@ fn file_key(n: &NodeArg, chain: &ChainArg, id: &Cid, manifest: &Manifest) -> any
 
 /// Writes `range` (or all) of file `id` to `out`.
 fn read_to(n: &NodeArg, chain: &ChainArg, id: &str, range: Option<(u64, u64)>, out: &mut impl Write) -> anyhow::Result<()> {
-    let cid = Cid::try_from(id).map_err(|e| anyhow::anyhow!("{id:?} is not a CID: {e}"))?;
+    let cid = match id.parse::<alloy_primitives::B256>() {
+        // A file id: its current content, as the registry names it.
+        Ok(file_id) => paid::content_of(&Rpc::new(&chain.rpc)?, file_id)?,
+        Err(_) => Cid::try_from(id).map_err(|e| anyhow::anyhow!("{id:?} is neither a CID nor a file id (0x…): {e}"))?,
+    };
     let http = client()?;
     if cid.codec() == DAG_JSON {
         let blocks = GatewayBlocks { http, node: n.node.clone() };
@@ -303,9 +309,11 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
             // The owner's copy of the key is on disk (0600, fsynced) before any byte leaves.
             let keys = KeyFile::create(&keys_dir(&node)?, &key, prefix)?;
             let registration = match chain.from {
-                Some(owner) => {
+                Some(_) => {
+                    // Unlocked before any byte is uploaded: a wrong password costs nothing.
+                    let owner = chain.signer("registering")?;
                     let rpc = Rpc::new(&chain.rpc)?;
-                    let reg = paid::prepare(&rpc, owner, &key.0)?;
+                    let reg = paid::prepare(&rpc, owner.address(), &key.0)?;
                     Some((rpc, owner, reg))
                 }
                 None => None,
@@ -315,7 +323,7 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
             let id = created["Hash"].as_str().context("the node answered without a CID")?.to_string();
             keys.keep(&id)?;
             if let Some((rpc, owner, reg)) = &registration {
-                paid::register(rpc, *owner, reg, &Cid::try_from(id.as_str())?, price)?;
+                paid::register(rpc, owner, reg, &Cid::try_from(id.as_str())?, price)?;
                 created["FileId"] = serde_json::json!(reg.file_id);
             }
             if json {

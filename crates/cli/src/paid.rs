@@ -1,10 +1,20 @@
 //! Paid access from the command line (issue 9, client side): register and list a file on the
 //! chain, buy one, and get a file's key from the validator committee instead of a local key file.
 //!
-//! Signing: `--from` names a dev account (the node signs with `eth_sendTransaction`, and this
-//! tool signs release requests with the same well-known dev key). Keystore accounts come next.
+//! Signing: `--from` names an account of the keystore (`--keystore`, unlocked with a password
+//! prompt or `--password-file`) or, failing that, one of the dev node's well-known accounts.
+//! This tool signs everything itself: transactions (EIP-1559, sent with
+//! `eth_sendRawTransaction`) and release requests, so it works against any node.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::OnceLock,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_network::TxSignerSync;
+use alloy_primitives::TxKind;
 
 use alloy_primitives::{Address, B256, Bytes, U256, hex, utils::format_ether};
 use alloy_signer_local::PrivateKeySigner;
@@ -19,6 +29,7 @@ use ls_contracts::{FILE_REGISTRY, FileRegistry, MARKET, Market};
 use serde_json::{Value, json};
 
 use crate::{
+    account::{KeystoreArgs, keystore_dir, password},
     release::os_rng,
     remote::{MAX_MESSAGE, read_capped},
 };
@@ -29,9 +40,50 @@ pub struct ChainArg {
     /// The node's JSON-RPC endpoint (registration, purchases, key release).
     #[arg(long, env = "LIGHTSTREAMS_RPC", default_value = "http://127.0.0.1:8545")]
     pub rpc: String,
-    /// The account that registers, buys or reads (a dev account of the node).
+    /// The account that registers, buys or reads: one in the keystore, else a dev account.
     #[arg(long)]
     pub from: Option<Address>,
+    #[command(flatten)]
+    pub keys: KeystoreArgs,
+    /// `--from`'s key, unlocked once per command.
+    #[arg(skip)]
+    signer: OnceLock<PrivateKeySigner>,
+}
+
+impl ChainArg {
+    /// The key of `--from`, unlocked on first use (one password prompt per command).
+    pub fn signer(&self, what: &str) -> anyhow::Result<&PrivateKeySigner> {
+        if let Some(s) = self.signer.get() {
+            return Ok(s);
+        }
+        let from = need_from(self, what)?;
+        let signer = unlock(from, &self.keys)?;
+        Ok(self.signer.get_or_init(|| signer))
+    }
+}
+
+/// `from`'s key: from the keystore when it holds `from`, else the dev key of that address.
+fn unlock(from: Address, keys: &KeystoreArgs) -> anyhow::Result<PrivateKeySigner> {
+    let dir = keystore_dir(keys)?;
+    // An absent keystore is not created just to look into it.
+    if dir.is_dir() {
+        let ks = ls_keystore::Keystore::open(&dir)?;
+        if ks.list()?.iter().any(|(a, _)| *a == from) {
+            let pw = password(keys, false, &format!("Password for {from}: "))?;
+            return ks.unlock(from, &pw).map_err(|e| match e {
+                ls_keystore::KeystoreError::WrongPassword => {
+                    anyhow::anyhow!("wrong password for {from} (keystore {})", dir.display())
+                }
+                e => e.into(),
+            });
+        }
+    }
+    ls_primitives::dev::dev_signers(ls_primitives::dev::DEV_ACCOUNTS).into_iter().find(|s| s.address() == from).with_context(|| {
+        format!(
+            "no key for {from}: it is not in the keystore {} and is not a dev account (import it with `lightstreams account import`, or pass --keystore)",
+            dir.display()
+        )
+    })
 }
 
 /// A JSON-RPC client with bounded answers and one-line errors.
@@ -77,11 +129,33 @@ impl Rpc {
         v.as_str().and_then(|s| s.parse().ok()).with_context(|| format!("{method} answered {v}"))
     }
 
-    /// Sends a transaction the node signs for `from` and waits for it to be mined; a revert is
-    /// an error with the reason the node gives.
-    fn transact(&self, from: Address, to: Address, data: Vec<u8>, value: U256, what: &str) -> anyhow::Result<Value> {
-        let tx = json!({"from": from, "to": to, "data": Bytes::from(data), "value": value});
-        let hash = self.call("eth_sendTransaction", json!([tx])).with_context(|| format!("{what} failed"))?;
+    /// Signs a call of `to` with `signer` (EIP-1559; gas from `eth_estimateGas`, so a call that
+    /// would revert is an error with the node's reason before anything is sent), sends it and
+    /// waits for it to be mined.
+    fn transact(&self, signer: &PrivateKeySigner, to: Address, data: Vec<u8>, value: U256, what: &str) -> anyhow::Result<Value> {
+        let from = signer.address();
+        let failed = || format!("{what} failed");
+        let call = json!({"from": from, "to": to, "data": Bytes::from(data.clone()), "value": value});
+        let gas: u64 = self.quantity("eth_estimateGas", json!([call])).with_context(failed)?.to();
+        let nonce: u64 = self.quantity("eth_getTransactionCount", json!([from, "pending"]))?.to();
+        let tip: u128 = self.quantity("eth_maxPriorityFeePerGas", json!([]))?.to();
+        let latest = self.call("eth_getBlockByNumber", json!(["latest", false]))?;
+        let base: u128 = latest["baseFeePerGas"].as_str().and_then(|s| s.parse::<U256>().ok()).map_or(0, |b| b.to());
+        let mut tx = TxEip1559 {
+            chain_id: self.chain_id()?,
+            nonce,
+            // A margin over the estimate, as wallets add: the state may move before inclusion.
+            gas_limit: gas + gas / 5,
+            max_fee_per_gas: 2 * base + tip,
+            max_priority_fee_per_gas: tip,
+            to: TxKind::Call(to),
+            value,
+            access_list: Default::default(),
+            input: data.into(),
+        };
+        let signature = signer.sign_transaction_sync(&mut tx).context("signing the transaction")?;
+        let raw: TxEnvelope = tx.into_signed(signature).into();
+        let hash = self.call("eth_sendRawTransaction", json!([Bytes::from(raw.encoded_2718())])).with_context(failed)?;
         let start = Instant::now();
         loop {
             let receipt = self.call("eth_getTransactionReceipt", json!([hash]))?;
@@ -112,14 +186,6 @@ impl Rpc {
 
 fn need_from(chain: &ChainArg, what: &str) -> anyhow::Result<Address> {
     chain.from.with_context(|| format!("{what} needs --from <account>"))
-}
-
-/// The dev key of `from` (the node's well-known test accounts).
-fn dev_key(from: Address) -> anyhow::Result<PrivateKeySigner> {
-    ls_primitives::dev::dev_signers(ls_primitives::dev::DEV_ACCOUNTS)
-        .into_iter()
-        .find(|s| s.address() == from)
-        .with_context(|| format!("{from} is not a dev account; only dev accounts can sign from the command line so far"))
 }
 
 /// What the client puts in the manifest so readers can get the key: the chain's file id and key
@@ -164,6 +230,12 @@ fn file_of(rpc: &Rpc, file_id: B256) -> anyhow::Result<FileRegistry::fileOfRetur
     Ok(file)
 }
 
+/// The manifest CID `file_id` points at now (an error if no such file).
+pub fn content_of(rpc: &Rpc, file_id: B256) -> anyhow::Result<cid::Cid> {
+    let file = file_of(rpc, file_id)?;
+    cid::Cid::try_from(&file.content[..]).with_context(|| format!("file {file_id}'s registered content is not a CID"))
+}
+
 /// The registry's current version of `file_id` (an error if no such file).
 pub fn current_version(rpc: &Rpc, file_id: B256) -> anyhow::Result<u64> {
     Ok(u64::from(file_of(rpc, file_id)?.version))
@@ -177,7 +249,7 @@ pub fn prepare_update(
     file_id: B256,
     file_key: &[u8; 32],
 ) -> anyhow::Result<(u64, serde_json::Map<String, Value>)> {
-    let from = need_from(chain, "updating")?;
+    let from = chain.signer("updating")?.address();
     let next = current_version(rpc, file_id)? + 1;
     let call = FileRegistry::hasAccessCall { fileId: file_id, account: from, level: Level::Write as u8 };
     if !rpc.view(FILE_REGISTRY, call)? {
@@ -188,9 +260,9 @@ pub fn prepare_update(
 
 /// Points `file_id` at the new manifest `cid`; the registry bumps the version to `version`.
 pub fn update(rpc: &Rpc, chain: &ChainArg, file_id: B256, cid: &cid::Cid, version: u64) -> anyhow::Result<()> {
-    let from = need_from(chain, "updating")?;
+    let signer = chain.signer("updating")?;
     let call = FileRegistry::updateContentCall { fileId: file_id, cid: cid.to_bytes().into() };
-    rpc.transact(from, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "updating the file")?;
+    rpc.transact(signer, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "updating the file")?;
     let now = current_version(rpc, file_id)?;
     if now != version {
         bail!("the registry is at version {now}, not {version}: another update came in between; run `file update` again");
@@ -199,11 +271,11 @@ pub fn update(rpc: &Rpc, chain: &ChainArg, file_id: B256, cid: &cid::Cid, versio
 }
 
 /// Registers the uploaded manifest `cid` under the prepared id and lists it at `price` if given.
-pub fn register(rpc: &Rpc, owner: Address, reg: &Registration, cid: &cid::Cid, price: Option<U256>) -> anyhow::Result<()> {
+pub fn register(rpc: &Rpc, owner: &PrivateKeySigner, reg: &Registration, cid: &cid::Cid, price: Option<U256>) -> anyhow::Result<()> {
     let call = FileRegistry::registerCall { salt: reg.salt, cid: cid.to_bytes().into(), metadataURI: String::new(), isPublic: false };
     rpc.transact(owner, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "registering the file")?;
     if let Some(price) = price {
-        let payees = vec![Market::Payee { account: owner, bps: 10_000 }];
+        let payees = vec![Market::Payee { account: owner.address(), bps: 10_000 }];
         let list = Market::listCall { fileId: reg.file_id, token: Address::ZERO, price, duration: 0, payees };
         rpc.transact(owner, MARKET, list.abi_encode(), U256::ZERO, "listing the file")?;
     }
@@ -212,7 +284,8 @@ pub fn register(rpc: &Rpc, owner: Address, reg: &Registration, cid: &cid::Cid, p
 
 /// `lightstreams file buy`: pays the listed price for permanent (or the listed) access.
 pub fn buy(rpc: &Rpc, chain: &ChainArg, file_id: B256) -> anyhow::Result<String> {
-    let buyer = need_from(chain, "buying")?;
+    let signer = chain.signer("buying")?;
+    let buyer = signer.address();
     let listing = rpc.view(MARKET, Market::listingOfCall { fileId: file_id })?.listing;
     if !listing.active {
         bail!("file {file_id} is not for sale");
@@ -225,7 +298,7 @@ pub fn buy(rpc: &Rpc, chain: &ChainArg, file_id: B256) -> anyhow::Result<String>
         bail!("insufficient funds: need {} + gas, have {}", format_ether(listing.price), format_ether(balance));
     }
     let call = Market::buyCall { fileId: file_id, token: Address::ZERO, price: listing.price, duration: listing.duration };
-    rpc.transact(buyer, MARKET, call.abi_encode(), listing.price, "buying")?;
+    rpc.transact(signer, MARKET, call.abi_encode(), listing.price, "buying")?;
     let access = if listing.duration == 0 { "permanent access".to_string() } else { format!("access for {} s", listing.duration) };
     Ok(format!("bought {file_id} for {} ETH; {access}", format_ether(listing.price)))
 }
@@ -241,63 +314,133 @@ pub fn file_id_of(id: &str, manifest: impl FnOnce(&cid::Cid) -> anyhow::Result<l
     release.get("fileId").and_then(Value::as_str).and_then(|s| s.parse().ok()).context("the manifest's key release has no file id")
 }
 
+/// A manifest's `keyRelease`: which identity the file key is wrapped to, and the wrapped key.
+pub struct KeyRelease {
+    pub domain: ReleaseDomain,
+    pub file_id: B256,
+    pub version: u64,
+    pub wrapped: WrappedKey,
+}
+
+impl KeyRelease {
+    pub fn parse(release: &serde_json::Map<String, Value>) -> anyhow::Result<Self> {
+        let field = |k: &str| release.get(k).with_context(|| format!("the manifest's key release has no {k}"));
+        Ok(Self {
+            domain: ReleaseDomain {
+                chain_id: field("chainId")?.as_u64().context("bad chainId")?,
+                registry: field("registry")?.as_str().and_then(|s| s.parse().ok()).context("bad registry")?,
+            },
+            file_id: field("fileId")?.as_str().and_then(|s| s.parse().ok()).context("bad fileId")?,
+            version: field("keyVersion")?.as_u64().context("bad keyVersion")?,
+            wrapped: WrappedKey::from_hex(field("wrappedKey")?.as_str().context("bad wrappedKey")?)?,
+        })
+    }
+
+    /// A request for this key by `reader`, to be signed, and the secret that opens the answers.
+    pub fn request(&self, reader: Address, valid_for: Duration) -> anyhow::Result<(ReleaseRequest, EphemeralSecret)> {
+        let (secret, ephemeral_key) = EphemeralSecret::generate(&mut os_rng());
+        let expiry = (SystemTime::now() + valid_for).duration_since(UNIX_EPOCH)?.as_secs();
+        let request =
+            ReleaseRequest { fileId: self.file_id, version: self.version, reader, ephemeralKey: ephemeral_key, expiry, nonce: rand::random() };
+        Ok((request, secret))
+    }
+}
+
 /// Gets the file key of `manifest` from the committee for reader `chain.from`.
 pub fn release_key(chain: &ChainArg, release: &serde_json::Map<String, Value>) -> anyhow::Result<[u8; 32]> {
-    let reader = need_from(chain, "reading a file whose key is not here")?;
-    let signer = dev_key(reader)?;
-    let field = |k: &str| release.get(k).with_context(|| format!("the manifest's key release has no {k}"));
-    let file_id: B256 = field("fileId")?.as_str().and_then(|s| s.parse().ok()).context("bad fileId")?;
-    let version = field("keyVersion")?.as_u64().context("bad keyVersion")?;
-    let chain_id = field("chainId")?.as_u64().context("bad chainId")?;
-    let registry: Address = field("registry")?.as_str().and_then(|s| s.parse().ok()).context("bad registry")?;
-    let wrapped = WrappedKey::from_hex(field("wrappedKey")?.as_str().context("bad wrappedKey")?)?;
-    let rpc = Rpc::new(&chain.rpc)?;
+    let signer = chain.signer("reading a file whose key is not here")?;
+    let release = KeyRelease::parse(release)?;
+    let (request, secret) = release.request(signer.address(), Duration::from_secs(120))?;
+    let signed = SignedReleaseRequest::sign(release.domain, request, signer)?;
+    fetch_key(&Rpc::new(&chain.rpc)?, &release, &signed, &secret, RETRY_FOR)
+}
+
+/// How long a reader keeps asking members that have not yet seen its access: finality reaches
+/// the members at slightly different moments, so a purchase final at the reader's node may not
+/// be final at every member yet.
+pub const RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// Asks every committee member `rpc` lists for its partial on `signed` (all at once: a reader
+/// waits for the slowest of the threshold, not for the sum), opens the answers with `secret`
+/// and unwraps the key.
+///
+/// Members that refuse for want of access or for rate are asked again with the same request
+/// (a refused request does not spend its nonce) every 250 ms for up to `retry_for`, but only
+/// while the reader's own node says it may read: a reader without access hears so at once.
+pub fn fetch_key(
+    rpc: &Rpc,
+    release: &KeyRelease,
+    signed: &SignedReleaseRequest,
+    secret: &EphemeralSecret,
+    retry_for: Duration,
+) -> anyhow::Result<[u8; 32]> {
     let (committee, endpoints) = rpc.committee()?;
     if endpoints.is_empty() {
         bail!("the committee lists no endpoints to ask for the key");
     }
-    let mut rng = os_rng();
-    let (secret, ephemeral_key) = EphemeralSecret::generate(&mut rng);
-    let expiry = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + 120;
-    let request = ReleaseRequest { fileId: file_id, version, reader, ephemeralKey: ephemeral_key, expiry, nonce: rand::random() };
-    let signed = SignedReleaseRequest::sign(ReleaseDomain { chain_id, registry }, request, &signer)?;
+    let threshold = committee.threshold() as usize;
     let hash = signed.request_hash();
-    // Every member at once: a reader waits for the slowest of the threshold, not for the sum.
     let body = json!([Bytes::from(signed.to_bytes())]);
-    let answers: Vec<(String, anyhow::Result<_>)> = std::thread::scope(|scope| {
-        let asks: Vec<_> = endpoints
-            .iter()
-            .map(|endpoint| {
-                let (body, secret, hash) = (body.clone(), &secret, &hash);
-                scope.spawn(move || {
-                    let answer = Rpc::new(endpoint)
-                        .and_then(|member| member.call("lightstreams_releaseKey", body))
-                        .and_then(|v| Ok(hex::decode(v.as_str().context("no sealed key share in the answer")?)?))
-                        .and_then(|b| Ok(SealedPartial::from_bytes(&b)?))
-                        .and_then(|sealed| Ok(open_sealed(secret, &sealed, hash)?));
-                    (endpoint.clone(), answer)
+    let deadline = Instant::now() + retry_for;
+    let (mut partials, mut ask, mut refusals) = (Vec::new(), endpoints, Vec::new());
+    let mut checked_access = false;
+    loop {
+        let answers: Vec<(String, anyhow::Result<_>)> = std::thread::scope(|scope| {
+            let asks: Vec<_> = ask
+                .iter()
+                .map(|endpoint| {
+                    let (body, hash) = (body.clone(), &hash);
+                    scope.spawn(move || {
+                        let answer = Rpc::new(endpoint)
+                            .and_then(|member| member.call("lightstreams_releaseKey", body))
+                            .and_then(|v| Ok(hex::decode(v.as_str().context("no sealed key share in the answer")?)?))
+                            .and_then(|b| Ok(SealedPartial::from_bytes(&b)?))
+                            .and_then(|sealed| Ok(open_sealed(secret, &sealed, hash)?));
+                        (endpoint.clone(), answer)
+                    })
                 })
-            })
-            .collect();
-        asks.into_iter().map(|a| a.join().expect("a key request thread panicked")).collect()
-    });
-    let (mut partials, mut refusals) = (Vec::new(), Vec::new());
-    for (endpoint, answer) in answers {
-        match answer {
-            Ok(p) => partials.push(p),
-            Err(e) => refusals.push(format!("{endpoint}: {e:#}")),
+                .collect();
+            asks.into_iter().map(|a| a.join().expect("a key request thread panicked")).collect()
+        });
+        let mut again = Vec::new();
+        refusals.clear();
+        for (endpoint, answer) in answers {
+            match answer {
+                Ok(p) => partials.push(p),
+                Err(e) => {
+                    let text = format!("{e:#}");
+                    if text.starts_with("no read access") || text.starts_with("rate limited") || text.starts_with("too many outstanding") {
+                        again.push(endpoint.clone());
+                    }
+                    refusals.push(format!("{endpoint}: {text}"));
+                }
+            }
         }
+        if partials.len() >= threshold {
+            break;
+        }
+        if !checked_access && !again.is_empty() {
+            checked_access = true;
+            let reader = signed.request.reader;
+            let call = FileRegistry::hasAccessCall { fileId: release.file_id, account: reader, level: Level::Read as u8 };
+            if !rpc.view(release.domain.registry, call)? {
+                bail!(
+                    "{reader} may not read file {}: buy it (`lightstreams file buy`) or ask its owner for a grant (only {} of {threshold} key shares answered: {})",
+                    release.file_id,
+                    partials.len(),
+                    refusals.join("; ")
+                );
+            }
+        }
+        if again.is_empty() || Instant::now() >= deadline {
+            bail!("only {} of {threshold} key shares answered ({})", partials.len(), refusals.join("; "));
+        }
+        ask = again;
+        std::thread::sleep(Duration::from_millis(250));
     }
-    partials.truncate(committee.threshold() as usize);
-    if partials.len() < committee.threshold() as usize {
-        bail!(
-            "only {} of {} key shares answered ({})",
-            partials.len(),
-            committee.threshold(),
-            refusals.join("; ")
-        );
-    }
-    let key = unwrap_file_key(&committee, &identity(chain_id, registry, file_id, version), &wrapped, &partials)?;
+    partials.truncate(threshold);
+    let identity = identity(release.domain.chain_id, release.domain.registry, release.file_id, release.version);
+    let key = unwrap_file_key(&committee, &identity, &release.wrapped, &partials)?;
     Ok(*key)
 }
 
@@ -340,17 +483,17 @@ pub fn expiry(until: Option<&str>, r#for: Option<std::time::Duration>) -> anyhow
 
 /// `lightstreams file grant`: the owner (or an admin) lets `account` read, write or administer.
 pub fn grant(rpc: &Rpc, chain: &ChainArg, file_id: B256, account: Address, level: Level, expiry: u64) -> anyhow::Result<()> {
-    let from = need_from(chain, "granting")?;
+    let signer = chain.signer("granting")?;
     let call = FileRegistry::grantCall { fileId: file_id, account, level: level as u8, expiry };
-    rpc.transact(from, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "granting")?;
+    rpc.transact(signer, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "granting")?;
     Ok(())
 }
 
 /// `lightstreams file revoke`: ends a grant (a purchase is not a grant and stays).
 pub fn revoke(rpc: &Rpc, chain: &ChainArg, file_id: B256, account: Address) -> anyhow::Result<()> {
-    let from = need_from(chain, "revoking")?;
+    let signer = chain.signer("revoking")?;
     let call = FileRegistry::revokeCall { fileId: file_id, account };
-    rpc.transact(from, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "revoking")?;
+    rpc.transact(signer, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "revoking")?;
     Ok(())
 }
 

@@ -18,6 +18,8 @@ fn ls(node: &Node, keys: &std::path::Path, args: &[&str]) -> Output {
         .args(args)
         .args(["--node", &node.gateway, "--rpc", &node.url])
         .env("LIGHTSTREAMS_KEYS", keys)
+        // No account of the tester's own keystore can stand in for a dev account.
+        .env("LIGHTSTREAMS_KEYSTORE", keys.join("no-keystore"))
         .output()
         .expect("run lightstreams")
 }
@@ -136,4 +138,64 @@ fn a_buyer_decrypts_what_it_paid_for_and_nobody_else_does() {
     // And --price without --from is a usage error.
     let e = err(&ls(&node, &creator_keys, &["file", "add", "--price", "1", src.to_str().unwrap()]));
     assert!(e.contains("--price needs --from"), "{e}");
+}
+
+#[test]
+fn keystore_accounts_sell_buy_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(Some(&dir.path().join("data")), &[]);
+    let keys = dir.path().join("seller-keys");
+    let buyer_keys = dir.path().join("buyer-keys");
+    let ks = dir.path().join("keystore");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "correct horse\n").unwrap();
+    let bad_pw = dir.path().join("bad-pw");
+    std::fs::write(&bad_pw, "battery staple\n").unwrap();
+    let (ks, pw, bad_pw) = (ks.to_str().unwrap(), pw.to_str().unwrap(), bad_pw.to_str().unwrap());
+    // Two fresh accounts, funded by a dev account: nothing the node could sign for.
+    let mut accounts = Vec::new();
+    for _ in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_lightstreams"))
+            .args(["account", "new", "--keystore", ks, "--password-file", pw])
+            .output()
+            .unwrap();
+        let out = ok(&out);
+        let address = out.lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
+        let tx = serde_json::json!({"from": CREATOR, "to": address, "value": "0x8ac7230489e80000"});
+        let hash = node.ok("eth_sendTransaction", serde_json::json!([tx]));
+        node.wait_receipt(hash.as_str().unwrap(), std::time::Duration::from_secs(10));
+        accounts.push(address);
+    }
+    let (seller, buyer) = (accounts[0].as_str(), accounts[1].as_str());
+    let keystore = ["--keystore", ks, "--password-file", pw];
+    let art: Vec<u8> = b"COVER-ART-".iter().copied().cycle().take(300_000).collect();
+    let src = dir.path().join("cover.png");
+    std::fs::write(&src, &art).unwrap();
+
+    // A wrong password fails before anything is uploaded or sent.
+    let e = err(&ls(&node, &keys, &["file", "add", "--from", seller, "--keystore", ks, "--password-file", bad_pw, "--price", "1", src.to_str().unwrap()]));
+    assert!(e.contains(&format!("wrong password for {seller}")), "{e}");
+    assert_eq!(node.u256("eth_getTransactionCount", serde_json::json!([seller, "latest"])), alloy_primitives::U256::ZERO);
+
+    let added: serde_json::Value = serde_json::from_str(&ok(&ls(
+        &node,
+        &keys,
+        &[&["file", "add", "--json", "--from", seller, "--price", "1", src.to_str().unwrap()][..], &keystore[..]].concat(),
+    )))
+    .unwrap();
+    let file_id = added["FileId"].as_str().unwrap().to_string();
+    let access: serde_json::Value = serde_json::from_str(&ok(&ls(&node, &keys, &["file", "access", &file_id, "--json"]))).unwrap();
+    assert_eq!(access["owner"].as_str().unwrap().to_lowercase(), seller.to_lowercase(), "{access}");
+
+    let cat = |extra: &[&str]| ls(&node, &buyer_keys, &[&["file", "cat", &file_id, "--range", "0-9", "--from", buyer][..], extra].concat());
+    let e = err(&cat(&keystore));
+    assert!(e.contains("may not read file") && e.contains("file buy"), "{e}");
+    ok(&ls(&node, &buyer_keys, &[&["file", "buy", &file_id, "--from", buyer][..], &keystore[..]].concat()));
+    assert_eq!(ok(&cat(&keystore)).as_bytes(), &art[..10]);
+    // Without the password: a clear refusal, not a prompt on a closed stdin.
+    let e = err(&cat(&["--keystore", ks]));
+    assert!(e.contains("--password-file"), "{e}");
+    // An account that is neither in the keystore nor a dev account.
+    let e = err(&ls(&node, &keys, &[&["file", "buy", &file_id, "--from", "0x00000000000000000000000000000000000000aa"][..], &keystore[..]].concat()));
+    assert!(e.to_lowercase().contains("no key for 0x00000000000000000000000000000000000000aa") && e.contains("account import"), "{e}");
 }
