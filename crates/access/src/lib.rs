@@ -66,7 +66,7 @@ pub use release::{
 };
 pub use request::{
     DOMAIN_NAME, DOMAIN_VERSION, ReleaseDomain, ReleaseRequest, RequestError, SIGNED_REQUEST_LEN,
-    SignedReleaseRequest,
+    SignedReleaseRequest, typed_data,
 };
 pub use share_file::{SHARE_FILE_MAGIC, ShareFile, ShareFileError};
 pub use wrap::{

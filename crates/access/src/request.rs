@@ -53,6 +53,46 @@ impl ReleaseDomain {
     }
 }
 
+/// `request` under `domain` as EIP-712 typed data in the JSON shape `eth_signTypedData_v4`
+/// (MetaMask, ethers' `signTypedData`) takes; 64-bit fields are decimal strings, since a nonce
+/// may exceed what a JavaScript number holds exactly.
+pub fn typed_data(domain: ReleaseDomain, request: &ReleaseRequest) -> serde_json::Value {
+    let field = |name: &str, ty: &str| serde_json::json!({"name": name, "type": ty});
+    serde_json::json!({
+        "types": {
+            "EIP712Domain": [
+                field("name", "string"),
+                field("version", "string"),
+                field("chainId", "uint256"),
+                field("verifyingContract", "address"),
+            ],
+            "ReleaseRequest": [
+                field("fileId", "bytes32"),
+                field("version", "uint64"),
+                field("reader", "address"),
+                field("ephemeralKey", "bytes32"),
+                field("expiry", "uint64"),
+                field("nonce", "uint64"),
+            ],
+        },
+        "primaryType": "ReleaseRequest",
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": domain.chain_id,
+            "verifyingContract": domain.registry,
+        },
+        "message": {
+            "fileId": request.fileId,
+            "version": request.version.to_string(),
+            "reader": request.reader,
+            "ephemeralKey": request.ephemeralKey,
+            "expiry": request.expiry.to_string(),
+            "nonce": request.nonce.to_string(),
+        },
+    })
+}
+
 /// Why a request is not acceptable as such (before any access check).
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum RequestError {

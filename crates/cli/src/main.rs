@@ -13,6 +13,7 @@ mod metrics;
 mod node;
 mod p2p;
 mod paid;
+mod paid_files;
 mod pin;
 mod release;
 mod remote;
@@ -39,7 +40,7 @@ enum Command {
     Account(account::AccountCommand),
     /// Add and read files through the local node's gateway (like `ipfs add` / `ipfs cat`).
     #[command(subcommand)]
-    File(file::FileCommand),
+    File(Box<file::FileCommand>),
     /// Pin and unpin files on the local node (like `ipfs pin`).
     #[command(subcommand)]
     Pin(pin::PinCommand),
@@ -69,7 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(args) => node::run(*args),
         Command::Testnet(args) => testnet::run(args),
         Command::Account(cmd) => account::run(cmd),
-        Command::File(cmd) => file::run(cmd),
+        Command::File(cmd) => file::run(*cmd),
         Command::Pin(cmd) => pin::run(cmd),
         Command::Gc { node, json } => pin::gc(&node, json),
         Command::Swarm(cmd) => p2p::run(cmd),

@@ -280,14 +280,27 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     let gateway_addr = gateway.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut gw_stop = stop_rx.clone();
+    // Paid files are read with a key the committee releases to this node for a reader's
+    // signed challenge; it asks the committee through its own RPC, as any reader would.
+    let mut own_rpc = rpc.local_addr;
+    if own_rpc.ip().is_unspecified() {
+        own_rpc.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let paid: Arc<dyn ls_gateway::PaidFiles> = Arc::new(crate::paid_files::NodePaidFiles::new(
+        crate::release::ChainAcl::new(chain.clone()),
+        repo.blocks().clone(),
+        format!("http://{own_rpc}"),
+    ));
     let serving = tokio::spawn(async move {
-        let app = ls_gateway::router(
+        let app = ls_gateway::router_with(
             repo,
             ls_gateway::GatewayConfig {
                 max_upload: args.max_upload,
                 upload_idle_timeout: args.upload_idle_timeout,
                 max_uploads: args.max_uploads as usize,
+                ..Default::default()
             },
+            Some(paid),
         );
         let app = match p2p_api {
             Some(api) => app.merge(api),

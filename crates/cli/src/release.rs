@@ -120,6 +120,14 @@ impl ChainAcl {
     }
 }
 
+impl ChainAcl {
+    /// The registry's record of `file_id` at the head (owner zero: no such file).
+    pub fn file_of(&self, file_id: B256) -> Result<FileRegistry::fileOfReturn, AclError> {
+        let out = self.view(FileRegistry::fileOfCall { fileId: file_id }.abi_encode())?;
+        FileRegistry::fileOfCall::abi_decode_returns(&out).map_err(|e| AclError(e.to_string()))
+    }
+}
+
 impl AclAtFinalized for ChainAcl {
     fn has_read_access(&self, file_id: B256, reader: Address) -> Result<bool, AclError> {
         let out = self.view(FileRegistry::hasAccessCall { fileId: file_id, account: reader, level: 1 }.abi_encode())?;
@@ -127,8 +135,7 @@ impl AclAtFinalized for ChainAcl {
     }
 
     fn current_version(&self, file_id: B256) -> Result<Option<u64>, AclError> {
-        let out = self.view(FileRegistry::fileOfCall { fileId: file_id }.abi_encode())?;
-        let file = FileRegistry::fileOfCall::abi_decode_returns(&out).map_err(|e| AclError(e.to_string()))?;
+        let file = self.file_of(file_id)?;
         Ok((file.owner != Address::ZERO).then_some(u64::from(file.version)))
     }
 }

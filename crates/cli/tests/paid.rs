@@ -199,3 +199,92 @@ fn keystore_accounts_sell_buy_and_read() {
     let e = err(&ls(&node, &keys, &[&["file", "buy", &file_id, "--from", "0x00000000000000000000000000000000000000aa"][..], &keystore[..]].concat()));
     assert!(e.to_lowercase().contains("no key for 0x00000000000000000000000000000000000000aa") && e.contains("account import"), "{e}");
 }
+
+/// Opens a gateway session for `account` on `file_id`, the challenge signed by `signer` through
+/// the node's `eth_signTypedData_v4` (as a wallet would); answers the status and the JSON body.
+fn open_session(node: &Node, http: &reqwest::blocking::Client, file_id: &str, account: &str, signer: &str) -> (u16, serde_json::Value) {
+    let url = format!("{}/files/{file_id}/challenge?account={account}", node.gateway);
+    let challenge: serde_json::Value = http.get(url).send().unwrap().json().unwrap();
+    let signature = node.ok("eth_signTypedData_v4", serde_json::json!([signer, challenge["typedData"]]));
+    let body = serde_json::json!({"account": account, "nonce": challenge["nonce"], "signature": signature});
+    let resp = http.post(format!("{}/files/{file_id}/session", node.gateway)).json(&body).send().unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+#[test]
+fn the_gateway_streams_a_paid_file_to_a_reader_who_signed_its_challenge() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(Some(&dir.path().join("data")), &[]);
+    let http = reqwest::blocking::Client::new();
+    let keys = dir.path().join("keys");
+    let song: Vec<u8> = b"GATEWAY-STREAM-FLAC-".iter().copied().cycle().take(700_000).collect();
+    let src = dir.path().join("song.flac");
+    std::fs::write(&src, &song).unwrap();
+    let added: serde_json::Value =
+        serde_json::from_str(&ok(&ls(&node, &keys, &["file", "add", "--json", "--from", CREATOR, "--price", "1", src.to_str().unwrap()]))).unwrap();
+    let file_id = added["FileId"].as_str().unwrap().to_string();
+    let file_url = format!("{}/files/{file_id}", node.gateway);
+
+    // No session: told how to get one.
+    let r = http.get(&file_url).send().unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().unwrap().contains("/challenge"));
+    // Not paid: the committee refuses, so no session.
+    let (status, body) = open_session(&node, &http, &file_id, BUYER, BUYER);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.as_str().unwrap().contains("may not read"), "{body}");
+
+    ok(&ls(&node, &keys, &["file", "buy", &file_id, "--from", BUYER]));
+    // A challenge signed by someone else than the account it names gets nothing.
+    let (status, body) = open_session(&node, &http, &file_id, BUYER, STRANGER);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.as_str().unwrap().contains("signature is not"), "{body}");
+    let (status, body) = open_session(&node, &http, &file_id, BUYER, BUYER);
+    assert_eq!(status, 201, "{body}");
+    let session = body["session"].as_str().unwrap().to_string();
+
+    let r = http.get(&file_url).bearer_auth(&session).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "audio/flac");
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
+    assert_eq!(r.bytes().unwrap().as_ref(), &song[..]);
+    let r = http.get(format!("{file_url}?session={session}")).header("Range", "bytes=262140-262160").send().unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], "bytes 262140-262160/700000");
+    assert_eq!(r.bytes().unwrap().as_ref(), &song[262_140..=262_160]);
+    let r = http.get(&file_url).bearer_auth(&session).header("Range", "bytes=700000-").send().unwrap();
+    assert_eq!(r.status(), 416);
+    let r = http.get(&file_url).bearer_auth("00".repeat(32)).send().unwrap();
+    assert_eq!(r.status(), 401);
+    // Any web page may ask (the signature is the authority), without credentials.
+    let r = http
+        .request(reqwest::Method::OPTIONS, &file_url)
+        .header("Origin", "https://dapp.example")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "authorization,range")
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+
+    // A grant opens a session; its revocation ends it at the next read.
+    ok(&ls(&node, &keys, &["file", "grant", &file_id, STRANGER, "read", "--for", "1d", "--from", CREATOR]));
+    let (status, body) = open_session(&node, &http, &file_id, STRANGER, STRANGER);
+    assert_eq!(status, 201, "{body}");
+    let stranger = body["session"].as_str().unwrap().to_string();
+    assert_eq!(http.get(&file_url).bearer_auth(&stranger).header("Range", "bytes=0-9").send().unwrap().status(), 206);
+    ok(&ls(&node, &keys, &["file", "revoke", &file_id, STRANGER, "--from", CREATOR]));
+    let r = http.get(&file_url).bearer_auth(&stranger).send().unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().unwrap().contains("may no longer read"));
+    // The buyer's session was for this file only.
+    let other = format!("{}/files/0x{}", node.gateway, "ab".repeat(32));
+    assert_eq!(http.get(&other).bearer_auth(&session).send().unwrap().status(), 403);
+
+    // The node decrypted for its readers and kept no plaintext.
+    for p in ls_testkit::files_under(&dir.path().join("data")) {
+        let b = std::fs::read(&p).unwrap();
+        assert!(!b.windows(20).any(|w| w == b"GATEWAY-STREAM-FLAC-"), "{} holds plaintext", p.display());
+    }
+}

@@ -19,6 +19,10 @@
 //!   `x-lightstreams-nonce-prefix`, chosen and kept by the client) only ciphertext and a
 //!   manifest are stored, and `Hash` is the manifest's CID.
 //!
+//! Paid files ([`files`], when the node is given a [`PaidFiles`]): `GET /files/<file-id>/challenge`,
+//! `POST /files/<file-id>/session`, then `GET|HEAD /files/<file-id>` decrypted for a reader
+//! whose signed challenge the key-release committee honoured.
+//!
 //! Pins ([`api`]): `POST /api/v0/pin/add|rm?arg=<cid>`, `POST /api/v0/pin/ls`,
 //! `POST /api/v0/repo/gc`, shaped as Kubo's RPC answers them; `POST /api/v0/dag/import` takes
 //! a CAR (verified as it streams, roots pinned).
@@ -35,8 +39,11 @@
 #![allow(clippy::result_large_err)]
 
 mod api;
+pub mod files;
 mod read;
 mod upload;
+
+pub use files::{Challenge, PaidError, PaidFiles, Unlocked};
 
 use std::{sync::Arc, time::Duration};
 
@@ -61,11 +68,21 @@ pub struct GatewayConfig {
     pub upload_idle_timeout: Duration,
     /// Uploads running at once; one more is answered 503 at once. Each buffers up to ~4.5 MiB.
     pub max_uploads: usize,
+    /// How long a paid-file session (and the file key it holds in memory) lasts.
+    pub session_ttl: Duration,
+    /// Paid-file sessions held at once; the oldest goes first.
+    pub max_sessions: usize,
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        Self { max_upload: 4 * 1024 * 1024 * 1024, upload_idle_timeout: Duration::from_secs(30), max_uploads: 8 }
+        Self {
+            max_upload: 4 * 1024 * 1024 * 1024,
+            upload_idle_timeout: Duration::from_secs(30),
+            max_uploads: 8,
+            session_ttl: Duration::from_secs(3600),
+            max_sessions: 1024,
+        }
     }
 }
 
@@ -73,17 +90,31 @@ struct AppState {
     repo: Arc<Repo>,
     cfg: GatewayConfig,
     uploads: Arc<tokio::sync::Semaphore>,
+    sessions: Option<Arc<files::Sessions>>,
 }
 
 /// The gateway's routes over `repo`.
 pub fn router(repo: Arc<Repo>, cfg: GatewayConfig) -> Router {
+    router_with(repo, cfg, None)
+}
+
+/// [`router`], plus paid files (`/files/…`) when `paid` is given.
+pub fn router_with(repo: Arc<Repo>, cfg: GatewayConfig, paid: Option<Arc<dyn PaidFiles>>) -> Router {
     let uploads = Arc::new(tokio::sync::Semaphore::new(cfg.max_uploads));
-    let state = Arc::new(AppState { repo, cfg, uploads });
+    let sessions = paid.map(|p| Arc::new(files::Sessions::new(p, cfg.session_ttl, cfg.max_sessions)));
+    let state = Arc::new(AppState { repo, cfg, uploads, sessions });
     // User content: sandboxed (no script, an opaque origin) and never sniffed by the browser.
     let reads = Router::new()
         .route("/ipfs/{cid}", get(read::get_content).head(read::get_content))
         .route("/ipfs/{cid}/{*path}", get(read::get_content).head(read::get_content))
         .route_layer(middleware::from_fn(sandbox_user_content));
+    // Paid files: any page may ask (the reader's signature is the authority).
+    let paid = Router::new()
+        .route("/files/{id}", get(files::read).head(files::read))
+        .route("/files/{id}/challenge", get(files::challenge))
+        .route("/files/{id}/session", post(files::open_session))
+        .route_layer(middleware::from_fn(sandbox_user_content))
+        .layer(files::cors());
     // Calls that change or reveal the node's state: never from a web page.
     let calls = Router::new()
         .route("/ipfs", post(upload::upload))
@@ -93,7 +124,7 @@ pub fn router(repo: Arc<Repo>, cfg: GatewayConfig) -> Router {
         .route("/api/v0/repo/gc", post(api::repo_gc))
         .route("/api/v0/dag/import", post(upload::dag_import))
         .route_layer(middleware::from_fn(refuse_web_pages));
-    reads.merge(calls).layer(DefaultBodyLimit::disable()).with_state(state)
+    reads.merge(paid).merge(calls).layer(DefaultBodyLimit::disable()).with_state(state)
 }
 
 async fn sandbox_user_content(req: axum::extract::Request, next: middleware::Next) -> Response {

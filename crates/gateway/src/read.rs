@@ -79,12 +79,12 @@ fn export_error(e: ExportError) -> Response {
     }
 }
 
-fn header_value(s: &str) -> HeaderValue {
+pub(crate) fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
 }
 
 /// Parses `bytes=a-b`, `bytes=a-`, `bytes=-n` against `size`.
-fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
+pub(crate) fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
     let spec = value.strip_prefix("bytes=")?;
     if spec.contains(',') {
         return None; // multiple ranges: serve the whole file, as many servers do

@@ -7,6 +7,7 @@
 pub mod chainspec;
 pub mod clock;
 pub mod dev;
+pub mod expiring;
 pub mod network;
 pub mod types;
 
