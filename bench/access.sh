@@ -5,22 +5,29 @@
 #   2. each of the other nine dev accounts buys it (`file buy`, returns once the block with the
 #      purchase is sealed, which on a dev node is final) and at once reads its first byte
 #      (`file cat --range 0-0 --from`: key request, release, unwrap, ranged fetch, decrypt);
-#   3. READS more first-byte reads by one buyer.
-# Prints p50/p99/max in ms for both. Times include starting the `lightstreams` client process.
-# Usage: bench/access.sh [--reads 100] [--size-mb 8]
+#   3. READS more first-byte reads, the buyers taking turns (each stays within a member's
+#      per-account burst);
+#   4. key-release requests per second the node sustains (ls-release-load: RELEASE_READERS
+#      accounts granted access, RELEASE_REQUESTS signed requests over 8 connections).
+# Buyers keep no key file: every read asks the committee (the creator's key file is elsewhere).
+# Prints p50/p99/max in ms for 2 and 3. Times include starting the `lightstreams` client process.
+# Usage: bench/access.sh [--reads 100] [--size-mb 8] [--release-requests 4000]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-READS=100 SIZE_MB=8
+READS=100 SIZE_MB=8 RELEASE_REQUESTS=4000
 while [ $# -gt 0 ]; do
   case "$1" in
     --reads) READS="$2"; shift 2 ;;
     --size-mb) SIZE_MB="$2"; shift 2 ;;
+    --release-requests) RELEASE_REQUESTS="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 # shellcheck source=lib/dev-node.sh
 source "$root/bench/lib/dev-node.sh"
-export LIGHTSTREAMS_NODE="$gateway" LIGHTSTREAMS_RPC="$rpc" LIGHTSTREAMS_KEYS="$tmp/keys"
+(cd "$root" && cargo build --release --locked -q -p ls-loadgen --bin ls-release-load)
+RELEASE_LOAD="$CARGO_TARGET_DIR/release/ls-release-load"
+export LIGHTSTREAMS_NODE="$gateway" LIGHTSTREAMS_RPC="$rpc" LIGHTSTREAMS_KEYS="$tmp/creator-keys"
 
 head -c $((SIZE_MB * 1024 * 1024)) /dev/urandom >"$tmp/song.flac"
 accounts=(0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
@@ -28,8 +35,12 @@ accounts=(0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 0x70997970C51812dc3A010C7d0
   0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc
   0x976EA74026E726554dB657fA54763abd0C3a0aa9 0x14dC79964da2C08b23698B3D3cc7Ca32193d9955
   0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f 0xa0Ee7A142d267C1f36714E4a8F75612F20a79720)
-cid=$("$LS" file add --json --from "${accounts[0]}" --price 0.01 "$tmp/song.flac" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Hash"])')
+"$LS" file add --json --from "${accounts[0]}" --price 0.01 "$tmp/song.flac" >"$tmp/added.json"
+cid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Hash"])' "$tmp/added.json")
+file_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["FileId"])' "$tmp/added.json")
 echo "file $cid (${SIZE_MB} MiB) listed; buying and reading..." >&2
+# From here on no key file is at hand: every read gets the key from the committee.
+export LIGHTSTREAMS_KEYS="$tmp/buyer-keys"
 
 # Microseconds from bash itself (EPOCHREALTIME): no helper process inside the timed interval.
 ms() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
@@ -41,9 +52,9 @@ for buyer in "${accounts[@]:1}"; do
   buy_to_byte+=($(( $(ms) - t0 )))
 done
 reads=()
-for _ in $(seq 1 "$READS"); do
+for i in $(seq 1 "$READS"); do
   t0=$(ms)
-  "$LS" file cat "$cid" --range 0-0 --from "${accounts[1]}" >/dev/null
+  "$LS" file cat "$cid" --range 0-0 --from "${accounts[$(( 1 + i % 9 ))]}" >/dev/null
   reads+=($(( $(ms) - t0 )))
 done
 stats() { python3 -c '
@@ -54,3 +65,5 @@ print(f"p50 {p(0.5):7.1f}  p99 {p(0.99):7.1f}  max {v[-1]:7.1f}  (n={len(v)})")'
 echo "purchase final -> first plaintext byte (ms): $(stats "${buy_to_byte[@]}")"
 echo "first plaintext byte, reader with access (ms): $(stats "${reads[@]}")"
 echo "(release build, one dev node = committee of one, loopback; each time includes starting the client process)"
+readers=$(( (RELEASE_REQUESTS + 19) / 20 ))
+echo "key-release throughput: $("$RELEASE_LOAD" --rpc "$rpc" --file-id "$file_id" --readers "$readers" --requests "$RELEASE_REQUESTS")"
