@@ -173,7 +173,13 @@ enum Producer {
     Dev(Arc<ls_rpc::DevControl>),
     /// The validator network; `member` is this validator's key-release identity, `endpoints`
     /// every member's RPC, in committee order.
-    Network { member: alloy_primitives::Address, endpoints: Vec<String>, metrics: crate::metrics::Source },
+    /// `finalized` is the highest finalized height consensus knows of (eth_syncing).
+    Network {
+        member: alloy_primitives::Address,
+        endpoints: Vec<String>,
+        metrics: crate::metrics::Source,
+        finalized: Arc<std::sync::atomic::AtomicU64>,
+    },
 }
 
 /// A node of a validator network: chain from the network's genesis, consensus on its own
@@ -199,9 +205,10 @@ fn run_network(mut args: NodeArgs, path: &std::path::Path) -> anyhow::Result<()>
         None => bail!("{} names no account_key", path.display()),
     };
     let metrics = crate::metrics::Source::default();
-    crate::validator::spawn(chain.clone(), &config, &network, metrics.clone())?;
+    let finalized = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    crate::validator::spawn(chain.clone(), &config, &network, metrics.clone(), finalized.clone())?;
     let endpoints = network.validators.iter().map(|v| v.rpc_url.clone()).collect();
-    serve_blocking(args, chain, config.datadir.clone(), Producer::Network { member, endpoints, metrics })
+    serve_blocking(args, chain, config.datadir.clone(), Producer::Network { member, endpoints, metrics, finalized })
 }
 
 fn serve_blocking(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Producer) -> anyhow::Result<()> {
@@ -232,10 +239,12 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     let mut api = ls_rpc::EthApi::new(chain.clone(), signers, version).with_limits(limits);
     match &producer {
         // A validator's blocks credit its own account.
-        Producer::Network { member, metrics, .. } => {
+        Producer::Network { member, metrics, finalized, .. } => {
             let metrics = metrics.clone();
             let count = move || metrics.get().map_or(0, |encode| crate::metrics::connected_peers(&encode()));
-            api = api.with_coinbase(*member).with_peer_count(Arc::new(count));
+            let finalized = finalized.clone();
+            let highest = move || finalized.load(std::sync::atomic::Ordering::Relaxed);
+            api = api.with_coinbase(*member).with_peer_count(Arc::new(count)).with_sync_target(Arc::new(highest));
         }
         Producer::Dev(control) => api = api.with_dev(control.clone()),
     }

@@ -2,12 +2,19 @@
 //! own thread, the `lookup` authenticated network to the validators named in `network.json`,
 //! and `ls_consensus::start_validator` driving the node's chain.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
 use commonware_cryptography::{ChaCha20Poly1305, Signer as _, ed25519};
 use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
-use commonware_runtime::{Runner as _, Supervisor as _};
+use commonware_runtime::{Clock as _, Runner as _, Spawner as _, Supervisor as _};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
@@ -28,12 +35,18 @@ fn is_local(addr: &SocketAddr) -> bool {
     }
 }
 
+/// How often the highest finalized height marshal knows is read (for eth_syncing).
+const SYNC_POLL: Duration = Duration::from_millis(250);
+
 /// Starts consensus for this node on a thread of its own; it runs until the process exits.
+/// `finalized` follows the highest finalized height marshal knows of (it may not have every
+/// block below it yet).
 pub fn spawn(
     chain: Arc<Chain>,
     config: &NodeConfig,
     network: &NetworkSpec,
     metrics: crate::metrics::Source,
+    finalized: Arc<AtomicU64>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let Some(key_path) = &config.validator_key else {
         bail!("{} names no validator_key: nodes that follow a network without validating are not supported yet", config.network.display());
@@ -99,6 +112,15 @@ pub fn spawn(
             net.start();
             let validator = start_validator(context.child("validator"), chain, cfg, oracle.clone(), oracle, channels).await;
             tracing::info!(%listen, "validator started");
+            let marshal = validator.marshal.clone();
+            context.child("sync").spawn(move |ctx| async move {
+                loop {
+                    if let Some(height) = ls_consensus::Validator::known_finalized(&marshal).await {
+                        finalized.fetch_max(height, Ordering::Relaxed);
+                    }
+                    ctx.sleep(SYNC_POLL).await;
+                }
+            });
             let _ = validator.engine.await;
             tracing::error!("consensus engine stopped");
         });

@@ -102,6 +102,14 @@ pub struct Validator {
     pub marshal_task: Handle<()>,
 }
 
+impl Validator {
+    /// The highest finalized height marshal knows of: from its own finalizations or a peer's
+    /// (it may not have every block below it yet). `None` before the first.
+    pub async fn known_finalized(marshal: &MarshalMailbox<Scheme, Standard<Block>>) -> Option<u64> {
+        marshal.get_info(marshal::Identifier::Latest).await.map(|(height, _)| height.get())
+    }
+}
+
 /// One giant epoch: marshal's `Inline` re-proposes the last block of an epoch, so it must be
 /// out of reach while the validator set is static. Epochs come with validator-set changes.
 pub fn epocher() -> FixedEpocher {

@@ -136,6 +136,8 @@ pub struct EthApi {
     pub(crate) dev: Option<Arc<crate::DevControl>>,
     /// How many peers the node's chain network has now (net_peerCount); a dev node has none.
     pub(crate) peer_count: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
+    /// The head when the node started, and the highest finalized height known on the network.
+    pub(crate) sync: Option<(u64, Arc<dyn Fn() -> u64 + Send + Sync>)>,
 }
 
 impl std::fmt::Debug for EthApi {
@@ -148,6 +150,10 @@ pub(crate) type RpcResult<T> = Result<T, ErrorObjectOwned>;
 
 /// The priority fee the node suggests (1 gwei).
 pub const SUGGESTED_TIP: u128 = 1_000_000_000;
+
+/// Blocks a node may trail the network's finality and still answer eth_syncing `false`: a
+/// block is known final a moment before it is committed here, and a live node must not flicker.
+pub const SYNC_SLACK: u64 = 4;
 
 impl EthApi {
     /// `signers` are the accounts this node signs for (eth_accounts, eth_sendTransaction).
@@ -167,6 +173,7 @@ impl EthApi {
             client_version,
             dev: None,
             peer_count: None,
+            sync: None,
         }
     }
 
@@ -176,13 +183,35 @@ impl EthApi {
         self
     }
 
-    /// The account this node's blocks credit (a validator's own; the spec's coinbase by default).
     /// Answers net_peerCount with `count` (a validator's consensus peers connected now).
     pub fn with_peer_count(mut self, count: Arc<dyn Fn() -> u64 + Send + Sync>) -> Self {
         self.peer_count = Some(count);
         self
     }
 
+    /// Answers eth_syncing from `highest`, the highest finalized height this node knows the
+    /// network has reached (a validator's marshal knows it before it has every block); the
+    /// head now is the sync's starting block. Without it, eth_syncing is always `false`.
+    pub fn with_sync_target(mut self, highest: Arc<dyn Fn() -> u64 + Send + Sync>) -> Self {
+        self.sync = Some((self.chain.head().header.number, highest));
+        self
+    }
+
+    /// eth_syncing: `false`, or geth's `{startingBlock, currentBlock, highestBlock}` while the
+    /// head is more than [`SYNC_SLACK`] blocks behind what the network finalized.
+    pub(crate) fn syncing(&self) -> serde_json::Value {
+        let Some((starting, highest)) = &self.sync else {
+            return serde_json::Value::Bool(false);
+        };
+        let (current, highest) = (self.chain.head().header.number, highest());
+        if highest <= current + SYNC_SLACK {
+            return serde_json::Value::Bool(false);
+        }
+        let q = |n: u64| alloy_primitives::U64::from(n);
+        serde_json::json!({"startingBlock": q(*starting), "currentBlock": q(current), "highestBlock": q(highest)})
+    }
+
+    /// The account this node's blocks credit (a validator's own; the spec's coinbase by default).
     pub fn with_coinbase(mut self, coinbase: Address) -> Self {
         self.coinbase = coinbase;
         self

@@ -25,7 +25,7 @@ mod pubsub;
 use std::net::SocketAddr;
 
 pub use dev::DevControl;
-pub use api::{EthApi, RpcLimits, SUGGESTED_TIP, rpc_block, rpc_header, rpc_receipts, rpc_transaction};
+pub use api::{EthApi, RpcLimits, SUGGESTED_TIP, SYNC_SLACK, rpc_block, rpc_header, rpc_receipts, rpc_transaction};
 pub use guard::BrowserPolicy;
 use jsonrpsee::{
     RpcModule,

@@ -156,7 +156,7 @@ pub(crate) fn register(m: &mut M) {
     reg(m, "net_listening", |_, _| Ok(true));
     reg(m, "net_peerCount", |api, _| Ok(U64::from(api.peer_count.as_ref().map_or(0, |count| count()))));
     reg(m, "eth_chainId", |api, _| Ok(U64::from(api.chain.spec().chain_id)));
-    reg(m, "eth_syncing", |_, _| Ok(false));
+    reg(m, "eth_syncing", |api, _| Ok(api.syncing()));
     reg(m, "eth_mining", |_, _| Ok(true));
     reg(m, "eth_hashrate", |_, _| Ok(U64::ZERO));
     reg(m, "eth_coinbase", |api, _| Ok(api.coinbase));
