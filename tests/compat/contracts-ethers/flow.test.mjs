@@ -75,3 +75,32 @@ test("register, list, buy, hasAccess", async () => {
     return true;
   });
 });
+
+// A file sold with `lightstreams file add --price`, bought with ethers calling the Market
+// directly (as a DApp would), then decrypted with `lightstreams file get`: the committee
+// releases the key to the account ethers paid from.
+test("bought with ethers, read with lightstreams file get", { skip: process.env.TARGET === "anvil" }, async () => {
+  const { execFileSync } = await import("node:child_process");
+  const { mkdtempSync, writeFileSync, readFileSync: read } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(join(tmpdir(), "ls-ethers-"));
+  const song = Buffer.from("ETHERS-BOUGHT-".repeat(30000));
+  writeFileSync(join(dir, "song.flac"), song);
+  const ls = (args, keys) =>
+    execFileSync(process.env.LIGHTSTREAMS_BIN, [...args, "--node", process.env.GATEWAY_URL, "--rpc", process.env.RPC_URL], {
+      env: { ...process.env, LIGHTSTREAMS_KEYS: join(dir, keys), LIGHTSTREAMS_KEYSTORE: join(dir, "no-keystore") },
+      stdio: ["ignore", "pipe", "pipe"],
+    }).toString();
+  const added = JSON.parse(ls(["file", "add", "--json", "--from", owner.address, "--price", "0.5", join(dir, "song.flac")], "creator"));
+  const listing = (await market.listingOf(added.FileId)).listing;
+  assert.equal(listing.price, parseEther("0.5"));
+  // Before paying: refused, with a message that says what to do.
+  await assert.rejects(async () => ls(["file", "get", added.FileId, "-o", join(dir, "early.flac"), "--from", buyer.address], "buyer"), (e) => {
+    assert.match(e.stderr.toString(), /may not read file .*file buy/);
+    return true;
+  });
+  await (await market.connect(buyer).buy(added.FileId, ZeroAddress, listing.price, listing.duration, { value: listing.price })).wait();
+  ls(["file", "get", added.FileId, "-o", join(dir, "out.flac"), "--from", buyer.address], "buyer");
+  assert.deepEqual(read(join(dir, "out.flac")), song);
+});
