@@ -425,8 +425,8 @@ pub fn fetch_key(
             let call = FileRegistry::hasAccessCall { fileId: release.file_id, account: reader, level: Level::Read as u8 };
             if !rpc.view(release.domain.registry, call)? {
                 bail!(
-                    "{reader} may not read file {}: buy it (`lightstreams file buy`) or ask its owner for a grant (only {} of {threshold} key shares answered: {})",
-                    release.file_id,
+                    "{} (only {} of {threshold} key shares answered: {})",
+                    why_no_access(rpc, release.domain.registry, release.file_id, reader)?,
                     partials.len(),
                     refusals.join("; ")
                 );
@@ -442,6 +442,21 @@ pub fn fetch_key(
     let identity = identity(release.domain.chain_id, release.domain.registry, release.file_id, release.version);
     let key = unwrap_file_key(&committee, &identity, &release.wrapped, &partials)?;
     Ok(*key)
+}
+
+/// Why `reader` may not read `file_id`, and what to do: "access expired on …" when its grant
+/// or purchase ran out, else that it never had any.
+fn why_no_access(rpc: &Rpc, registry: Address, file_id: B256, reader: Address) -> anyhow::Result<String> {
+    let grant = rpc.view(registry, FileRegistry::grantOfCall { fileId: file_id, account: reader })?;
+    let purchase = rpc.view(registry, FileRegistry::purchaseOfCall { fileId: file_id, account: reader })?;
+    let ended = [(grant.level != 0).then_some(grant.expiry), Some(purchase.expiry)].into_iter().flatten().filter(|e| *e != 0).max();
+    Ok(match ended {
+        Some(at) => format!(
+            "{reader}'s access to file {file_id} expired on {}: buy it again (`lightstreams file buy`) or ask its owner for a new grant",
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(at))
+        ),
+        None => format!("{reader} may not read file {file_id}: buy it (`lightstreams file buy`) or ask its owner for a grant"),
+    })
 }
 
 /// A decimal coin amount (`2.5`) in wei.
@@ -546,7 +561,9 @@ pub fn access(rpc: &Rpc, file_id: B256) -> anyhow::Result<Value> {
         let purchase = rpc.view(FILE_REGISTRY, FileRegistry::purchaseOfCall { fileId: file_id, account })?;
         let level = ["none", "read", "write", "admin"].get(usize::from(grant.level)).copied().unwrap_or("unknown");
         let mut entry = json!({"account": account});
-        if grant.level != 0 {
+        // A grant that ran out is history, not access (the registry keeps its record).
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        if grant.level != 0 && (grant.expiry == 0 || grant.expiry > now) {
             entry["grant"] = json!({"level": level, "expiry": grant.expiry, "ends": when(grant.expiry)});
         }
         if purchase.active {

@@ -95,6 +95,14 @@ fn a_buyer_decrypts_what_it_paid_for_and_nobody_else_does() {
     assert!(e.contains("no read access"), "{e}");
     ok(&ls(&node, &creator_keys, &["file", "revoke", &file_id, BUYER, "--from", CREATOR]));
     ok(&ls(&node, &buyer_keys, &["file", "cat", &cid, "--range", "0-16", "--from", BUYER]));
+    // A grant that runs out: the refusal says when.
+    ok(&ls(&node, &creator_keys, &["file", "grant", &file_id, STRANGER, "read", "--for", "2s", "--from", CREATOR]));
+    ok(&ls(&node, &buyer_keys, &["file", "cat", &cid, "--range", "0-16", "--from", STRANGER]));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // (a transaction, so a block with a later timestamp is the head the members read)
+    ok(&ls(&node, &creator_keys, &["file", "revoke", &file_id, "0x00000000000000000000000000000000000000bb", "--from", CREATOR]));
+    let e = err(&ls(&node, &buyer_keys, &["file", "cat", &cid, "--from", STRANGER]));
+    assert!(e.contains("access to file") && e.contains("expired on 20") && e.contains("no read access"), "{e}");
     // A new version under a new key: the buyer reads it, the revoked stranger gets nothing,
     // and the old version's key is no longer released (its version is not current).
     let v2: Vec<u8> = b"NIGHT-DRIVE-REMASTER-".iter().copied().cycle().take(300_000).collect();
