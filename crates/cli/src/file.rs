@@ -44,9 +44,12 @@ pub enum FileCommand {
         /// to the validator committee so that readers the registry allows can get it.
         #[command(flatten)]
         chain: ChainArg,
-        /// Also list it for sale at this price in coin (e.g. 2.5), paid to --from.
-        #[arg(long, value_parser = paid::parse_price)]
-        price: Option<alloy_primitives::U256>,
+        /// Also list it for sale at this price (e.g. 2.5) in coin, or in --token; paid to --from.
+        #[arg(long)]
+        price: Option<String>,
+        /// Price it in this ERC-20 (its address) instead of the chain's coin.
+        #[arg(long, requires = "price")]
+        token: Option<alloy_primitives::Address>,
     },
     /// Fetch a file (decrypting it if it is encrypted: with the key kept here, or with --from,
     /// from the validators if the registry lets that account read it) into a file.
@@ -282,10 +285,18 @@ fn read_to(n: &NodeArg, chain: &ChainArg, id: &str, range: Option<(u64, u64)>, o
 
 pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
     match cmd {
-        FileCommand::Add { node, path, public, cid_version, media_type, pin, json, chain, price } => {
+        FileCommand::Add { node, path, public, cid_version, media_type, pin, json, chain, price, token } => {
             if price.is_some() && chain.from.is_none() {
                 bail!("--price needs --from: the account that registers and sells the file");
             }
+            // The price is checked (and its token's decimals read) before anything is uploaded.
+            let sale = match &price {
+                Some(text) => {
+                    let unit = paid::Unit::of(&Rpc::new(&chain.rpc)?, token.unwrap_or_default())?;
+                    Some((unit.parse(text)?, unit))
+                }
+                None => None,
+            };
             if public && chain.from.is_some() {
                 bail!("--from registers an encrypted file; public files are plain IPFS content");
             }
@@ -323,13 +334,14 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
             let id = created["Hash"].as_str().context("the node answered without a CID")?.to_string();
             keys.keep(&id)?;
             if let Some((rpc, owner, reg)) = &registration {
-                paid::register(rpc, owner, reg, &Cid::try_from(id.as_str())?, price)?;
+                let (price, token) = sale.as_ref().map_or((None, Default::default()), |(p, u)| (Some(*p), u.token));
+                paid::register(rpc, owner, reg, &Cid::try_from(id.as_str())?, price, token)?;
                 created["FileId"] = serde_json::json!(reg.file_id);
             }
             if json {
                 println!("{created}");
             } else if let Some((_, _, reg)) = &registration {
-                let sale = price.map(|p| format!(", listed at {} ETH", alloy_primitives::utils::format_ether(p))).unwrap_or_default();
+                let sale = sale.as_ref().map(|(p, u)| format!(", listed at {}", u.format(*p))).unwrap_or_default();
                 println!("added {id} {} (encrypted; file id {}{sale})", path.display(), reg.file_id);
             } else {
                 println!("added {id} {} (encrypted; key kept in {})", path.display(), keys_dir(&node)?.display());
@@ -371,7 +383,7 @@ pub fn run(cmd: FileCommand) -> anyhow::Result<()> {
                 let kind = if a["public"] == true { "public" } else { "encrypted" };
                 println!("file {} ({kind}), owner {}, version {}", a["fileId"].as_str().unwrap_or_default(), a["owner"].as_str().unwrap_or_default(), a["version"]);
                 match a["listing"].as_object() {
-                    Some(l) => println!("for sale: {} ETH, {}", l["price"].as_str().unwrap_or_default(), if l["duration"] == 0 { "permanent access".to_string() } else { format!("{} s of access", l["duration"]) }),
+                    Some(l) => println!("for sale: {} {}, {}", l["price"].as_str().unwrap_or_default(), l["unit"].as_str().unwrap_or_default(), if l["duration"] == 0 { "permanent access".to_string() } else { format!("{} s of access", l["duration"]) }),
                     None => println!("not for sale"),
                 }
                 println!("sales: {}", a["sales"]);

@@ -16,7 +16,7 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_network::TxSignerSync;
 use alloy_primitives::TxKind;
 
-use alloy_primitives::{Address, B256, Bytes, U256, hex, utils::format_ether};
+use alloy_primitives::{Address, B256, Bytes, U256, hex};
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolCall, SolEvent};
 use anyhow::{Context, bail};
@@ -33,6 +33,60 @@ use crate::{
     release::os_rng,
     remote::{MAX_MESSAGE, read_capped},
 };
+
+alloy_sol_types::sol! {
+    /// What `--token` prices and `file buy` need of an ERC-20.
+    interface IERC20 {
+        function decimals() external view returns (uint8);
+        function symbol() external view returns (string);
+        function balanceOf(address account) external view returns (uint256);
+        function allowance(address owner, address spender) external view returns (uint256);
+        function approve(address spender, uint256 amount) external returns (bool);
+    }
+}
+
+/// What a price is counted in: the chain's coin, or an ERC-20 with its decimals and symbol.
+pub struct Unit {
+    pub token: Address,
+    pub decimals: u8,
+    pub symbol: String,
+}
+
+impl Unit {
+    /// `token` zero is the coin (18 decimals, ETH); an ERC-20 without `decimals()` counts in 18,
+    /// one without `symbol()` is named by its address.
+    pub fn of(rpc: &Rpc, token: Address) -> anyhow::Result<Self> {
+        if token == Address::ZERO {
+            return Ok(Self { token, decimals: 18, symbol: "ETH".into() });
+        }
+        if rpc.call("eth_getCode", json!([token, "latest"]))?.as_str().is_none_or(|c| c == "0x") {
+            bail!("{token} is not a contract, so not an ERC-20");
+        }
+        let decimals = rpc.view(token, IERC20::decimalsCall {}).unwrap_or(18);
+        let symbol = rpc
+            .view(token, IERC20::symbolCall {})
+            .ok()
+            .filter(|s| !s.is_empty() && s.len() <= 16 && s.chars().all(|c| c.is_ascii_alphanumeric()))
+            .unwrap_or_else(|| token.to_string());
+        Ok(Self { token, decimals, symbol })
+    }
+
+    /// `2.5` in this unit's smallest units.
+    pub fn parse(&self, text: &str) -> anyhow::Result<U256> {
+        let v: U256 = alloy_primitives::utils::parse_units(text, self.decimals)
+            .map_err(|e| anyhow::anyhow!("{text:?} is not an amount of {}: {e}", self.symbol))?
+            .into();
+        if v.is_zero() {
+            bail!("a price must be more than 0");
+        }
+        Ok(v)
+    }
+
+    pub fn format(&self, amount: U256) -> String {
+        let text = alloy_primitives::utils::format_units(amount, self.decimals).unwrap_or_else(|_| amount.to_string());
+        format!("{text} {}", self.symbol)
+    }
+}
 
 /// The chain side of a file command.
 #[derive(Debug, Args)]
@@ -270,19 +324,28 @@ pub fn update(rpc: &Rpc, chain: &ChainArg, file_id: B256, cid: &cid::Cid, versio
     Ok(())
 }
 
-/// Registers the uploaded manifest `cid` under the prepared id and lists it at `price` if given.
-pub fn register(rpc: &Rpc, owner: &PrivateKeySigner, reg: &Registration, cid: &cid::Cid, price: Option<U256>) -> anyhow::Result<()> {
+/// Registers the uploaded manifest `cid` under the prepared id and lists it at `price` (in
+/// `token`, zero for the coin) if given.
+pub fn register(
+    rpc: &Rpc,
+    owner: &PrivateKeySigner,
+    reg: &Registration,
+    cid: &cid::Cid,
+    price: Option<U256>,
+    token: Address,
+) -> anyhow::Result<()> {
     let call = FileRegistry::registerCall { salt: reg.salt, cid: cid.to_bytes().into(), metadataURI: String::new(), isPublic: false };
     rpc.transact(owner, FILE_REGISTRY, call.abi_encode(), U256::ZERO, "registering the file")?;
     if let Some(price) = price {
         let payees = vec![Market::Payee { account: owner.address(), bps: 10_000 }];
-        let list = Market::listCall { fileId: reg.file_id, token: Address::ZERO, price, duration: 0, payees };
+        let list = Market::listCall { fileId: reg.file_id, token, price, duration: 0, payees };
         rpc.transact(owner, MARKET, list.abi_encode(), U256::ZERO, "listing the file")?;
     }
     Ok(())
 }
 
-/// `lightstreams file buy`: pays the listed price for permanent (or the listed) access.
+/// `lightstreams file buy`: pays the listed price (coin, or an ERC-20 the Market may then draw,
+/// approved here first) for permanent (or the listed) access.
 pub fn buy(rpc: &Rpc, chain: &ChainArg, file_id: B256) -> anyhow::Result<String> {
     let signer = chain.signer("buying")?;
     let buyer = signer.address();
@@ -290,17 +353,32 @@ pub fn buy(rpc: &Rpc, chain: &ChainArg, file_id: B256) -> anyhow::Result<String>
     if !listing.active {
         bail!("file {file_id} is not for sale");
     }
-    if listing.token != Address::ZERO {
-        bail!("file {file_id} is sold for the ERC-20 {}; buy it with a wallet for now", listing.token);
-    }
-    let balance = rpc.quantity("eth_getBalance", json!([buyer, "latest"]))?;
-    if balance <= listing.price {
-        bail!("insufficient funds: need {} + gas, have {}", format_ether(listing.price), format_ether(balance));
-    }
-    let call = Market::buyCall { fileId: file_id, token: Address::ZERO, price: listing.price, duration: listing.duration };
-    rpc.transact(signer, MARKET, call.abi_encode(), listing.price, "buying")?;
+    let unit = Unit::of(rpc, listing.token)?;
+    let coins = rpc.quantity("eth_getBalance", json!([buyer, "latest"]))?;
+    let value = if listing.token == Address::ZERO {
+        if coins <= listing.price {
+            bail!("insufficient funds: need {} + gas, have {}", unit.format(listing.price), unit.format(coins));
+        }
+        listing.price
+    } else {
+        let have = rpc.view(listing.token, IERC20::balanceOfCall { account: buyer })?;
+        if have < listing.price {
+            bail!("insufficient funds: need {}, have {}", unit.format(listing.price), unit.format(have));
+        }
+        if coins.is_zero() {
+            bail!("insufficient funds: {buyer} holds no ETH to pay gas with");
+        }
+        let allowed = rpc.view(listing.token, IERC20::allowanceCall { owner: buyer, spender: MARKET })?;
+        if allowed < listing.price {
+            let approve = IERC20::approveCall { spender: MARKET, amount: listing.price };
+            rpc.transact(signer, listing.token, approve.abi_encode(), U256::ZERO, "approving the Market to draw the price")?;
+        }
+        U256::ZERO
+    };
+    let call = Market::buyCall { fileId: file_id, token: listing.token, price: listing.price, duration: listing.duration };
+    rpc.transact(signer, MARKET, call.abi_encode(), value, "buying")?;
     let access = if listing.duration == 0 { "permanent access".to_string() } else { format!("access for {} s", listing.duration) };
-    Ok(format!("bought {file_id} for {} ETH; {access}", format_ether(listing.price)))
+    Ok(format!("bought {file_id} for {}; {access}", unit.format(listing.price)))
 }
 
 /// The file id a user names: `0x…` (32 bytes) or a manifest CID whose key release names it.
@@ -459,15 +537,6 @@ fn why_no_access(rpc: &Rpc, registry: Address, file_id: B256, reader: Address) -
     })
 }
 
-/// A decimal coin amount (`2.5`) in wei.
-pub fn parse_price(s: &str) -> Result<U256, String> {
-    let v = alloy_primitives::utils::parse_ether(s).map_err(|e| format!("{s:?} is not an amount of coin: {e}"))?;
-    if v.is_zero() {
-        return Err("a price must be more than 0".into());
-    }
-    Ok(v)
-}
-
 /// Access levels as the FileRegistry numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Level {
@@ -542,6 +611,7 @@ fn when(expiry: u64) -> String {
 pub fn access(rpc: &Rpc, file_id: B256) -> anyhow::Result<Value> {
     let file = file_of(rpc, file_id)?;
     let listing = rpc.view(MARKET, Market::listingOfCall { fileId: file_id })?.listing;
+    let unit = Unit::of(rpc, listing.token)?;
     let kinds = [
         FileRegistry::AccessGranted::SIGNATURE_HASH,
         FileRegistry::AccessRevoked::SIGNATURE_HASH,
@@ -580,7 +650,8 @@ pub fn access(rpc: &Rpc, file_id: B256) -> anyhow::Result<Value> {
         "version": file.version,
         "public": file.isPublic,
         "listing": listing.active.then(|| json!({
-            "price": format_ether(listing.price),
+            "price": alloy_primitives::utils::format_units(listing.price, unit.decimals).unwrap_or_default(),
+            "unit": unit.symbol,
             "token": listing.token,
             "duration": listing.duration,
         })),

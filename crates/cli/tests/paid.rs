@@ -296,3 +296,55 @@ fn the_gateway_streams_a_paid_file_to_a_reader_who_signed_its_challenge() {
         assert!(!b.windows(20).any(|w| w == b"GATEWAY-STREAM-FLAC-"), "{} holds plaintext", p.display());
     }
 }
+
+alloy_sol_types::sol! {
+    function mint(address to, uint256 amount);
+    function balanceOf(address account) returns (uint256);
+}
+
+#[test]
+fn a_file_priced_in_an_erc20_is_bought_with_it() {
+    use alloy_sol_types::SolCall;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(Some(&dir.path().join("data")), &[]);
+    let (creator_keys, buyer_keys) = (dir.path().join("creator-keys"), dir.path().join("buyer-keys"));
+    // An ERC-20 (no decimals(): counted in 18), 3 tokens minted to the buyer.
+    let artifact: serde_json::Value = serde_json::from_str(ls_contracts::artifacts::TEST_TOKEN).unwrap();
+    let send = |data: String, to: Option<&str>| {
+        let mut tx = serde_json::json!({"from": CREATOR, "data": data, "gas": "0x200000"});
+        if let Some(to) = to {
+            tx["to"] = serde_json::json!(to);
+        }
+        let hash = node.ok("eth_sendTransaction", serde_json::json!([tx]));
+        node.wait_receipt(hash.as_str().unwrap(), std::time::Duration::from_secs(10))
+    };
+    let receipt = send(artifact["bytecode"].as_str().unwrap().to_string(), None);
+    let token = receipt["contractAddress"].as_str().unwrap().to_string();
+    let three = alloy_primitives::U256::from(3u64) * alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18u64));
+    let mint = mintCall { to: BUYER.parse().unwrap(), amount: three }.abi_encode();
+    send(format!("0x{}", alloy_primitives::hex::encode(mint)), Some(&token));
+
+    let src = dir.path().join("track.mp3");
+    let track: Vec<u8> = b"TOKEN-PRICED-".iter().copied().cycle().take(100_000).collect();
+    std::fs::write(&src, &track).unwrap();
+    let e = err(&ls(&node, &creator_keys, &["file", "add", "--from", CREATOR, "--price", "1", "--token", BUYER, src.to_str().unwrap()]));
+    assert!(e.contains("not a contract"), "{e}");
+    let added = ok(&ls(&node, &creator_keys, &["file", "add", "--json", "--from", CREATOR, "--price", "2.5", "--token", &token, src.to_str().unwrap()]));
+    let file_id = serde_json::from_str::<serde_json::Value>(&added).unwrap()["FileId"].as_str().unwrap().to_string();
+    let access: serde_json::Value = serde_json::from_str(&ok(&ls(&node, &creator_keys, &["file", "access", &file_id, "--json"]))).unwrap();
+    assert_eq!(access["listing"]["price"], "2.500000000000000000", "{access}");
+    assert_eq!(access["listing"]["token"].as_str().unwrap().to_lowercase(), token.to_lowercase());
+
+    // A buyer without enough of the token is told how much it has.
+    let e = err(&ls(&node, &buyer_keys, &["file", "buy", &file_id, "--from", STRANGER]));
+    assert!(e.contains("insufficient funds: need 2.500000000000000000") && e.contains("have 0.000000000000000000"), "{e}");
+    // The buyer approves the Market and pays 2.5 of its 3 tokens.
+    let bought = ok(&ls(&node, &buyer_keys, &["file", "buy", &file_id, "--from", BUYER]));
+    assert!(bought.contains("for 2.500000000000000000"), "{bought}");
+    let balance = |who: &str| {
+        let data = format!("0x{}", alloy_primitives::hex::encode(balanceOfCall { account: who.parse().unwrap() }.abi_encode()));
+        node.u256("eth_call", serde_json::json!([{"to": token, "data": data}, "latest"]))
+    };
+    assert_eq!(balance(BUYER), three / alloy_primitives::U256::from(6u64));
+    assert_eq!(ok(&ls(&node, &buyer_keys, &["file", "cat", &file_id, "--range", "0-12", "--from", BUYER])).as_bytes(), &track[..13]);
+}
