@@ -78,6 +78,10 @@ pub struct NodeArgs {
     /// End a gateway upload whose body sends nothing for this long (e.g. 30s), with 408.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     upload_idle_timeout: Duration,
+    /// Key-release requests (lightstreams_releaseKey) one IP address may make per second, in
+    /// bursts of twice that; 0 for no limit. Each account has its own limit besides.
+    #[arg(long, default_value_t = 500)]
+    release_peer_rate: u32,
     /// Memory kept for recently read blocks (e.g. 64MiB; 0 turns the cache off).
     #[arg(long, default_value = "64MiB", value_parser = parse_size)]
     block_cache: u64,
@@ -258,7 +262,8 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     };
     let (committee, share) = crate::release::open_or_deal(&dir, member).context("opening the key-release share")?;
     let endpoints = Arc::new(std::sync::OnceLock::new());
-    let key_release = crate::release::KeyRelease::new(chain.clone(), committee, share, endpoints.clone())?;
+    let key_release =
+        crate::release::KeyRelease::new(chain.clone(), committee, share, endpoints.clone(), args.release_peer_rate)?;
     module.merge(crate::release::module(key_release)).context("registering key-release methods")?;
     let browser = ls_rpc::BrowserPolicy { cors: args.rpc_cors.clone(), vhosts: args.rpc_vhosts.clone() };
     let rpc = ls_rpc::start(ls_rpc::RpcConfig { addr: args.rpc_addr, browser, ..Default::default() }, module)

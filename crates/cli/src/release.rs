@@ -19,14 +19,16 @@ use alloy_sol_types::SolCall;
 use anyhow::{Context, bail};
 use jsonrpsee::{RpcModule, types::ErrorObjectOwned};
 use ls_access::{
-    AclAtFinalized, AclError, CommitteePublic, ReleaseDomain, ReleaseError, Releaser, ReleaserConfig, ShareFile,
-    SignedReleaseRequest, SystemClock,
+    AclAtFinalized, AclError, CommitteePublic, RateLimit, RateLimiter, ReleaseDomain, ReleaseError, Releaser,
+    ReleaserConfig, ShareFile, SignedReleaseRequest, SystemClock,
 };
 use ls_chain::Chain;
 use ls_contracts::{FILE_REGISTRY, FileRegistry};
 use ls_evm::CallLimits;
 
 pub(crate) const DIR: &str = "keyrelease";
+/// IP addresses with a refilling key-release bucket tracked at once.
+const MAX_TRACKED_PEERS: usize = 100_000;
 const SHARE: &str = "share.key";
 const COMMITTEE: &str = "committee.hex";
 
@@ -146,6 +148,9 @@ pub struct KeyRelease {
     releaser: Releaser<ChainAcl, SystemClock>,
     /// The members' RPC endpoints, known once the server is bound.
     endpoints: Arc<OnceLock<Vec<String>>>,
+    /// Requests per IP address: signature recovery and the access check run before the
+    /// releaser's per-account limit, and accounts cost nothing to make.
+    peers: Option<parking_lot::Mutex<RateLimiter<std::net::IpAddr>>>,
 }
 
 impl KeyRelease {
@@ -154,11 +159,28 @@ impl KeyRelease {
         committee: CommitteePublic,
         share: ls_access::Share,
         endpoints: Arc<OnceLock<Vec<String>>>,
+        peer_rate: u32,
     ) -> anyhow::Result<Self> {
         let domain = ReleaseDomain { chain_id: chain.spec().chain_id, registry: FILE_REGISTRY };
         let releaser =
             Releaser::new(domain, &committee, share, ChainAcl::new(chain), SystemClock, ReleaserConfig::default())?;
-        Ok(Self { committee, releaser, endpoints })
+        let peers = (peer_rate > 0).then(|| {
+            let limit = RateLimit { burst: peer_rate.saturating_mul(2), refill_every_millis: (1000 / u64::from(peer_rate)).max(1) };
+            parking_lot::Mutex::new(RateLimiter::new(limit, MAX_TRACKED_PEERS))
+        });
+        Ok(Self { committee, releaser, endpoints, peers })
+    }
+
+    /// Takes a token from `peer`'s bucket, or says when to retry.
+    fn admit(&self, peer: Option<&ls_rpc::PeerAddr>) -> Result<(), ErrorObjectOwned> {
+        let (Some(peers), Some(ls_rpc::PeerAddr(addr))) = (&self.peers, peer) else {
+            return Ok(());
+        };
+        let now = ls_access::Clock::now_millis(&SystemClock);
+        peers.lock().try_acquire(&addr.ip(), now).map_err(|ms| {
+            let msg = format!("rate limited: peer {} may retry in {ms} ms", addr.ip());
+            ErrorObjectOwned::owned(-32005, msg, None::<()>)
+        })
     }
 }
 
@@ -184,7 +206,8 @@ pub fn module(release: KeyRelease) -> RpcModule<KeyRelease> {
         })
     })
     .expect("a fresh module has no methods");
-    m.register_blocking_method("lightstreams_releaseKey", |params, kr, _| {
+    m.register_blocking_method("lightstreams_releaseKey", |params, kr, ext| {
+        kr.admit(ext.get::<ls_rpc::PeerAddr>())?;
         let raw: Bytes = params.one()?;
         let signed = SignedReleaseRequest::from_bytes(&raw).map_err(|e| release_error(ReleaseError::Request(e)))?;
         let sealed = kr.releaser.release(&mut os_rng(), &signed).map_err(release_error)?;

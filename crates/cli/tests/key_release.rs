@@ -110,3 +110,30 @@ fn a_wrapped_key_is_released_only_to_readers_the_registry_allows() {
     let node = Node::start(Some(dir.path()), &[]);
     assert_eq!(node.ok("lightstreams_committee", json!([]))["committee"], info["committee"]);
 }
+
+#[test]
+fn one_address_is_limited_whatever_accounts_it_signs_with() {
+    // --release-peer-rate 2: bursts of 4, then one more every 500 ms, for all requests from one
+    // IP address, even each from a fresh account (accounts cost nothing to make).
+    let node = Node::start(None, &["--release-peer-rate", "2"]);
+    let file_id = B256::repeat_byte(0x42);
+    let answers: Vec<Value> = (0..8u64)
+        .map(|i| {
+            let key = B256::from(alloy_primitives::keccak256(i.to_be_bytes()));
+            let key = hex::encode(key);
+            let account = signer(&key).address();
+            release(&node, &request(file_id, 1, account, &key, i))
+        })
+        .collect();
+    let limited: Vec<&Value> =
+        answers.iter().filter(|r| r["error"]["message"].as_str().unwrap().starts_with("rate limited: peer 127.0.0.1")).collect();
+    assert!(limited.len() >= 3, "{answers:?}");
+    assert_eq!(limited[0]["error"]["code"], json!(-32005));
+    // The others got as far as the access check.
+    assert!(answers.iter().take(4).all(|r| r["error"]["message"].as_str().unwrap().contains("unknown file")
+        || r["error"]["message"].as_str().unwrap().contains("no read access")), "{answers:?}");
+    // After a pause, the address may ask again.
+    std::thread::sleep(Duration::from_millis(1100));
+    let r = release(&node, &request(file_id, 1, DEV1, KEY1, 99));
+    assert!(!r["error"]["message"].as_str().unwrap().starts_with("rate limited"), "{r}");
+}

@@ -28,9 +28,14 @@ pub use dev::DevControl;
 pub use api::{EthApi, RpcLimits, SUGGESTED_TIP, SYNC_SLACK, rpc_block, rpc_header, rpc_receipts, rpc_transaction};
 pub use guard::BrowserPolicy;
 use jsonrpsee::{
-    RpcModule,
-    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
+    Methods, RpcModule,
+    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle, serve_with_graceful_shutdown, stop_channel},
 };
+
+/// The remote address of the connection a call came on, in every method's `Extensions` (for
+/// limits per peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// Server limits and address.
 #[derive(Debug, Clone)]
@@ -92,11 +97,14 @@ pub struct RunningServer {
     pub handle: ServerHandle,
 }
 
-/// Binds and starts serving `module` (merge more namespaces into it first).
+/// Binds and starts serving `module` (merge more namespaces into it first). Each call's
+/// `Extensions` hold the [`PeerAddr`] it came from (jsonrpsee's own accept loop keeps that to
+/// itself, so this one accepts connections and hands them to jsonrpsee's service).
 pub async fn start<C: Send + Sync + 'static>(
     cfg: RpcConfig,
     module: RpcModule<C>,
 ) -> std::io::Result<RunningServer> {
+    use tower::Service as _;
     let policy = std::sync::Arc::new(cfg.browser.clone());
     let config = ServerConfig::builder()
         .max_request_body_size(cfg.max_request_body)
@@ -106,14 +114,40 @@ pub async fn start<C: Send + Sync + 'static>(
         .set_batch_request_config(BatchRequestConfig::Limit(cfg.max_batch))
         .set_id_provider(HexIdProvider)
         .build();
-    let server = Server::builder()
+    let service = Server::builder()
         .set_config(config)
         .set_http_middleware(
             tower::ServiceBuilder::new().layer(guard::GuardLayer(policy.clone())).layer(policy.cors_layer()),
         )
-        .build(cfg.addr)
-        .await?;
-    let local_addr = server.local_addr()?;
-    let handle = server.start(module);
+        .to_service_builder();
+    let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
+    let local_addr = listener.local_addr()?;
+    let (stop, handle) = stop_channel();
+    let methods: Methods = module.into();
+    tokio::spawn(async move {
+        loop {
+            let (socket, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of descriptors, say: wait rather than spin.
+                        tracing::debug!(error = %e, "accepting an RPC connection failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = stop.clone().shutdown() => break,
+            };
+            let _ = socket.set_nodelay(true);
+            // One jsonrpsee service per connection (one connection id: subscriptions live on it).
+            let svc = service.clone().build(methods.clone(), stop.clone());
+            let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(PeerAddr(peer));
+                let mut svc = svc.clone();
+                async move { svc.call(req).await }
+            });
+            tokio::spawn(serve_with_graceful_shutdown(socket, svc, stop.clone().shutdown()));
+        }
+    });
     Ok(RunningServer { local_addr, handle })
 }
