@@ -294,3 +294,29 @@ async fn a_want_asks_who_has_the_block_and_takes_it_from_one_that_does() {
     assert!(entries(&next(&mut q_in).await).iter().all(|e| e.0 == cx && e.2), "Q hears the cancel too");
     assert!(is_connected(&net, q.id).await, "a block asked for is welcome");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_uploaded_here_goes_to_a_peer_already_waiting_for_it() {
+    // The bare peer wants X, which the node lacks; X is then written through the node's
+    // fetching store (what a gateway upload does) and the peer gets it without asking again.
+    let store = Arc::new(MemBlockstore::default());
+    let (net, addr) = node(store.clone()).await;
+    let mut raw = raw_peer(addr).await;
+    let mut out = open(&mut raw, net.peer_id()).await;
+    let x = data(30_000, 6);
+    let cx = Cid::new_v1(0x55, sha256(&x));
+    let ask = Message {
+        wantlist: Some(Wantlist { entries: vec![want(&cx, WantType::Block, true)], full: false }),
+        ..Default::default()
+    };
+    message::write(&mut out, &ask).await.unwrap();
+    let (_, mut stream) = tokio::time::timeout(Duration::from_secs(10), raw.incoming.next()).await.unwrap().unwrap();
+    let first = next(&mut stream).await;
+    assert_eq!(first.block_presences.len(), 1, "DONT_HAVE first: {first:?}");
+    assert_eq!(first.block_presences[0].r#type, PresenceType::DontHave as i32);
+    let fetching = ls_network::FetchingBlockstore::new(store, net.clone(), Duration::from_secs(5));
+    fetching.put(cx, x.clone()).unwrap();
+    let msg = next(&mut stream).await;
+    assert_eq!(msg.payload.len(), 1, "{msg:?}");
+    assert_eq!(msg.payload[0].data, x);
+}

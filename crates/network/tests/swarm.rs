@@ -388,3 +388,36 @@ async fn a_peer_that_lacks_the_file_is_passed_over_without_delay() {
     // 17 blocks; waiting out session::HAVE_WAIT for each would take 8 s.
     assert!(took < Duration::from_secs(4), "{took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetched_root_is_announced_so_a_later_reader_finds_the_copy() {
+    // B reads a file from A through its fetching store, which announces the root. A then goes
+    // away; C, connected only to a bare DHT peer D, finds B through the provider record.
+    let file = noise(1 << 20, 3);
+    let sa = Arc::new(MemBlockstore::default());
+    let root = import(&file[..], sa.as_ref(), ImportOptions { cid_version: CidVersion::V0, ..Default::default() })
+        .unwrap()
+        .root;
+    let (sb, sc) = (Arc::new(MemBlockstore::default()), Arc::new(MemBlockstore::default()));
+    let (a, b, c, d) = (
+        node(sa).await,
+        node(sb.clone()).await,
+        node(sc.clone()).await,
+        node(Arc::new(MemBlockstore::default())).await,
+    );
+    connect(&b, &a).await;
+    connect(&b, &d).await;
+    assert_eq!(read_through(sb, &b, root).await, file);
+    a.shutdown().await;
+    connect(&c, &d).await;
+    // The announcement runs in the background: retried (bounded) until C finds B.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.get_block(root, Duration::from_secs(2)).await {
+            Ok(_) => break,
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "C never found B: {e}"),
+        }
+    }
+    assert!(c.peers().await.unwrap().iter().any(|p| p.peer_id == b.peer_id()), "C connected to B");
+    assert_eq!(read_through(sc, &c, root).await, file);
+}
