@@ -28,6 +28,16 @@ use crate::{FetchError, NetworkHandle};
 /// the background, so a sequential read (a whole file, a range over many leaves) costs about
 /// one round trip per [`PREFETCH`] blocks instead of one per block. A range read overshoots by
 /// at most that many blocks.
+///
+/// **Copies follow demand.** A fetched block that is no known node's child (the root of what a
+/// reader asked for: the gateway reads the root first) is announced in the DHT
+/// ([`NetworkHandle::provide`], in the background, once per [`ANNOUNCED`] roots remembered), so
+/// later readers' provider lookups find this node as well as the origin and their sessions
+/// spread over both. A cached copy may be trimmed later; a reader asking then hears DONT_HAVE
+/// and moves on.
+///
+/// **Local writes.** `put` (an upload through the gateway or the repo) tells the network
+/// ([`NetworkHandle::notify_local`]), so a peer already waiting for the block gets it.
 pub struct FetchingBlockstore {
     local: Arc<dyn Blockstore>,
     net: NetworkHandle,
@@ -37,7 +47,12 @@ pub struct FetchingBlockstore {
     /// Blocks read or fetched, most recent last out: the order in which a cache quota removes
     /// unpinned ones (see `Repo::trim`).
     recent: parking_lot::Mutex<lru::LruCache<Cid, ()>>,
+    /// Roots announced lately (not announced again).
+    announced: parking_lot::Mutex<lru::LruCache<Cid, ()>>,
 }
+
+/// Fetched roots remembered as announced.
+pub const ANNOUNCED: usize = 1024;
 
 /// Blocks whose last use is remembered for the cache quota (256 Ki blocks of 256 KiB: 64 GiB);
 /// older ones count as never used, so they are the first to go.
@@ -66,6 +81,9 @@ impl FetchingBlockstore {
             parents: parking_lot::Mutex::new(parents),
             recent: parking_lot::Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(RECENT).expect("non-zero constant"),
+            )),
+            announced: parking_lot::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(ANNOUNCED).expect("non-zero constant"),
             )),
         }
     }
@@ -163,7 +181,9 @@ fn unavailable(e: FetchError) -> BlockstoreError {
 
 impl Blockstore for FetchingBlockstore {
     fn put(&self, cid: Cid, data: Bytes) -> Result<(), BlockstoreError> {
-        self.local.put(cid, data)
+        self.local.put(cid, data)?;
+        self.net.notify_local(vec![cid]);
+        Ok(())
     }
 
     fn get(&self, cid: &Cid) -> Result<Option<Bytes>, BlockstoreError> {
@@ -174,6 +194,7 @@ impl Blockstore for FetchingBlockstore {
                 Ok(Some(b))
             }
             Ok(None) => {
+                let root = !self.parents.lock().position.contains_key(cid);
                 self.prefetch_after(cid);
                 let got = self.fetch(cid)?;
                 if let Some(b) = &got {
@@ -181,6 +202,9 @@ impl Blockstore for FetchingBlockstore {
                     // The Bitswap client stores what it fetches too; a present block is a no-op.
                     self.local.put(*cid, b.clone())?;
                     self.remember(cid, b);
+                    if root && self.announced.lock().put(*cid, ()).is_none() {
+                        self.net.spawn_provide(*cid);
+                    }
                 }
                 Ok(got)
             }

@@ -4,18 +4,21 @@
 //!
 //! - [`Network::start`] runs the swarm on its own task and returns a [`NetworkHandle`]: peer id,
 //!   listen addresses, `dial`, `peers`, `get_block` (with a timeout; the error names the CID),
-//!   `provide`.
+//!   `provide`, `notify_local` (a block written here reaches peers waiting for it).
+//! - [`session`]: whom a want asks (want-have to all, want-block to one holder).
 //! - [`FetchingBlockstore`] is a `Blockstore` that reads locally and fetches what is missing from
 //!   peers, so the gateway and the exporter need not know about the network.
 //! - [`load_or_create_keypair`]: the persistent ed25519 peer key.
 //!
 //! Peers that send a block we never asked for (which is also how a block whose bytes do not
 //! match the wanted CID shows up: a received block is named by the hash of its bytes) are
-//! disconnected and refused from then on.
+//! disconnected and refused from then on. A block for anything we want is taken from any peer,
+//! whether we asked it for the block or only whether it has it (as Kubo does).
 
 pub mod bitswap;
 mod fetching;
 mod key;
+pub mod session;
 mod store;
 
 use std::{
@@ -156,6 +159,8 @@ enum Command {
     Get { id: u64, cid: Cid, reply: oneshot::Sender<Result<Bytes, FetchError>> },
     Cancel { id: u64 },
     Provide(Cid, oneshot::Sender<Result<(), NetworkError>>),
+    /// Blocks just written to the store by this node (an upload): peers waiting get them.
+    Local(Vec<Cid>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -256,6 +261,7 @@ impl Network {
         }
         let (tx, rx) = mpsc::channel(1024);
         let stats = Arc::new(bitswap::Stats::default());
+        let (stored_tx, stored_rx) = mpsc::unbounded_channel();
         let actor = Actor {
             swarm,
             config,
@@ -274,6 +280,11 @@ impl Network {
             provides: HashMap::new(),
             recently_wanted: lru::LruCache::new(NonZeroUsize::new(16 * 1024).expect("non-zero literal")),
             blocked: VecDeque::new(),
+            sessions: session::Sessions::default(),
+            storing: HashMap::new(),
+            just_stored: lru::LruCache::new(NonZeroUsize::new(JUST_STORED).expect("non-zero constant")),
+            stored_tx,
+            stored_rx,
         };
         tokio::spawn(actor.run());
         Ok(NetworkHandle {
@@ -386,6 +397,27 @@ impl NetworkHandle {
         self.ask(|tx| Command::Provide(cid, tx)).await?
     }
 
+    /// [`NetworkHandle::provide`] in the background (a failure is logged, not returned).
+    pub fn spawn_provide(&self, cid: Cid) {
+        let me = self.clone();
+        self.runtime.spawn(async move {
+            if let Err(e) = me.provide(cid).await {
+                tracing::debug!(%cid, error = %e, "not announced");
+            }
+        });
+    }
+
+    /// Tells the network that `cids` were just written to the local store by this node (an
+    /// upload, not a fetch: fetched blocks are handled by the network itself), so peers
+    /// already waiting for one of them get it now rather than never. Never blocks: if the
+    /// swarm's queue is full the notice is dropped (a peer then gets the block when it asks
+    /// again, e.g. on reconnecting).
+    pub fn notify_local(&self, cids: Vec<Cid>) {
+        if !cids.is_empty() {
+            let _ = self.tx.try_send(Command::Local(cids));
+        }
+    }
+
     /// Stops the swarm (closing every connection) and waits for it.
     pub async fn shutdown(&self) {
         let _ = self.ask(Command::Shutdown).await;
@@ -406,6 +438,8 @@ impl Drop for CancelOnDrop {
 
 struct Query {
     waiters: Vec<(u64, oneshot::Sender<Result<Bytes, FetchError>>)>,
+    /// Whom we asked for the block, and how ([`session`]).
+    want: session::Want,
 }
 
 struct Actor {
@@ -433,12 +467,34 @@ struct Actor {
     /// after we cancelled) is late, not hostile.
     recently_wanted: lru::LruCache<Cid, ()>,
     blocked: VecDeque<PeerId>,
+    /// Per-peer load and latency for choosing whom to ask for a block.
+    sessions: session::Sessions,
+    /// Blocks received and not yet in the store: a want for one of them (a prefetch that looked
+    /// in the store a moment too early) is answered from here rather than asked of peers again.
+    storing: HashMap<Cid, Bytes>,
+    /// The last blocks written, for a want that raced the write the same way.
+    just_stored: lru::LruCache<Cid, (std::time::Instant, Bytes)>,
+    /// The writing task reports the blocks it is done with (at most one report per message
+    /// received, so the channel holds no more than the writes in flight).
+    stored_tx: mpsc::UnboundedSender<Vec<Cid>>,
+    stored_rx: mpsc::UnboundedReceiver<Vec<Cid>>,
 }
+
+/// Blocks kept in memory after they were stored (4 MiB of 256 KiB leaves, 32 MiB at most),
+/// for as long as a want may race the write (a later want is a want: asked of peers).
+const JUST_STORED: usize = 16;
+const JUST_STORED_FOR: Duration = Duration::from_millis(500);
+
+/// How often open wants are checked for an overdue peer or a HAVE that did not come.
+const TICK: Duration = Duration::from_millis(100);
 
 impl Actor {
     async fn run(mut self) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = tick.tick() => self.tick(),
                 cmd = self.rx.recv() => match cmd {
                     Some(Command::Shutdown(done)) => {
                         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
@@ -453,6 +509,13 @@ impl Actor {
                 },
                 event = self.swarm.select_next_some() => self.event(event),
                 Some(msg) = self.inbound.recv() => self.bitswap_inbound(msg),
+                Some(cids) = self.stored_rx.recv() => {
+                    for c in cids {
+                        if let Some(data) = self.storing.remove(&c) {
+                            self.just_stored.put(c, (std::time::Instant::now(), data));
+                        }
+                    }
+                }
             }
         }
     }
@@ -480,6 +543,24 @@ impl Actor {
                 let _ = reply.send(peers);
             }
             Command::Get { id, cid, reply } => {
+                if let Some(data) = self.storing.get(&cid) {
+                    let _ = reply.send(Ok(data.clone()));
+                    return;
+                }
+                if let Some((at, data)) = self.just_stored.get(&cid).cloned()
+                    && at.elapsed() < JUST_STORED_FOR
+                {
+                    // Written back in case it was removed since (a present block is a no-op).
+                    let store = self.store.clone();
+                    let d = data.clone();
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = store.put(cid, d) {
+                            tracing::warn!(%cid, error = %e, "storing a fetched block failed");
+                        }
+                    });
+                    let _ = reply.send(Ok(data));
+                    return;
+                }
                 if self.peers.is_empty() {
                     let _ = reply.send(Err(FetchError::NoPeers { cid }));
                     return;
@@ -494,14 +575,19 @@ impl Actor {
                     let _ = reply.send(Err(FetchError::Busy { cid, limit: self.config.max_wants }));
                     return;
                 }
-                // Connected peers get the want now; Kademlia may name providers we are not
-                // connected to, which are then dialled (and get the want on connecting).
-                self.broadcast(|| bitswap::ToPeer::Want { cids: vec![cid], full: false });
+                // Connected peers get the want now (a want-have, or a want-block for the one
+                // peer chosen: see `session`); Kademlia may name providers we are not connected
+                // to, which are then dialled (and get the want on connecting).
+                let peers: Vec<PeerId> = self.bitswap_peers.keys().copied().collect();
+                let (want, sends) = self.sessions.start(&peers, std::time::Instant::now());
+                for (peer, kind) in sends {
+                    self.send_want(peer, vec![(cid, kind)], false);
+                }
                 let key = kad::RecordKey::new(&cid.hash().to_bytes());
                 let lookup = self.swarm.behaviour_mut().kad.get_providers(key);
                 self.lookups.insert(lookup, cid);
                 self.by_request.insert(id, cid);
-                self.queries.insert(cid, Query { waiters: vec![(id, reply)] });
+                self.queries.insert(cid, Query { waiters: vec![(id, reply)], want });
             }
             Command::Cancel { id } => {
                 let Some(cid) = self.by_request.remove(&id) else {
@@ -512,9 +598,18 @@ impl Actor {
                 };
                 query.waiters.retain(|(w, _)| *w != id);
                 if query.waiters.is_empty() {
-                    self.queries.remove(&cid);
+                    if let Some(q) = self.queries.remove(&cid) {
+                        self.sessions.ended(q.want);
+                    }
                     self.end_lookups(cid);
                     self.broadcast(|| bitswap::ToPeer::Cancel(vec![cid]));
+                }
+            }
+            Command::Local(cids) => {
+                for tx in self.bitswap_peers.values() {
+                    for &cid in &cids {
+                        let _ = tx.try_send(bitswap::ToPeer::Arrived(cid));
+                    }
                 }
             }
             Command::Provide(cid, reply) => {
@@ -537,6 +632,7 @@ impl Actor {
         let Some(query) = self.queries.remove(&cid) else {
             return;
         };
+        self.sessions.ended(query.want);
         self.end_lookups(cid);
         self.broadcast(|| bitswap::ToPeer::Cancel(vec![cid]));
         for (id, reply) in query.waiters {
@@ -555,6 +651,33 @@ impl Actor {
         }
     }
 
+    /// Queues our wants for `peer`'s task.
+    fn send_want(&self, peer: PeerId, wants: Vec<(Cid, bitswap::message::WantType)>, full: bool) {
+        if let Some(tx) = self.bitswap_peers.get(&peer)
+            && tx.try_send(bitswap::ToPeer::Want { wants, full }).is_err()
+        {
+            tracing::debug!(%peer, "a peer's bitswap queue is full; a want is dropped");
+        }
+    }
+
+    /// Moves on wants whose peer is overdue or that heard no HAVE in time.
+    fn tick(&mut self) {
+        if self.queries.is_empty() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let peers: Vec<PeerId> = self.bitswap_peers.keys().copied().collect();
+        let mut sends: HashMap<PeerId, Vec<(Cid, bitswap::message::WantType)>> = HashMap::new();
+        for (cid, q) in self.queries.iter_mut() {
+            for p in self.sessions.tick(&mut q.want, &peers, now) {
+                sends.entry(p).or_default().push((*cid, bitswap::message::WantType::Block));
+            }
+        }
+        for (peer, wants) in sends {
+            self.send_want(peer, wants, false);
+        }
+    }
+
     /// The task serving `peer`, started on first use.
     fn peer_task(&mut self, peer: PeerId) -> &mpsc::Sender<bitswap::ToPeer> {
         self.bitswap_peers.entry(peer).or_insert_with(|| {
@@ -563,9 +686,11 @@ impl Actor {
     }
 
     fn bitswap_inbound(&mut self, msg: bitswap::Inbound) {
-        let (peer, wants, full, blocks) = match msg {
+        let (peer, wants, full, blocks, presences) = match msg {
             bitswap::Inbound::Misbehaved { peer, why } => return self.misbehaved(peer, &why),
-            bitswap::Inbound::Message { peer, wants, full, blocks } => (peer, wants, full, blocks),
+            bitswap::Inbound::Message { peer, wants, full, blocks, presences } => {
+                (peer, wants, full, blocks, presences)
+            }
         };
         if !self.swarm.is_connected(&peer) {
             return;
@@ -575,10 +700,26 @@ impl Actor {
         {
             tracing::debug!(%peer, "a peer's bitswap queue is full; its wants are dropped");
         }
+        let now = std::time::Instant::now();
+        let mut next = Vec::new();
+        for (cid, have) in presences {
+            // A presence for something we no longer want (or never asked about) is ignored.
+            if let Some(q) = self.queries.get_mut(&cid)
+                && let Some(p) = self.sessions.presence(&mut q.want, peer, have, now)
+            {
+                next.push((p, cid));
+            }
+        }
+        for (p, cid) in next {
+            self.send_want(p, vec![(cid, bitswap::message::WantType::Block)], false);
+        }
         let mut wanted = Vec::new();
         let mut unasked = None;
         for (cid, data) in blocks {
-            if self.queries.contains_key(&cid) {
+            // Like Kubo, a block for anything we want is taken from any peer, whether it was
+            // asked for the block, only whether it has it, or not at all (it kept an old want).
+            if let Some(q) = self.queries.get(&cid) {
+                self.sessions.block(&q.want, peer, now);
                 self.finish(cid, data.clone());
                 wanted.push((cid, data));
             } else if self.recently_wanted.contains(&cid) {
@@ -598,9 +739,14 @@ impl Actor {
 
     /// Stores blocks we wanted (the reader's store may write them too: a present block is a
     /// no-op), one blocking task per message, and offers each to the peers that wanted it.
-    fn keep(&self, blocks: Vec<(Cid, Bytes)>) {
+    fn keep(&mut self, blocks: Vec<(Cid, Bytes)>) {
         let store = self.store.clone();
         let stats = self.stats.clone();
+        let done = self.stored_tx.clone();
+        let cids: Vec<Cid> = blocks.iter().map(|(c, _)| *c).collect();
+        for (cid, data) in &blocks {
+            self.storing.insert(*cid, data.clone());
+        }
         let peers: Vec<mpsc::Sender<bitswap::ToPeer>> = self.bitswap_peers.values().cloned().collect();
         tokio::spawn(async move {
             let stored = tokio::task::spawn_blocking(move || {
@@ -616,6 +762,7 @@ impl Actor {
             })
             .await
             .unwrap_or_default();
+            let _ = done.send(cids);
             use std::sync::atomic::Ordering::Relaxed;
             for (cid, len) in stored {
                 stats.blocks_received.fetch_add(1, Relaxed);
@@ -636,11 +783,17 @@ impl Actor {
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
                 let addr = endpoint.get_remote_address().clone();
                 if num_established.get() == 1 {
+                    self.sessions.connected(peer_id);
                     let task = self.peer_task(peer_id).clone();
                     if !self.queries.is_empty() {
                         // A new peer hears everything we are looking for.
-                        let cids: Vec<Cid> = self.queries.keys().copied().collect();
-                        let _ = task.try_send(bitswap::ToPeer::Want { cids, full: true });
+                        let now = std::time::Instant::now();
+                        let wants: Vec<(Cid, bitswap::message::WantType)> = self
+                            .queries
+                            .iter_mut()
+                            .map(|(cid, q)| (*cid, self.sessions.joined(&mut q.want, peer_id, now)))
+                            .collect();
+                        let _ = task.try_send(bitswap::ToPeer::Want { wants, full: true });
                     }
                 }
                 self.peers.entry(peer_id).or_insert_with(|| PeerInfo {
@@ -658,6 +811,18 @@ impl Actor {
                 self.peers.remove(&peer_id);
                 // Its task ends once its queue is empty; what it wanted from us is forgotten.
                 self.bitswap_peers.remove(&peer_id);
+                // Wants it was asked for go to the next peer that said HAVE.
+                let now = std::time::Instant::now();
+                let mut next = Vec::new();
+                for (cid, q) in self.queries.iter_mut() {
+                    if let Some(p) = self.sessions.gone(&mut q.want, &peer_id, now) {
+                        next.push((p, *cid));
+                    }
+                }
+                self.sessions.disconnected(&peer_id);
+                for (p, cid) in next {
+                    self.send_want(p, vec![(cid, bitswap::message::WantType::Block)], false);
+                }
             }
             SwarmEvent::OutgoingConnectionError { connection_id, error, .. } => {
                 if let Some((addr, reply)) = self.dials.remove(&connection_id) {
@@ -670,6 +835,11 @@ impl Actor {
                     for addr in info.listen_addrs.iter().filter(|a| dialable(a)) {
                         self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
                     }
+                }
+                let v12 = info.protocols.iter().any(|p| *p == bitswap::PROTOCOL_1_2);
+                let older = info.protocols.iter().any(|p| p.as_ref().starts_with("/ipfs/bitswap"));
+                if self.peers.contains_key(&peer_id) {
+                    self.sessions.identified(peer_id, v12, older);
                 }
                 if let Some(p) = self.peers.get_mut(&peer_id) {
                     p.agent_version = Some(info.agent_version);

@@ -237,3 +237,86 @@ async fn oversized_and_garbage_messages_and_unasked_blocks_cost_the_peer_its_con
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(is_connected(&net, raw.id).await);
 }
+
+/// The next message on `stream`, within 10 s.
+async fn next(stream: &mut Stream) -> Message {
+    tokio::time::timeout(Duration::from_secs(10), message::read(stream)).await.expect("a message within 10 s").unwrap()
+}
+
+/// `(cid, want type, cancel, send_dont_have)` of each wantlist entry of `msg`.
+fn entries(msg: &Message) -> Vec<(Cid, i32, bool, bool)> {
+    let list = msg.wantlist.as_ref().map(|w| w.entries.clone()).unwrap_or_default();
+    list.iter().map(|e| (Cid::try_from(&e.block[..]).unwrap(), e.want_type, e.cancel, e.send_dont_have)).collect()
+}
+
+fn presence_msg(cid: &Cid, kind: PresenceType) -> Message {
+    Message {
+        block_presences: vec![message::BlockPresence { cid: Bytes::from(cid.to_bytes()), r#type: kind as i32 }],
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_want_asks_who_has_the_block_and_takes_it_from_one_that_does() {
+    // Two bare peers connected to the node. A fetch asks both for a HAVE (with DONT_HAVE
+    // wanted); P says DONT_HAVE, Q says HAVE; only Q is then asked for the block, and its block
+    // ends the fetch (and the want, at both).
+    let (net, addr) = node(Arc::new(MemBlockstore::default())).await;
+    let (mut p, mut q) = (raw_peer(addr.clone()).await, raw_peer(addr).await);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(is_connected(&net, p.id).await && is_connected(&net, q.id).await) {
+        assert!(tokio::time::Instant::now() < deadline, "the bare peers did not connect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let x = data(40_000, 5);
+    let cx = Cid::new_v1(0x55, sha256(&x));
+    let fetch = {
+        let net = net.clone();
+        tokio::spawn(async move { net.get_block(cx, Duration::from_secs(10)).await })
+    };
+    let (_, mut p_in) = tokio::time::timeout(Duration::from_secs(10), p.incoming.next()).await.unwrap().unwrap();
+    let (_, mut q_in) = tokio::time::timeout(Duration::from_secs(10), q.incoming.next()).await.unwrap().unwrap();
+    let have = (cx, WantType::Have as i32, false, true);
+    assert_eq!(entries(&next(&mut p_in).await), vec![have]);
+    assert_eq!(entries(&next(&mut q_in).await), vec![have]);
+    let (mut p_out, mut q_out) = (open(&mut p, net.peer_id()).await, open(&mut q, net.peer_id()).await);
+    message::write(&mut p_out, &presence_msg(&cx, PresenceType::DontHave)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    message::write(&mut q_out, &presence_msg(&cx, PresenceType::Have)).await.unwrap();
+    assert_eq!(entries(&next(&mut q_in).await), vec![(cx, WantType::Block as i32, false, true)]);
+    let block = Message { payload: vec![Block { prefix: message::prefix(&cx), data: x.clone() }], ..Default::default() };
+    message::write(&mut q_out, &block).await.unwrap();
+    assert_eq!(tokio::time::timeout(Duration::from_secs(10), fetch).await.unwrap().unwrap().unwrap(), x);
+    // P hears the cancel next: it was never asked for the block.
+    let cancel = entries(&next(&mut p_in).await);
+    assert_eq!(cancel.len(), 1);
+    assert!(cancel[0].0 == cx && cancel[0].2, "{cancel:?}");
+    assert!(entries(&next(&mut q_in).await).iter().all(|e| e.0 == cx && e.2), "Q hears the cancel too");
+    assert!(is_connected(&net, q.id).await, "a block asked for is welcome");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_uploaded_here_goes_to_a_peer_already_waiting_for_it() {
+    // The bare peer wants X, which the node lacks; X is then written through the node's
+    // fetching store (what a gateway upload does) and the peer gets it without asking again.
+    let store = Arc::new(MemBlockstore::default());
+    let (net, addr) = node(store.clone()).await;
+    let mut raw = raw_peer(addr).await;
+    let mut out = open(&mut raw, net.peer_id()).await;
+    let x = data(30_000, 6);
+    let cx = Cid::new_v1(0x55, sha256(&x));
+    let ask = Message {
+        wantlist: Some(Wantlist { entries: vec![want(&cx, WantType::Block, true)], full: false }),
+        ..Default::default()
+    };
+    message::write(&mut out, &ask).await.unwrap();
+    let (_, mut stream) = tokio::time::timeout(Duration::from_secs(10), raw.incoming.next()).await.unwrap().unwrap();
+    let first = next(&mut stream).await;
+    assert_eq!(first.block_presences.len(), 1, "DONT_HAVE first: {first:?}");
+    assert_eq!(first.block_presences[0].r#type, PresenceType::DontHave as i32);
+    let fetching = ls_network::FetchingBlockstore::new(store, net.clone(), Duration::from_secs(5));
+    fetching.put(cx, x.clone()).unwrap();
+    let msg = next(&mut stream).await;
+    assert_eq!(msg.payload.len(), 1, "{msg:?}");
+    assert_eq!(msg.payload[0].data, x);
+}

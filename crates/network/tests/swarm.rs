@@ -290,5 +290,134 @@ async fn a_block_wanted_again_is_sent_again() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         sb.delete(&cid).unwrap();
+        // Past the moment B keeps a just-stored block in memory (a want racing its write).
+        tokio::time::sleep(Duration::from_millis(600)).await;
     }
+    // Counted once A's write returns, which may be just after B has the block.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while a.sent().0 < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(a.sent().0, 3, "A sent the block each time");
+}
+
+/// Random-looking bytes (`data` repeats every 256 bytes, so its leaves would all be one block).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = 0x2545_f491_4f6c_dd1du64 ^ seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Reads `root` whole through a fetching store over `store` and `net`.
+async fn read_through(store: Arc<MemBlockstore>, net: &NetworkHandle, root: Cid) -> Vec<u8> {
+    let fetching = FetchingBlockstore::new(store, net.clone(), Duration::from_secs(10));
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        read_all(&fetching, &root, &mut out).map(|_| out)
+    })
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+/// Waits (bounded) until the block bytes `nets` sent stop changing, and returns them.
+async fn settled_sent(nets: &[&NetworkHandle]) -> Vec<u64> {
+    let mut last = Vec::new();
+    for _ in 0..20 {
+        let now: Vec<u64> = nets.iter().map(|n| n.sent().1).collect();
+        if now == last {
+            break;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_with_two_holders_takes_one_copy_not_two() {
+    // A (the origin) and B both hold a file; C is connected to both. C asks each peer whether
+    // it has a block and one of them for it, so A and B together send about one copy (before
+    // sessions every want was a want-block to both and each sent a whole copy), and A sends
+    // less than one.
+    let file = noise(6 << 20, 1);
+    let sa = Arc::new(MemBlockstore::default());
+    let root = import(&file[..], sa.as_ref(), ImportOptions { cid_version: CidVersion::V0, ..Default::default() })
+        .unwrap()
+        .root;
+    let sb = Arc::new(MemBlockstore::default());
+    for cid in sa.cids().unwrap() {
+        sb.put(cid, sa.get(&cid).unwrap().unwrap()).unwrap();
+    }
+    let sc = Arc::new(MemBlockstore::default());
+    let (a, b, c) = (node(sa).await, node(sb).await, node(sc.clone()).await);
+    connect(&c, &a).await;
+    connect(&c, &b).await;
+    assert_eq!(read_through(sc, &c, root).await, file);
+    let sent = settled_sent(&[&a, &b]).await;
+    let len = file.len() as u64;
+    assert!(sent[0] + sent[1] <= len + len / 4, "A sent {} and B {} bytes of a {len}-byte file", sent[0], sent[1]);
+    assert!(sent[0] < len * 9 / 10, "A sent {} bytes of a {len}-byte file, B {}", sent[0], sent[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_lacks_the_file_is_passed_over_without_delay() {
+    // C is connected to A, which has nothing, and to B, which has the file: A's DONT_HAVEs
+    // cost nothing; B sends one copy and A none.
+    let file = noise(4 << 20, 2);
+    let sb = Arc::new(MemBlockstore::default());
+    let root = import(&file[..], sb.as_ref(), ImportOptions { cid_version: CidVersion::V1, ..Default::default() })
+        .unwrap()
+        .root;
+    let sc = Arc::new(MemBlockstore::default());
+    let (a, b, c) = (node(Arc::new(MemBlockstore::default())).await, node(sb).await, node(sc.clone()).await);
+    connect(&c, &a).await;
+    connect(&c, &b).await;
+    let started = tokio::time::Instant::now();
+    assert_eq!(read_through(sc, &c, root).await, file);
+    let took = started.elapsed();
+    let sent = settled_sent(&[&a, &b]).await;
+    assert_eq!(sent[0], 0, "A has nothing to send");
+    assert!(sent[1] <= file.len() as u64 * 5 / 4, "B sent {} bytes of a {}-byte file", sent[1], file.len());
+    // 17 blocks; waiting out session::HAVE_WAIT for each would take 8 s.
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetched_root_is_announced_so_a_later_reader_finds_the_copy() {
+    // B reads a file from A through its fetching store, which announces the root. A then goes
+    // away; C, connected only to a bare DHT peer D, finds B through the provider record.
+    let file = noise(1 << 20, 3);
+    let sa = Arc::new(MemBlockstore::default());
+    let root = import(&file[..], sa.as_ref(), ImportOptions { cid_version: CidVersion::V0, ..Default::default() })
+        .unwrap()
+        .root;
+    let (sb, sc) = (Arc::new(MemBlockstore::default()), Arc::new(MemBlockstore::default()));
+    let (a, b, c, d) = (
+        node(sa).await,
+        node(sb.clone()).await,
+        node(sc.clone()).await,
+        node(Arc::new(MemBlockstore::default())).await,
+    );
+    connect(&b, &a).await;
+    connect(&b, &d).await;
+    assert_eq!(read_through(sb, &b, root).await, file);
+    a.shutdown().await;
+    connect(&c, &d).await;
+    // The announcement runs in the background: retried (bounded) until C finds B.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.get_block(root, Duration::from_secs(2)).await {
+            Ok(_) => break,
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "C never found B: {e}"),
+        }
+    }
+    assert!(c.peers().await.unwrap().iter().any(|p| p.peer_id == b.peer_id()), "C connected to B");
+    assert_eq!(read_through(sc, &c, root).await, file);
 }

@@ -10,7 +10,9 @@
 //!   read from the store only when a message is built, at most [`MAX_BATCH_BYTES`] per message,
 //!   so a peer wanting a thousand blocks costs memory for one message at a time. A want for a
 //!   block we lack stays until the block arrives here ([`ToPeer::Arrived`]).
-//! - The swarm's task (`crate::Actor`) keeps our own wants and routes between the two.
+//! - The swarm's task (`crate::Actor`) keeps our own wants, decides whom each asks and how
+//!   (`crate::session`, from the HAVE/DONT_HAVE presences readers report) and routes between
+//!   the two.
 
 pub mod message;
 
@@ -65,6 +67,8 @@ pub enum Inbound {
         full: bool,
         /// Blocks named by the hash of their bytes.
         blocks: Vec<(Cid, Bytes)>,
+        /// What it told us it has (`true`: HAVE) or lacks (DONT_HAVE).
+        presences: Vec<(Cid, bool)>,
     },
     Misbehaved {
         peer: PeerId,
@@ -106,6 +110,14 @@ async fn parse(peer: PeerId, msg: Message) -> Result<Inbound, String> {
             Some(Want { cid, kind, cancel: e.cancel, send_dont_have: e.send_dont_have })
         })
         .collect();
+    let presences = msg
+        .block_presences
+        .into_iter()
+        .filter_map(|p| {
+            let cid = Cid::try_from(&p.cid[..]).ok()?;
+            Some((cid, PresenceType::try_from(p.r#type).ok()? == PresenceType::Have))
+        })
+        .collect();
     // Bitswap 1.0 blocks carry no prefix: they are CIDv0 (dag-pb, sha2-256).
     let v0 = Bytes::from_static(&[0, 0x70, 0x12, 0x20]);
     let raw: Vec<(Bytes, Bytes)> = msg
@@ -134,14 +146,16 @@ async fn parse(peer: PeerId, msg: Message) -> Result<Inbound, String> {
         .await
         .map_err(|e| e.to_string())??
     };
-    Ok(Inbound::Message { peer, wants, full, blocks })
+    Ok(Inbound::Message { peer, wants, full, blocks, presences })
 }
 
 /// What the swarm's task tells a peer's task.
 #[derive(Debug)]
 pub enum ToPeer {
-    /// Our wants to send (`full`: the whole list, on meeting the peer).
-    Want { cids: Vec<Cid>, full: bool },
+    /// Our wants to send, each a want-block or a want-have, always asking for DONT_HAVE
+    /// (`full`: the whole list, on meeting the peer). A 1.1 peer reads a want-have as a
+    /// want-block (it knows no want types).
+    Want { wants: Vec<(Cid, WantType)>, full: bool },
     /// Our wants that ended.
     Cancel(Vec<Cid>),
     /// A message the peer sent: its wants.
@@ -232,14 +246,18 @@ impl PeerTask {
 
     async fn apply(&mut self, m: ToPeer) {
         match m {
-            ToPeer::Want { cids, full } => {
+            ToPeer::Want { wants, full } => {
                 if full {
                     self.entries.clear();
                     self.full = true;
                 }
-                self.entries.extend(cids.into_iter().map(|c| entry(&c, false)));
+                // A later entry for the same CID (a want-have upgraded to a want-block, a cancel)
+                // is read after the earlier one in the same message, so order is enough.
+                self.entries.extend(wants.into_iter().map(|(c, kind)| entry(&c, kind, false)));
             }
-            ToPeer::Cancel(cids) => self.entries.extend(cids.into_iter().map(|c| entry(&c, true))),
+            ToPeer::Cancel(cids) => {
+                self.entries.extend(cids.into_iter().map(|c| entry(&c, WantType::Block, true)))
+            }
             ToPeer::Theirs { wants, full } => self.theirs_wants(wants, full).await,
             ToPeer::Arrived(cid) => {
                 if let Some((kind, _)) = self.theirs.remove(&cid) {
@@ -371,14 +389,8 @@ impl PeerTask {
     }
 }
 
-fn entry(cid: &Cid, cancel: bool) -> Entry {
-    Entry {
-        block: Bytes::from(cid.to_bytes()),
-        priority: 1,
-        cancel,
-        want_type: WantType::Block as i32,
-        send_dont_have: false,
-    }
+fn entry(cid: &Cid, kind: WantType, cancel: bool) -> Entry {
+    Entry { block: Bytes::from(cid.to_bytes()), priority: 1, cancel, want_type: kind as i32, send_dont_have: !cancel }
 }
 
 fn presence(cid: &Cid, kind: PresenceType) -> BlockPresence {
