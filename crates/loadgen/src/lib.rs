@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_network::TxSignerSync;
-use alloy_primitives::{Address, Bytes, TxKind, U256, hex};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256, hex, keccak256};
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context, bail};
 use futures::{StreamExt, stream};
@@ -121,3 +121,14 @@ pub async fn wait_nonces(rpc: &Rpc, addrs: &[Address], target: u64, deadline: In
     }
 }
 
+
+/// `n` fresh accounts, deterministic in `run` (a nonce of the funding account, so each run gets
+/// new ones).
+pub fn fresh_keys(run: u64, n: usize) -> Vec<PrivateKeySigner> {
+    (0..n)
+        .map(|i| {
+            let seed = keccak256([run.to_be_bytes(), (i as u64).to_be_bytes()].concat());
+            PrivateKeySigner::from_bytes(&B256::from(seed)).expect("keccak output is a valid key with overwhelming probability")
+        })
+        .collect()
+}

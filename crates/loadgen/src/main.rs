@@ -10,11 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use alloy_primitives::{Address, B256, U256, keccak256};
+use alloy_primitives::{Address, U256};
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context, bail};
 use clap::Parser;
-use ls_loadgen::{Rpc, quantity, send_all, sign, wait_nonces};
+use ls_loadgen::{Rpc, fresh_keys, quantity, send_all, sign, wait_nonces};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -59,12 +59,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Fresh, deterministic sender keys (distinct per run via the funder's nonce).
     let funder_nonce = quantity(&rpc.call("eth_getTransactionCount", json!([funder.address(), "pending"])).await?)?;
-    let senders: Vec<PrivateKeySigner> = (0..args.senders)
-        .map(|i| {
-            let seed = keccak256([funder_nonce.to_be_bytes(), (i as u64).to_be_bytes()].concat());
-            PrivateKeySigner::from_bytes(&B256::from(seed)).expect("keccak output is a valid key with overwhelming probability")
-        })
-        .collect();
+    let senders = fresh_keys(funder_nonce, args.senders);
     let per_sender_cost = U256::from(args.txs_per_sender) * (U256::from(21_000u64) * U256::from(max_fee) + U256::from(1));
     let funding: Vec<String> = senders
         .iter()

@@ -836,7 +836,7 @@ impl Actor {
                         self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
                     }
                 }
-                let v12 = info.protocols.iter().any(|p| *p == bitswap::PROTOCOL_1_2);
+                let v12 = info.protocols.contains(&bitswap::PROTOCOL_1_2);
                 let older = info.protocols.iter().any(|p| p.as_ref().starts_with("/ipfs/bitswap"));
                 if self.peers.contains_key(&peer_id) {
                     self.sessions.identified(peer_id, v12, older);

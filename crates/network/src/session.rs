@@ -277,6 +277,17 @@ mod tests {
         (0..n).map(|_| PeerId::random()).collect()
     }
 
+    /// Sessions knowing `p` as connected Bitswap 1.2 peers that were useful at `now`.
+    fn warm(p: &[PeerId], now: Instant) -> Sessions {
+        let mut s = Sessions::default();
+        for &x in p {
+            s.connected(x);
+            s.identified(x, true, false);
+            s.state(x).useful_at = Some(now);
+        }
+        s
+    }
+
     #[test]
     fn the_only_peer_is_asked_for_the_block_at_once() {
         let mut s = Sessions::default();
@@ -308,14 +319,9 @@ mod tests {
 
     #[test]
     fn warm_peers_get_want_blocks_spread_by_load() {
-        let mut s = Sessions::default();
         let p = peers(2);
         let now = Instant::now();
-        for &x in &p {
-            s.connected(x);
-            s.identified(x, true, false);
-            s.state(x).useful_at = Some(now);
-        }
+        let mut s = warm(&p, now);
         let mut firsts = HashMap::new();
         let mut open = Vec::new();
         for _ in 0..8 {
@@ -330,14 +336,9 @@ mod tests {
 
     #[test]
     fn a_slow_peer_gets_fewer_and_an_overdue_one_is_passed_over() {
-        let mut s = Sessions::default();
         let p = peers(2);
         let now = Instant::now();
-        for &x in &p {
-            s.connected(x);
-            s.identified(x, true, false);
-            s.state(x).useful_at = Some(now);
-        }
+        let mut s = warm(&p, now);
         s.state(p[0]).latency = Some(Duration::from_millis(50));
         s.state(p[1]).latency = Some(Duration::from_millis(5));
         let mut to_slow = 0;

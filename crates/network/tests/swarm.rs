@@ -301,18 +301,6 @@ async fn a_block_wanted_again_is_sent_again() {
     assert_eq!(a.sent().0, 3, "A sent the block each time");
 }
 
-/// Random-looking bytes (`data` repeats every 256 bytes, so its leaves would all be one block).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64 ^ seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// Reads `root` whole through a fetching store over `store` and `net`.
 async fn read_through(store: Arc<MemBlockstore>, net: &NetworkHandle, root: Cid) -> Vec<u8> {
@@ -346,7 +334,7 @@ async fn a_reader_with_two_holders_takes_one_copy_not_two() {
     // it has a block and one of them for it, so A and B together send about one copy (before
     // sessions every want was a want-block to both and each sent a whole copy), and A sends
     // less than one.
-    let file = noise(6 << 20, 1);
+    let file = ls_testkit::noise(1, 6 << 20);
     let sa = Arc::new(MemBlockstore::default());
     let root = import(&file[..], sa.as_ref(), ImportOptions { cid_version: CidVersion::V0, ..Default::default() })
         .unwrap()
@@ -370,7 +358,7 @@ async fn a_reader_with_two_holders_takes_one_copy_not_two() {
 async fn a_peer_that_lacks_the_file_is_passed_over_without_delay() {
     // C is connected to A, which has nothing, and to B, which has the file: A's DONT_HAVEs
     // cost nothing; B sends one copy and A none.
-    let file = noise(4 << 20, 2);
+    let file = ls_testkit::noise(2, 4 << 20);
     let sb = Arc::new(MemBlockstore::default());
     let root = import(&file[..], sb.as_ref(), ImportOptions { cid_version: CidVersion::V1, ..Default::default() })
         .unwrap()
@@ -393,7 +381,7 @@ async fn a_peer_that_lacks_the_file_is_passed_over_without_delay() {
 async fn a_fetched_root_is_announced_so_a_later_reader_finds_the_copy() {
     // B reads a file from A through its fetching store, which announces the root. A then goes
     // away; C, connected only to a bare DHT peer D, finds B through the provider record.
-    let file = noise(1 << 20, 3);
+    let file = ls_testkit::noise(3, 1 << 20);
     let sa = Arc::new(MemBlockstore::default());
     let root = import(&file[..], sa.as_ref(), ImportOptions { cid_version: CidVersion::V0, ..Default::default() })
         .unwrap()

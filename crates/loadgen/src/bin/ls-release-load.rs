@@ -23,7 +23,7 @@ use clap::Parser;
 use futures::{StreamExt, stream};
 use ls_access::{EphemeralSecret, ReleaseDomain, ReleaseRequest, SealedPartial, SignedReleaseRequest, open_sealed};
 use ls_contracts::{FILE_REGISTRY, FileRegistry};
-use ls_loadgen::{Rpc, quantity, send_all, sign_call, wait_nonces};
+use ls_loadgen::{Rpc, fresh_keys, quantity, send_all, sign_call, wait_nonces};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -84,12 +84,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 1. Readers, granted read access by the owner (untimed).
     let owner_nonce = quantity(&rpc.call("eth_getTransactionCount", json!([owner.address(), "pending"])).await?)?;
-    let readers: Vec<PrivateKeySigner> = (0..args.readers)
-        .map(|i| {
-            let seed = keccak256([owner_nonce.to_be_bytes(), (i as u64).to_be_bytes()].concat());
-            PrivateKeySigner::from_bytes(&B256::from(seed)).expect("keccak output is a valid key with overwhelming probability")
-        })
-        .collect();
+    let readers = fresh_keys(owner_nonce, args.readers);
     let base_fee = quantity(&rpc.call("eth_getBlockByNumber", json!(["latest", false])).await?["baseFeePerGas"]).unwrap_or(1_000_000_000);
     let max_fee = u128::from(base_fee) * 4 + 100_000_000_000;
     let grant = |account: Address| FileRegistry::grantCall { fileId: args.file_id, account, level: 1, expiry: 0 }.abi_encode();
