@@ -20,7 +20,14 @@ pub struct KeystoreArgs {
 #[derive(Debug, Subcommand)]
 pub enum AccountCommand {
     /// Create a new account and print its address.
-    New(KeystoreArgs),
+    New {
+        #[command(flatten)]
+        ks: KeystoreArgs,
+        /// Encrypt the key with geth's light scrypt cost (n = 2^12): fast and weak, for
+        /// throwaway accounts (benchmarks, tests).
+        #[arg(long)]
+        lightkdf: bool,
+    },
     /// List the accounts in the keystore, oldest first.
     List(KeystoreArgs),
     /// Import a private key (a file holding it in hex, or '-' for stdin) into a new key file.
@@ -59,8 +66,9 @@ pub(crate) fn password(args: &KeystoreArgs, confirm: bool, prompt: &str) -> anyh
 
 pub fn run(cmd: AccountCommand) -> anyhow::Result<()> {
     match cmd {
-        AccountCommand::New(args) => {
+        AccountCommand::New { ks: args, lightkdf } => {
             let ks = Keystore::open(keystore_dir(&args)?)?;
+            let ks = if lightkdf { ks.with_light_kdf() } else { ks };
             let pw = password(&args, true, "Password: ")?;
             let (address, path) = ks.new_account(&pw)?;
             println!("Public address of the key:   {address}");

@@ -38,6 +38,17 @@ fn new_import_list_round_trip() {
     assert!(lines[0].contains(created.trim_start_matches("0x")));
     assert!(lines[1].contains("f39fd6e51aad88f6f4ce6ab8827279cfffb92266"));
 
+    // --lightkdf (geth's): a weak scrypt cost that unlocks all the same.
+    let out = ls(&["account", "new", "--lightkdf", "--keystore", ks, "--password-file", pw]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let light = String::from_utf8_lossy(&out.stdout).lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
+    let file = std::fs::read_dir(ks).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().ends_with(&light[2..].to_lowercase())).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(json["crypto"]["kdfparams"]["n"], 4096, "{json}");
+    let signer = ls_keystore::decrypt_file(&file, "hunter2").unwrap();
+    assert_eq!(signer.address().to_string().to_lowercase(), light.to_lowercase());
+    std::fs::remove_file(&file).unwrap();
+
     // Without a terminal or a password file, it refuses instead of hanging.
     let out = ls(&["account", "new", "--keystore", ks]);
     assert!(!out.status.success());
