@@ -348,3 +348,21 @@ fn a_file_priced_in_an_erc20_is_bought_with_it() {
     assert_eq!(balance(BUYER), three / alloy_primitives::U256::from(6u64));
     assert_eq!(ok(&ls(&node, &buyer_keys, &["file", "cat", &file_id, "--range", "0-12", "--from", BUYER])).as_bytes(), &track[..13]);
 }
+
+#[test]
+fn a_reader_refused_for_its_rate_asks_again_and_reads() {
+    // --release-peer-rate 1: two requests at once, then one a second. Five reads in a row pass
+    // that; each refused request is sent again (unchanged: a refusal spends no nonce) until the
+    // member takes it, so every read succeeds.
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(Some(&dir.path().join("data")), &["--release-peer-rate", "1"]);
+    let (creator_keys, buyer_keys) = (dir.path().join("creator"), dir.path().join("buyer"));
+    let src = dir.path().join("a.flac");
+    std::fs::write(&src, b"RATE-LIMITED-READER".repeat(1000)).unwrap();
+    let added = ok(&ls(&node, &creator_keys, &["file", "add", "--json", "--from", CREATOR, "--price", "1", src.to_str().unwrap()]));
+    let file_id = serde_json::from_str::<serde_json::Value>(&added).unwrap()["FileId"].as_str().unwrap().to_string();
+    ok(&ls(&node, &buyer_keys, &["file", "buy", &file_id, "--from", BUYER]));
+    for _ in 0..5 {
+        assert_eq!(ok(&ls(&node, &buyer_keys, &["file", "cat", &file_id, "--range", "0-11", "--from", BUYER])), "RATE-LIMITED");
+    }
+}
