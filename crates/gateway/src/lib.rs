@@ -112,7 +112,8 @@ pub fn router_with(repo: Arc<Repo>, cfg: GatewayConfig, paid: Option<Arc<dyn Pai
     let paid = Router::new()
         .route("/files/{id}", get(files::read).head(files::read))
         .route("/files/{id}/challenge", get(files::challenge))
-        .route("/files/{id}/session", post(files::open_session))
+        // A session body is a few hundred bytes: nothing larger is read into memory.
+        .route("/files/{id}/session", post(files::open_session).layer(DefaultBodyLimit::max(files::MAX_SESSION_BODY)))
         .route_layer(middleware::from_fn(sandbox_user_content))
         .layer(files::cors());
     // Calls that change or reveal the node's state: never from a web page.
