@@ -246,9 +246,10 @@ fn the_gateway_streams_a_paid_file_to_a_reader_who_signed_its_challenge() {
 
     ok(&ls(&node, &keys, &["file", "buy", &file_id, "--from", BUYER]));
     // A session body is small; a large one is refused before it is read.
-    // (its own client: the node answers before reading the body and closes that connection,
-    // which a pooled client could otherwise pick for the next request)
-    let r = reqwest::blocking::Client::new().post(format!("{file_url}/session")).body(vec![b' '; 1 << 20]).send().unwrap();
+    // (8 KiB: small enough to be sent whole before the answer comes; its own client: the node
+    // answers without reading the body and closes that connection, which a pooled client could
+    // otherwise pick for the next request)
+    let r = reqwest::blocking::Client::new().post(format!("{file_url}/session")).body(vec![b' '; 8 << 10]).send().unwrap();
     assert_eq!(r.status(), 413);
     // A challenge signed by someone else than the account it names gets nothing.
     let (status, body) = open_session(&node, &http, &file_id, BUYER, STRANGER);
