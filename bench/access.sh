@@ -38,8 +38,6 @@ else
   # shellcheck source=lib/dev-node.sh
   source "$root/bench/lib/dev-node.sh"
 fi
-(cd "$root" && cargo build --release --locked -q -p ls-loadgen --bin ls-release-load)
-RELEASE_LOAD="$CARGO_TARGET_DIR/release/ls-release-load"
 export LIGHTSTREAMS_NODE="$gateway" LIGHTSTREAMS_RPC="$rpc" LIGHTSTREAMS_KEYS="$tmp/creator-keys"
 
 head -c $((SIZE_MB * 1024 * 1024)) /dev/urandom >"$tmp/song.flac"
@@ -113,5 +111,7 @@ done
 echo "purchase final -> first plaintext byte (ms): $(stats "${buy_to_byte[@]}")"
 echo "first plaintext byte, reader with access (ms): $(stats "${reads[@]}")"
 echo "(release build, one dev node = committee of one, loopback; each time includes starting the client process)"
+(cd "$root" && cargo build --release --locked -q -p ls-loadgen --bin ls-release-load)
+RELEASE_LOAD="$CARGO_TARGET_DIR/release/ls-release-load"
 readers=$(( (RELEASE_REQUESTS + 19) / 20 ))
 echo "key-release throughput: $("$RELEASE_LOAD" --rpc "$rpc" --file-id "$file_id" --readers "$readers" --requests "$RELEASE_REQUESTS")"

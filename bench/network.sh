@@ -22,51 +22,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lightstreams/target}"
 cd "$root"
 echo "building release binaries..." >&2
 cargo build --release --locked -q --bin lightstreams --bin ls-loadgen
-LS="$CARGO_TARGET_DIR/release/lightstreams"
 LOADGEN="$CARGO_TARGET_DIR/release/ls-loadgen"
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_base() { python3 - <<'PY'
-import socket
-for _ in range(100):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); base = s.getsockname()[1]; s.close()
-    if base > 60000: continue
-    ok = True
-    for i in range(4):
-        t = socket.socket()
-        try: t.bind(("127.0.0.1", base + i))
-        except OSError: ok = False
-        finally: t.close()
-    if ok: print(base); break
-PY
-}
-rpc_base=$(free_base); consensus_base=$(free_base)
-"$LS" testnet --validators 4 --dir "$tmp/net" --rpc-port "$rpc_base" --gateway-port 0 \
-  --consensus-port "$consensus_base" --p2p-port "$(free_base)" >/dev/null
-for i in 0 1 2 3; do
-  "$LS" node --quiet --config "$tmp/net/node$i/config.toml" --log warn >"$tmp/node$i.out" 2>&1 &
-  pids+=($!)
-done
-rpc="http://127.0.0.1:$rpc_base"
-for _ in $(seq 1 300); do
-  n=$(curl -s -X POST -H 'content-type: application/json' \
-    --data '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$rpc" 2>/dev/null \
-    | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["result"],16))' 2>/dev/null || echo 0)
-  [ "$n" -ge 3 ] && break
-  sleep 0.1
-done
-[ "$n" -ge 3 ] || { echo "the network did not start" >&2; cat "$tmp"/node*.out >&2; exit 1; }
+VALIDATORS=4
+# shellcheck source=lib/testnet.sh
+LIGHTSTREAMS_BIN="$CARGO_TARGET_DIR/release/lightstreams" source "$root/bench/lib/testnet.sh"
 
 # Finality watcher on validator 1 (the load goes to validator 0) while the load runs.
-python3 - "http://127.0.0.1:$((rpc_base + 1))" "$tmp/seen.json" 60 <<'PY' &
+python3 - "${rpcs[1]}" "$tmp/seen.json" 60 <<'PY' &
 import json, sys, time, urllib.request
 url, out, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
 def call(m, p):
@@ -88,7 +50,7 @@ for b, t in seen.items():
 json.dump(blocks, open(out, "w"))
 PY
 watcher=$!
-pids+=($watcher)
+node_pids+=($watcher)
 echo "==> load: $SENDERS senders x $TXS transfers to validator 0" >&2
 "$LOADGEN" --rpc "$rpc" --senders "$SENDERS" --txs-per-sender "$TXS" --json >"$tmp/load.json"
 touch "$tmp/seen.json.stop"
