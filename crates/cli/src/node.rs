@@ -175,11 +175,13 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
 enum Producer {
     /// This node alone, on a timer, with the dev RPC methods' controls.
     Dev(Arc<ls_rpc::DevControl>),
-    /// The validator network; `member` is this validator's key-release identity, `endpoints`
-    /// every member's RPC, in committee order.
+    /// The validator network; `member` is this validator's key-release identity (none on a
+    /// full node), `committee` the network's key-release committee (hex), `endpoints` every
+    /// member's RPC, in committee order.
     /// `finalized` is the highest finalized height consensus knows of (eth_syncing).
     Network {
-        member: alloy_primitives::Address,
+        member: Option<alloy_primitives::Address>,
+        committee: String,
         endpoints: Vec<String>,
         metrics: crate::metrics::Source,
         finalized: Arc<std::sync::atomic::AtomicU64>,
@@ -201,18 +203,20 @@ fn run_network(mut args: NodeArgs, path: &std::path::Path) -> anyhow::Result<()>
     );
     let pool = ls_txpool::PoolConfig { chain_id: spec.chain_id, block_gas_limit: spec.gas_limit, ..Default::default() };
     let chain = Chain::open(spec, store, pool)?;
-    let member = match &config.account_key {
-        Some(p) => {
+    let member = match (&config.account_key, &config.validator_key) {
+        (Some(p), _) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            text.trim().parse::<alloy_signer_local::PrivateKeySigner>().with_context(|| format!("{} is not a private key", p.display()))?.address()
+            Some(text.trim().parse::<alloy_signer_local::PrivateKeySigner>().with_context(|| format!("{} is not a private key", p.display()))?.address())
         }
-        None => bail!("{} names no account_key", path.display()),
+        (None, Some(_)) => bail!("{} names no account_key: a validator needs one", path.display()),
+        // A full node credits no block and holds no key-release share.
+        (None, None) => None,
     };
     let metrics = crate::metrics::Source::default();
     let finalized = Arc::new(std::sync::atomic::AtomicU64::new(0));
     crate::validator::spawn(chain.clone(), &config, &network, metrics.clone(), finalized.clone())?;
     let endpoints = network.validators.iter().map(|v| v.rpc_url.clone()).collect();
-    serve_blocking(args, chain, config.datadir.clone(), Producer::Network { member, endpoints, metrics, finalized })
+    serve_blocking(args, chain, config.datadir.clone(), Producer::Network { member, committee: network.committee.clone(), endpoints, metrics, finalized })
 }
 
 fn serve_blocking(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Producer) -> anyhow::Result<()> {
@@ -242,25 +246,38 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     let cancel_calls = limits.call.cancel.clone();
     let mut api = ls_rpc::EthApi::new(chain.clone(), signers, version).with_limits(limits);
     match &producer {
-        // A validator's blocks credit its own account.
+        // A validator's blocks credit its own account; a full node has no coinbase.
         Producer::Network { member, metrics, finalized, .. } => {
             let metrics = metrics.clone();
             let count = move || metrics.get().map_or(0, |encode| crate::metrics::connected_peers(&encode()));
             let finalized = finalized.clone();
             let highest = move || finalized.load(std::sync::atomic::Ordering::Relaxed);
-            api = api.with_coinbase(*member).with_peer_count(Arc::new(count)).with_sync_target(Arc::new(highest));
+            api = api.with_peer_count(Arc::new(count)).with_sync_target(Arc::new(highest));
+            // A full node credits nothing: the zero address (geth errors; viem and ethers
+            // expect an address).
+            api = api.with_coinbase(member.unwrap_or_default());
         }
         Producer::Dev(control) => api = api.with_dev(control.clone()),
     }
     let mut module = ls_rpc::module(api);
     module.merge(lightstreams_module()).context("registering lightstreams_ methods")?;
     // Key release: on a dev node a committee of one whose member is the first dev account; on
-    // a network the share `testnet` dealt to this validator.
+    // a network the share `testnet` dealt to this validator. A full node holds no share: it
+    // names the members, who release.
     let member = match &producer {
-        Producer::Dev(_) => ls_primitives::dev::dev_signer(0).address(),
+        Producer::Dev(_) => Some(ls_primitives::dev::dev_signer(0).address()),
         Producer::Network { member, .. } => *member,
     };
-    let (committee, share) = crate::release::open_or_deal(&dir, member).context("opening the key-release share")?;
+    let (committee, share) = match (member, &producer) {
+        (Some(member), _) => {
+            let (committee, share) = crate::release::open_or_deal(&dir, member).context("opening the key-release share")?;
+            (committee, Some(share))
+        }
+        (None, Producer::Network { committee, .. }) => {
+            (ls_access::CommitteePublic::from_hex(committee).context("the network's key-release committee")?, None)
+        }
+        (None, Producer::Dev(_)) => unreachable!("a dev node is its own committee"),
+    };
     let endpoints = Arc::new(std::sync::OnceLock::new());
     let key_release =
         crate::release::KeyRelease::new(chain.clone(), committee, share, endpoints.clone(), args.release_peer_rate)?;

@@ -145,7 +145,8 @@ impl AclAtFinalized for ChainAcl {
 /// What the RPC methods share.
 pub struct KeyRelease {
     committee: CommitteePublic,
-    releaser: Releaser<ChainAcl, SystemClock>,
+    /// None on a full node: it names the members but holds no share.
+    releaser: Option<Releaser<ChainAcl, SystemClock>>,
     /// The members' RPC endpoints, known once the server is bound.
     endpoints: Arc<OnceLock<Vec<String>>>,
     /// Requests per IP address: signature recovery and the access check run before the
@@ -157,13 +158,14 @@ impl KeyRelease {
     pub fn new(
         chain: Arc<Chain>,
         committee: CommitteePublic,
-        share: ls_access::Share,
+        share: Option<ls_access::Share>,
         endpoints: Arc<OnceLock<Vec<String>>>,
         peer_rate: u32,
     ) -> anyhow::Result<Self> {
         let domain = ReleaseDomain { chain_id: chain.spec().chain_id, registry: FILE_REGISTRY };
-        let releaser =
-            Releaser::new(domain, &committee, share, ChainAcl::new(chain), SystemClock, ReleaserConfig::default())?;
+        let releaser = share
+            .map(|share| Releaser::new(domain, &committee, share, ChainAcl::new(chain), SystemClock, ReleaserConfig::default()))
+            .transpose()?;
         let peers = (peer_rate > 0).then(|| {
             let limit = RateLimit { burst: peer_rate.saturating_mul(2), refill_every_millis: (1000 / u64::from(peer_rate)).max(1) };
             parking_lot::Mutex::new(RateLimiter::new(limit, MAX_TRACKED_PEERS))
@@ -207,10 +209,14 @@ pub fn module(release: KeyRelease) -> RpcModule<KeyRelease> {
     })
     .expect("a fresh module has no methods");
     m.register_blocking_method("lightstreams_releaseKey", |params, kr, ext| {
+        let Some(releaser) = &kr.releaser else {
+            let msg = "this node is not a key-release member: send the request to the endpoints lightstreams_committee lists";
+            return Err(ErrorObjectOwned::owned(-32000, msg, None::<()>));
+        };
         kr.admit(ext.get::<ls_rpc::PeerAddr>())?;
         let raw: Bytes = params.one()?;
         let signed = SignedReleaseRequest::from_bytes(&raw).map_err(|e| release_error(ReleaseError::Request(e)))?;
-        let sealed = kr.releaser.release(&mut os_rng(), &signed).map_err(release_error)?;
+        let sealed = releaser.release(&mut os_rng(), &signed).map_err(release_error)?;
         Ok::<_, ErrorObjectOwned>(Bytes::from(sealed.to_bytes()))
     })
     .expect("a fresh module has no methods");

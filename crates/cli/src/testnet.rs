@@ -7,7 +7,8 @@
 //! <dir>/node<i>/validator.key   ed25519 consensus key (hex, 0600)
 //! <dir>/node<i>/account.key     Ethereum key (hex, 0600): block beneficiary, key-release member
 //! <dir>/node<i>/keyrelease/     this member's share of the committee key
-//! <dir>/full<j>/config.toml     a non-validating node
+//! <dir>/full<j>/config.toml     a non-validating node (a follower)
+//! <dir>/full<j>/node.key        its ed25519 key on the consensus network (hex, 0600)
 //! ```
 //!
 //! The key-release committee is dealt here by a trusted dealer (this process), which is fine for
@@ -29,13 +30,15 @@ use commonware_math::algebra::Random;
 use ls_primitives::{
     chainspec::{DEFAULT_GAS_LIMIT, DEV_CHAIN_ID},
     dev::dev_chain_spec,
-    network::{NetworkSpec, NodeConfig, Validator},
+    network::{Follower, NetworkSpec, NodeConfig, Validator},
 };
 
 use crate::release::{DIR as KEYRELEASE_DIR, create_private_dir, os_rng, write_member};
 
 pub const NETWORK_FILE: &str = "network.json";
 pub const CONFIG_FILE: &str = "config.toml";
+/// A full node's key on the consensus network.
+pub const NODE_KEY_FILE: &str = "node.key";
 
 #[derive(Debug, Args)]
 pub struct TestnetArgs {
@@ -130,6 +133,16 @@ pub fn write(args: &TestnetArgs) -> anyhow::Result<Written> {
         });
         keys.push((consensus, account));
     }
+    let mut follower_keys = Vec::with_capacity(args.full_nodes as usize);
+    let mut followers = Vec::with_capacity(args.full_nodes as usize);
+    for j in 0..args.full_nodes {
+        let key = ed25519::PrivateKey::random(&mut rng);
+        followers.push(Follower {
+            consensus_key: hex::encode(key.public_key().encode()),
+            consensus_addr: SocketAddr::new(args.host, port(args.consensus_port, n + j)?),
+        });
+        follower_keys.push(key);
+    }
     let (committee, shares) = ls_access::deal(&mut rng, validators.iter().map(|v| v.address).collect())?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let mut chain = dev_chain_spec(args.chain_id, args.gas_limit, now);
@@ -144,6 +157,7 @@ pub fn write(args: &TestnetArgs) -> anyhow::Result<Written> {
         validators,
         committee: committee.to_hex(),
         block_time_ms: u64::try_from(args.block_time.as_millis()).context("block time too long")?,
+        followers,
     };
     network.validate().map_err(anyhow::Error::msg)?;
     write_atomic(&dir.join(NETWORK_FILE), &serde_json::to_vec_pretty(&network)?, false)?;
@@ -168,6 +182,9 @@ pub fn write(args: &TestnetArgs) -> anyhow::Result<Written> {
             write_atomic(&node_dir.join("validator.key"), hex::encode(consensus.encode()).as_bytes(), true)?;
             write_atomic(&node_dir.join("account.key"), hex::encode(account.to_bytes()).as_bytes(), true)?;
             write_member(&node_dir.join(KEYRELEASE_DIR), &committee, share)?;
+        } else {
+            let key = &follower_keys[index - n as usize];
+            write_atomic(&node_dir.join(NODE_KEY_FILE), hex::encode(key.encode()).as_bytes(), true)?;
         }
         let bootstrap = match args.p2p_port {
             0 => Vec::new(),
@@ -194,6 +211,7 @@ fn write_config(
         gateway_addr: SocketAddr::new(args.host, port(args.gateway_port, index)?),
         consensus_addr: SocketAddr::new(args.host, port(args.consensus_port, index)?),
         validator_key: validator.then(|| PathBuf::from("validator.key")),
+        node_key: (!validator).then(|| PathBuf::from(NODE_KEY_FILE)),
         account_key: validator.then(|| PathBuf::from("account.key")),
         metrics_addr: None,
         p2p_addr: Some(p2p_addr),
@@ -231,6 +249,7 @@ pub fn load_config(path: &Path) -> anyhow::Result<(NodeConfig, NetworkSpec)> {
     config.datadir = resolve(&config.datadir);
     config.network = resolve(&config.network);
     config.validator_key = config.validator_key.as_deref().map(resolve);
+    config.node_key = config.node_key.as_deref().map(resolve);
     config.account_key = config.account_key.as_deref().map(resolve);
     let network: NetworkSpec = serde_json::from_slice(
         &std::fs::read(&config.network).with_context(|| format!("reading {}", config.network.display()))?,
@@ -240,8 +259,8 @@ pub fn load_config(path: &Path) -> anyhow::Result<(NodeConfig, NetworkSpec)> {
     Ok((config, network))
 }
 
-/// Reads an ed25519 consensus key file (hex of the 32-byte secret).
-pub fn load_validator_key(path: &Path) -> anyhow::Result<ed25519::PrivateKey> {
+/// Reads an ed25519 consensus key file (a validator's or a full node's; hex of the 32-byte secret).
+pub fn load_consensus_key(path: &Path) -> anyhow::Result<ed25519::PrivateKey> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     decode_hex(text.trim()).with_context(|| format!("{} is not an ed25519 key", path.display()))
 }
@@ -303,7 +322,7 @@ mod tests {
             }
             match &config.validator_key {
                 Some(key) => {
-                    let key = load_validator_key(key).unwrap();
+                    let key = load_consensus_key(key).unwrap();
                     assert_eq!(hex::encode(key.public_key().encode()), network.validators[i].consensus_key);
                     #[cfg(unix)]
                     {
@@ -314,7 +333,14 @@ mod tests {
                     let (c, _share) = crate::release::open_or_deal(&config.datadir, network.validators[i].address).unwrap();
                     assert_eq!(c.to_hex(), network.committee);
                 }
-                None => assert_eq!(i, 4, "only the full node has no key"),
+                None => {
+                    assert_eq!(i, 4, "only the full node has no validator key");
+                    // Its network key is the one the network lists as a follower.
+                    let key = load_consensus_key(config.node_key.as_ref().unwrap()).unwrap();
+                    assert_eq!(hex::encode(key.public_key().encode()), network.followers[0].consensus_key);
+                    assert_eq!(network.followers[0].consensus_addr, config.consensus_addr);
+                    assert!(!config.datadir.join(KEYRELEASE_DIR).exists(), "a full node holds no key-release share");
+                }
             }
         }
         // A second run refuses to overwrite.

@@ -1,6 +1,7 @@
-//! A validator of a network `lightstreams testnet` wrote: the commonware runtime (tokio) on its
-//! own thread, the `lookup` authenticated network to the validators named in `network.json`,
-//! and `ls_consensus::start_validator` driving the node's chain.
+//! A validator, or a full node, of a network `lightstreams testnet` wrote: the commonware runtime
+//! (tokio) on its own thread, the `lookup` authenticated network to the validators named in
+//! `network.json` (full nodes listed there as followers are let in), and
+//! `ls_consensus::start_validator` driving the node's chain.
 
 use std::{
     net::SocketAddr,
@@ -13,7 +14,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use commonware_cryptography::{ChaCha20Poly1305, Signer as _, ed25519};
-use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
+use commonware_p2p::{Address, AddressableManager as _, AddressableTrackedPeers, authenticated::lookup};
 use commonware_runtime::{Clock as _, Runner as _, Spawner as _, Supervisor as _};
 use commonware_stream::{
     cups::{self, Cups},
@@ -21,7 +22,7 @@ use commonware_stream::{
 };
 use commonware_utils::{NZUsize, ordered::Map};
 use ls_chain::Chain;
-use ls_consensus::{BlockLimits, Channels, ValidatorConfig, max_message_size, quota, start_validator};
+use ls_consensus::{BlockLimits, Channels, Identity, ValidatorConfig, max_message_size, quota, start_validator};
 use ls_primitives::network::{NetworkSpec, NodeConfig};
 
 /// A leader that has not proposed within this is skipped (its view is nullified).
@@ -48,29 +49,58 @@ pub fn spawn(
     metrics: crate::metrics::Source,
     finalized: Arc<AtomicU64>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    let Some(key_path) = &config.validator_key else {
-        bail!("{} names no validator_key: nodes that follow a network without validating are not supported yet", config.network.display());
-    };
-    let key = crate::testnet::load_validator_key(key_path)?;
-    let me = key.public_key();
     let mut validators = Vec::with_capacity(network.validators.len());
-    let mut addresses = Vec::with_capacity(network.validators.len());
+    let mut primary = Vec::with_capacity(network.validators.len());
     for v in &network.validators {
         let pk: ed25519::PublicKey =
             crate::testnet::decode_hex(&v.consensus_key).with_context(|| format!("bad consensus key {}", v.consensus_key))?;
         validators.push((pk.clone(), v.address));
-        addresses.push((pk, Address::Symmetric(v.consensus_addr)));
+        primary.push((pk, Address::Symmetric(v.consensus_addr)));
     }
-    if !validators.iter().any(|(pk, _)| *pk == me) {
-        bail!("{} is not the key of any validator in {}", key_path.display(), config.network.display());
+    // Full nodes: validators accept their connections (never dial them) and send them what
+    // they broadcast; a full node dials the validators.
+    let mut secondary = Vec::with_capacity(network.followers.len());
+    for f in &network.followers {
+        let pk: ed25519::PublicKey =
+            crate::testnet::decode_hex(&f.consensus_key).with_context(|| format!("bad consensus key {}", f.consensus_key))?;
+        secondary.push((pk, Address::Symmetric(f.consensus_addr)));
     }
+    let identity = match (&config.validator_key, &config.node_key) {
+        (Some(path), _) => {
+            let key = crate::testnet::load_consensus_key(path)?;
+            if !validators.iter().any(|(pk, _)| *pk == key.public_key()) {
+                bail!("{} is not the key of any validator in {}", path.display(), config.network.display());
+            }
+            Identity::Validator(key)
+        }
+        (None, Some(path)) => {
+            let key = crate::testnet::load_consensus_key(path)?;
+            if !secondary.iter().any(|(pk, _)| *pk == key.public_key()) {
+                bail!(
+                    "{} is not the key of any follower in {}: the validators would refuse this node",
+                    path.display(),
+                    config.network.display()
+                );
+            }
+            Identity::Follower(key)
+        }
+        (None, None) => bail!(
+            "{} names neither validator_key nor node_key: a node of a network needs one",
+            config.network.display()
+        ),
+    };
+    let key = match &identity {
+        Identity::Validator(k) | Identity::Follower(k) => k.clone(),
+    };
+    let role = if matches!(identity, Identity::Validator(_)) { "validator" } else { "full node" };
     let n = validators.len();
+    let peers = n + secondary.len();
     let limits = BlockLimits::default();
     let namespace = format!("lightstreams-{}", network.chain.chain_id).into_bytes();
     let cfg = ValidatorConfig {
         namespace: namespace.clone(),
         validators,
-        key: key.clone(),
+        identity,
         block_time: Duration::from_millis(network.block_time_ms),
         leader_timeout: LEADER_TIMEOUT,
         limits,
@@ -95,12 +125,15 @@ pub fn spawn(
             );
             let max_size = max_message_size(n as u32, &limits);
             let p2p = if is_local(&listen) {
-                lookup::Config::local(handshake, &namespace, listen, NZUsize!(n.max(1)), max_size, NZUsize!(1024))
+                lookup::Config::local(handshake, &namespace, listen, NZUsize!(peers.max(1)), max_size, NZUsize!(1024))
             } else {
-                lookup::Config::recommended(handshake, &namespace, listen, NZUsize!(n.max(1)), max_size, NZUsize!(1024))
+                lookup::Config::recommended(handshake, &namespace, listen, NZUsize!(peers.max(1)), max_size, NZUsize!(1024))
             };
             let (mut net, mut oracle) = lookup::Network::new(context.child("p2p"), p2p);
-            let _ = oracle.track(0, Map::from_iter_dedup(addresses));
+            let _ = oracle.track(
+                0,
+                AddressableTrackedPeers::new(Map::from_iter_dedup(primary), Map::from_iter_dedup(secondary)),
+            );
             let channels = Channels {
                 votes: net.register(ls_consensus::CH_VOTES, quota()),
                 certificates: net.register(ls_consensus::CH_CERTIFICATES, quota()),
@@ -111,7 +144,7 @@ pub fn spawn(
             };
             net.start();
             let validator = start_validator(context.child("validator"), chain, cfg, oracle.clone(), oracle, channels).await;
-            tracing::info!(%listen, "validator started");
+            tracing::info!(%listen, "{role} started");
             let marshal = validator.marshal.clone();
             context.child("sync").spawn(move |ctx| async move {
                 loop {

@@ -40,22 +40,27 @@ fn block(node: &Node, number: u64) -> Value {
     node.ok("eth_getBlockByNumber", json!([format!("0x{number:x}"), false]))
 }
 
-/// Writes a 4-validator network into `dir` (RPC on fixed ports when `fixed_rpc`, since the
-/// key-release committee lists them) and starts every validator.
-fn network(dir: &std::path::Path, fixed_rpc: bool) -> (Vec<Node>, impl Fn(usize) -> std::path::PathBuf) {
+/// Writes a network of 4 validators and `full` full nodes into `dir` (RPC on fixed ports when
+/// `fixed_rpc`, since the key-release committee lists them) and starts every validator; a full
+/// node's config is `dir/net/full<j>/config.toml`.
+fn network(dir: &std::path::Path, fixed_rpc: bool, full: u16) -> (Vec<Node>, impl Fn(usize) -> std::path::PathBuf) {
     let net = dir.join("net");
-    let port = free_port_range(4).to_string();
-    let rpc = if fixed_rpc { free_port_range(4).to_string() } else { "0".into() };
-    let p2p = free_port_range(4).to_string();
+    let port = free_port_range(4 + full).to_string();
+    let rpc = if fixed_rpc { free_port_range(4 + full).to_string() } else { "0".into() };
+    let p2p = free_port_range(4 + full).to_string();
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_lightstreams"))
         .args(["testnet", "--validators", "4", "--rpc-port", &rpc, "--gateway-port", "0", "--consensus-port", &port])
-        .args(["--p2p-port", &p2p, "--dir"])
+        .args(["--full-nodes", &full.to_string(), "--p2p-port", &p2p, "--dir"])
         .arg(&net)
         .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(status.success());
-    let config = move |i: usize| net.join(format!("node{i}")).join("config.toml");
+    // Nodes 0..4 are the validators, 4.. the full nodes.
+    let config = move |i: usize| match i {
+        0..4 => net.join(format!("node{i}")).join("config.toml"),
+        j => net.join(format!("full{}", j - 4)).join("config.toml"),
+    };
     let nodes: Vec<Node> = (0..4).map(|i| Node::start_config(&config(i))).collect();
     wait_until("every validator to finalize block 3", Duration::from_secs(60), || nodes.iter().all(|n| head(n) >= 3));
     (nodes, config)
@@ -64,24 +69,37 @@ fn network(dir: &std::path::Path, fixed_rpc: bool) -> (Vec<Node>, impl Fn(usize)
 #[test]
 fn four_validators_agree_survive_a_kill_and_catch_up() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut nodes, config) = network(dir.path(), false);
+    let (mut nodes, config) = network(dir.path(), false, 1);
+    // A full node: it follows the validators, verifies what they finalize, serves RPC, and
+    // passes the transactions sent to it on to them.
+    let mut full = Node::start_config(&config(4));
 
-    // Each validator gets transfers from its own sender; each lands when its validator leads.
-    let keys = [common::KEY0, common::KEY1];
+    // Each validator gets transfers from its own sender, and the full node from a third; each
+    // lands when a validator leads.
+    let keys = [common::KEY0, common::KEY1, common::KEY2];
     let to = Address::repeat_byte(0x42);
     let mut hashes = Vec::new();
+    wait_until("the full node to follow", Duration::from_secs(60), || head(&full) >= 3);
     for (i, key) in keys.iter().enumerate() {
+        let via = nodes.get(i).unwrap_or(&full);
         for nonce in 0..5u64 {
             let raw = signed_tx(key, nonce, Some(to), U256::from(1 + nonce), Bytes::new(), 21_000);
-            hashes.push(nodes[i].ok("eth_sendRawTransaction", json!([raw])).as_str().unwrap().to_string());
+            hashes.push(via.ok("eth_sendRawTransaction", json!([raw])).as_str().unwrap().to_string());
         }
     }
     for hash in &hashes {
-        for n in &nodes {
+        for n in nodes.iter().chain([&full]) {
             n.wait_receipt(hash, Duration::from_secs(60));
         }
     }
-    assert_eq!(nodes[3].u256("eth_getBalance", json!([to, "latest"])), U256::from(2 * (1 + 2 + 3 + 4 + 5)));
+    assert_eq!(nodes[3].u256("eth_getBalance", json!([to, "latest"])), U256::from(3 * (1 + 2 + 3 + 4 + 5)));
+    assert_eq!(full.u256("eth_getBalance", json!([to, "latest"])), U256::from(3 * (1 + 2 + 3 + 4 + 5)));
+    // It proposes nothing and credits no account; it holds no key-release share.
+    assert_eq!(full.ok("eth_coinbase", json!([])), json!(format!("{:#x}", Address::ZERO)));
+    let r = full.call("lightstreams_releaseKey", json!(["0x00"]));
+    assert!(r["error"]["message"].as_str().unwrap().contains("not a key-release member"), "{r}");
+    let committee = full.ok("lightstreams_committee", json!([]));
+    assert_eq!(committee["endpoints"].as_array().unwrap().len(), 4, "{committee}");
     // Dev methods are refused on a validator: its chain is the network's, not its own.
     for (method, params) in [("evm_mine", json!([])), ("anvil_setBalance", json!([to, "0x1"])), ("evm_snapshot", json!([]))] {
         let r = nodes[0].call(method, params);
@@ -101,13 +119,14 @@ fn four_validators_agree_survive_a_kill_and_catch_up() {
     assert_eq!(read.status(), 200);
     assert!(read.bytes().unwrap() == body, "the bytes read through validator 2 differ");
 
-    // net_peerCount is each validator's connected consensus peers: the other three.
+    // net_peerCount is each node's connected consensus peers: a validator's are the other three
+    // and the full node, the full node's the four validators.
     let peers = |n: &Node| n.u256("net_peerCount", json!([])).to::<u64>();
-    wait_until("every validator to count three peers", Duration::from_secs(30), || nodes.iter().all(|n| peers(n) == 3));
+    wait_until("every node to count four peers", Duration::from_secs(30), || nodes.iter().chain([&full]).all(|n| peers(n) == 4));
 
-    // kill -9 one validator: the other three keep finalizing.
+    // kill -9 one validator: the other three keep finalizing, and the full node follows.
     nodes[3].kill9();
-    wait_until("the others to count two peers", Duration::from_secs(30), || nodes[..3].iter().all(|n| peers(n) == 2));
+    wait_until("the others to count three peers", Duration::from_secs(30), || nodes[..3].iter().chain([&full]).all(|n| peers(n) == 3));
     let before = head(&nodes[0]);
     wait_until("three validators to finalize 8 more blocks", Duration::from_secs(60), || {
         nodes[..3].iter().all(|n| head(n) >= before + 8)
@@ -132,9 +151,16 @@ fn four_validators_agree_survive_a_kill_and_catch_up() {
     wait_until("every validator to say it is not syncing", Duration::from_secs(30), || {
         nodes.iter().all(|n| n.ok("eth_syncing", json!([])) == json!(false))
     });
+    // kill -9 the full node: it restarts from what it had committed and catches up.
+    full.kill9();
+    let gone = head(&nodes[0]);
+    wait_until("the validators to finalize 4 more blocks", Duration::from_secs(60), || head(&nodes[0]) >= gone + 4);
+    full = Node::start_config(&config(4));
+    let target = head(&nodes[0]);
+    wait_until("the full node to catch up", Duration::from_secs(60), || head(&full) >= target);
     for number in [1, before, target] {
         let reference = block(&nodes[0], number);
-        for n in &nodes[1..] {
+        for n in nodes[1..].iter().chain([&full]) {
             let b = block(n, number);
             assert_eq!(b["hash"], reference["hash"], "block {number}");
             assert_eq!(b["stateRoot"], reference["stateRoot"], "block {number}");
@@ -179,7 +205,7 @@ fn a_buyer_gets_the_key_from_three_of_four_validators() {
     const CREATOR: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
     const BUYER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
     let dir = tempfile::tempdir().unwrap();
-    let (mut nodes, _) = network(dir.path(), true);
+    let (mut nodes, _) = network(dir.path(), true, 0);
     let (creator_keys, buyer_keys) = (dir.path().join("creator"), dir.path().join("buyer"));
     let song: Vec<u8> = b"FOUR-VALIDATORS-".iter().copied().cycle().take(300_000).collect();
     let src = dir.path().join("song.flac");

@@ -78,14 +78,32 @@ pub struct Channels<Tx, Rx> {
     pub txs: (Tx, Rx),
 }
 
-/// What a validator needs to know.
+/// Who a node is in consensus.
+#[derive(Clone)]
+pub enum Identity {
+    /// A member of the validator set: votes, proposes when it leads.
+    Validator(PrivateKey),
+    /// A full node: its key only authenticates it on the network. It never votes or proposes;
+    /// it verifies the validators' certificates, and commits the blocks they finalize.
+    Follower(PrivateKey),
+}
+
+impl Identity {
+    pub fn public_key(&self) -> PublicKey {
+        match self {
+            Identity::Validator(k) | Identity::Follower(k) => k.public_key(),
+        }
+    }
+}
+
+/// What a validator, or a full node following the validators, needs to know.
 #[derive(Clone)]
 pub struct ValidatorConfig {
     /// Separates this network's signatures from any other's (e.g. `lightstreams-<chain id>`).
     pub namespace: Vec<u8>,
     /// The validator set: consensus key and the Ethereum account its blocks credit.
     pub validators: Vec<(PublicKey, Address)>,
-    pub key: PrivateKey,
+    pub identity: Identity,
     /// Time from a block to the next one's proposal.
     pub block_time: Duration,
     /// A leader that has not proposed after this long is skipped.
@@ -95,7 +113,7 @@ pub struct ValidatorConfig {
     pub partition_prefix: String,
 }
 
-/// A running validator.
+/// A running validator (or full node).
 pub struct Validator {
     pub marshal: MarshalMailbox<Scheme, Standard<Block>>,
     pub engine: Handle<()>,
@@ -153,8 +171,10 @@ impl ChainApp {
     }
 }
 
-/// Starts marshal, the block broadcast, the backfill resolver and simplex for `cfg.key` over
-/// `channels`, driving `chain` with [`ChainApp`].
+/// Starts marshal, the block broadcast, the backfill resolver and simplex for `cfg.identity`
+/// over `channels`, driving `chain` with [`ChainApp`]. A follower runs the same parts with a
+/// scheme that verifies and never signs: simplex then only collects the validators'
+/// certificates, and marshal backfills and commits what they finalize.
 pub async fn start_validator<E, B, P, Tx, Rx>(
     context: E,
     chain: Arc<Chain>,
@@ -193,13 +213,19 @@ where
     Tx: commonware_p2p::Sender<PublicKey = PublicKey>,
     Rx: commonware_p2p::Receiver<PublicKey = PublicKey>,
 {
-    let me = cfg.key.public_key();
+    let me = cfg.identity.public_key();
     let participants: Set<PublicKey> = Set::from_iter_dedup(cfg.validators.iter().map(|(k, _)| k.clone()));
     let gossip_chain = chain.clone();
     let gossip_blocker = blocker.clone();
     let txs = channels.txs;
     context.child("tx_gossip").spawn(move |context| crate::gossip::gossip_transactions(context, gossip_chain, txs, gossip_blocker));
-    let scheme = Scheme::signer(&cfg.namespace, participants, cfg.key.clone()).expect("this key is not a validator");
+    let scheme = match &cfg.identity {
+        Identity::Validator(key) => Scheme::signer(&cfg.namespace, participants, key.clone()).expect("this key is not a validator"),
+        Identity::Follower(_) => {
+            assert!(participants.position(&me).is_none(), "a validator's key cannot follow");
+            Scheme::verifier(&cfg.namespace, participants)
+        }
+    };
     let prefix = cfg.partition_prefix.clone();
     let page_cache = CacheRef::new(NZU16!(4096), NZUsize!(64));
 

@@ -9,7 +9,9 @@
 //!   time and calls [`ls_chain::Chain::propose`]; `verify` calls [`ls_chain::Chain::verify`].
 //! - [`Finalizer`]: commits what marshal delivers as final ([`ls_chain::Chain::finalize`]).
 //! - [`gossip_transactions`]: pending transactions go to every peer, batched and checked.
-//! - [`start_validator`]: the wiring, generic over runtime and network.
+//! - [`start_validator`]: the wiring, generic over runtime and network; with
+//!   [`Identity::Follower`] the same parts make a full node that verifies and commits what the
+//!   validators finalize.
 
 mod app;
 mod block;
@@ -20,6 +22,6 @@ pub use app::{ChainApp, Ctx, Finalizer, RuntimeClock, commit_final};
 pub use gossip::{BATCH_DELAY, MAX_BATCH, decode_batch, encode_batch, gossip_transactions};
 pub use block::{Block, BlockLimits, Digest, MAX_HEADER_BYTES};
 pub use engine::{
-    CH_BACKFILL, CH_BLOCKS, CH_TXS, CH_CERTIFICATES, CH_RESOLVER, CH_VOTES, Channels, Runtime, Validator, ValidatorConfig,
+    CH_BACKFILL, CH_BLOCKS, CH_TXS, CH_CERTIFICATES, CH_RESOLVER, CH_VOTES, Channels, Identity, Runtime, Validator, ValidatorConfig,
     epocher, max_message_size, quota, start_validator, start_validator_with,
 };

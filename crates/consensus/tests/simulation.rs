@@ -12,7 +12,7 @@ use ls_chain::Chain;
 use commonware_consensus::{Application, marshal::ancestry::Ancestry};
 use commonware_cryptography::Digested;
 use ls_consensus::{
-    Block, BlockLimits, ChainApp, Channels, Ctx, RuntimeClock, ValidatorConfig, max_message_size, quota,
+    Block, BlockLimits, ChainApp, Channels, Ctx, Identity, RuntimeClock, ValidatorConfig, max_message_size, quota,
     start_validator_with,
 };
 use ls_primitives::SealedBlock;
@@ -24,6 +24,11 @@ const N: usize = 4;
 
 fn keys() -> Vec<PrivateKey> {
     (0..N as u64).map(PrivateKey::from_seed).collect()
+}
+
+/// A full node's network identity (not a validator's).
+fn follower_key() -> PrivateKey {
+    PrivateKey::from_seed(N as u64 + 100)
 }
 
 fn validators(keys: &[PrivateKey]) -> Vec<(commonware_cryptography::ed25519::PublicKey, Address)> {
@@ -79,11 +84,27 @@ async fn start(
     index: usize,
     lying: bool,
 ) -> Node {
-    let key = keys[index].clone();
+    start_as(context, oracle, keys, Identity::Validator(keys[index].clone()), index, lying).await
+}
+
+/// Starts a full node (index `N`): it verifies and commits what the validators finalize.
+async fn start_follower(context: &deterministic::Context, oracle: &PkOracle, keys: &[PrivateKey]) -> Node {
+    start_as(context, oracle, keys, Identity::Follower(follower_key()), N, false).await
+}
+
+async fn start_as(
+    context: &deterministic::Context,
+    oracle: &Oracle<commonware_cryptography::ed25519::PublicKey, deterministic::Context>,
+    keys: &[PrivateKey],
+    identity: Identity,
+    index: usize,
+    lying: bool,
+) -> Node {
+    let key = identity.public_key();
     let spec = dev_chain_spec(1337, 30_000_000, 0);
     let clock = Arc::new(RuntimeClock(context.child("clock")));
     let chain = Chain::open_with_clock(spec, Arc::new(Store::in_memory().unwrap()), PoolConfig::default(), clock).unwrap();
-    let control = oracle.control(key.public_key());
+    let control = oracle.control(key);
     let channels = Channels {
         votes: control.register(ls_consensus::CH_VOTES, quota()).await.unwrap(),
         certificates: control.register(ls_consensus::CH_CERTIFICATES, quota()).await.unwrap(),
@@ -95,7 +116,7 @@ async fn start(
     let cfg = ValidatorConfig {
         namespace: b"lightstreams-test".to_vec(),
         validators: validators(keys),
-        key: key.clone(),
+        identity,
         block_time: Duration::from_millis(250),
         leader_timeout: Duration::from_secs(1),
         limits: BlockLimits::default(),
@@ -167,6 +188,9 @@ struct Scenario {
     split_at: Option<u64>,
     /// Send every transaction to the first validator only; gossip must bring it to the others.
     submit_to_one: bool,
+    /// A full node starts once the validators reach this height (0: with them), and every
+    /// transaction is sent to it alone: it must gossip them to the proposers, and follow.
+    follower_at: Option<u64>,
     target: u64,
 }
 
@@ -177,15 +201,16 @@ fn run(seed: u64, sc: Scenario) -> u64 {
         let keys = keys();
         let participants: Set<_> = Set::from_iter_dedup(keys.iter().map(|k| k.public_key()));
         let limits = BlockLimits::default();
-        let (network, oracle) = Network::new_with_peers(
+        let (network, oracle) = Network::new_with_split_peers(
             context.child("network"),
             simulated::Config {
                 max_size: max_message_size(N as u32, &limits),
-                max_peers_per_set: NZUsize!(N),
+                max_peers_per_set: NZUsize!(N + 1),
                 disconnect_on_block: true,
                 tracked_peer_sets: NZUsize!(1),
             },
             participants.iter().cloned(),
+            [follower_key().public_key()],
         )
         .await;
         network.start();
@@ -200,12 +225,27 @@ fn run(seed: u64, sc: Scenario) -> u64 {
             success_rate: commonware_utils::Probability::from_f64(1.0 - sc.loss).expect("a probability"),
         };
         link_with(&oracle, &keys[..sc.online], l.clone()).await;
-        let receivers = if sc.submit_to_one { &nodes[..1] } else { &nodes[..] };
+        let mut follower = None;
+        if let Some(h) = sc.follower_at {
+            wait_for_height(&context, &nodes, h).await;
+            follower = Some(start_follower(&context, &oracle, &keys).await);
+            let mut all = keys.clone();
+            all.push(follower_key());
+            link_with(&oracle, &all, l.clone()).await;
+            // Gossip sends a transaction once, to the peers connected then.
+            context.sleep(Duration::from_millis(500)).await;
+        }
+        let receivers = match &follower {
+            Some(f) => std::slice::from_ref(f),
+            None if sc.submit_to_one => &nodes[..1],
+            None => &nodes[..],
+        };
         for n in receivers {
             for tx in &txs {
                 n.chain.submit(tx.clone()).unwrap();
             }
         }
+        nodes.extend(follower);
         if sc.submit_to_one {
             // Before the first block (250 ms), gossip has filled every pool.
             context.sleep(Duration::from_millis(150)).await;
@@ -281,6 +321,18 @@ fn the_same_seed_gives_the_same_run() {
 #[test]
 fn three_of_four_keep_finalizing() {
     run(1, Scenario { online: 3, target: 8, ..Default::default() });
+}
+
+#[test]
+fn a_full_node_follows_and_forwards_transactions() {
+    for seed in seeds() {
+        run(seed, Scenario { online: 4, follower_at: Some(0), target: 10, ..Default::default() });
+    }
+}
+
+#[test]
+fn a_full_node_starting_late_backfills_and_agrees() {
+    run(5, Scenario { online: 4, follower_at: Some(8), target: 16, ..Default::default() });
 }
 
 #[test]

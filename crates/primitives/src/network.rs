@@ -23,6 +23,17 @@ pub struct Validator {
     pub rpc_url: String,
 }
 
+/// A full node as the validators know it: they accept its connection on the consensus network
+/// and send it what they finalize; it never votes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Follower {
+    /// Its ed25519 network key, hex (32 bytes).
+    pub consensus_key: String,
+    /// The address it connects from and listens on.
+    pub consensus_addr: SocketAddr,
+}
+
 /// Everything that defines a validator network: the chain (genesis), the validator set (static
 /// for now; see docs/decisions.md) and the key-release committee.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +45,9 @@ pub struct NetworkSpec {
     pub committee: String,
     /// Time between blocks, in milliseconds.
     pub block_time_ms: u64,
+    /// Full nodes the validators let in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub followers: Vec<Follower>,
 }
 
 impl NetworkSpec {
@@ -43,10 +57,11 @@ impl NetworkSpec {
             return Err("the network has no validators".into());
         }
         let mut keys: Vec<&str> = self.validators.iter().map(|v| v.consensus_key.as_str()).collect();
+        keys.extend(self.followers.iter().map(|f| f.consensus_key.as_str()));
         keys.sort_unstable();
         keys.dedup();
-        if keys.len() != self.validators.len() {
-            return Err("two validators share a consensus key".into());
+        if keys.len() != self.validators.len() + self.followers.len() {
+            return Err("two nodes (validators or followers) share a consensus key".into());
         }
         let mut addrs: Vec<Address> = self.validators.iter().map(|v| v.address).collect();
         addrs.sort_unstable();
@@ -76,6 +91,10 @@ pub struct NodeConfig {
     /// This validator's ed25519 consensus key file; absent on a full node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validator_key: Option<PathBuf>,
+    /// A full node's ed25519 key on the consensus network (its public half is listed under
+    /// `followers` in the network file); absent on a validator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_key: Option<PathBuf>,
     /// This validator's Ethereum key file (hex), for the beneficiary and key release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_key: Option<PathBuf>,
