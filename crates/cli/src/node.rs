@@ -400,7 +400,8 @@ fn lightstreams_module() -> jsonrpsee::RpcModule<()> {
     m
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C, or SIGTERM on unix.
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

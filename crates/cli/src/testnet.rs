@@ -77,6 +77,10 @@ pub struct TestnetArgs {
     /// First consensus port (validators must know each other's, so never 0).
     #[arg(long, default_value_t = 30300, value_parser = clap::value_parser!(u16).range(1..))]
     consensus_port: u16,
+    /// Then start every node as a child process, each line of their output prefixed with the
+    /// node's name, until Ctrl-C or SIGTERM (or one node exits), which stops them all.
+    #[arg(long)]
+    run: bool,
 }
 
 /// A written network: its description and each node's config path.
@@ -100,7 +104,97 @@ pub fn run(args: TestnetArgs) -> anyhow::Result<()> {
         let rpc = SocketAddr::new(args.host, port(args.rpc_port, i as u32)?);
         println!("  lightstreams node --config {}   # RPC http://{rpc}", config.display());
     }
+    if args.run {
+        run_nodes(&written.configs)?;
+    }
     Ok(())
+}
+
+/// A node's name from its config path (`<dir>/node0/config.toml` is `node0`).
+fn node_name(config: &Path) -> String {
+    config.parent().and_then(|d| d.file_name()).map_or_else(|| config.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// How long the nodes get to stop after SIGTERM before they are killed.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `--run`: every node as a child process of this one (this binary, `node --config`), their
+/// output prefixed with their names. Ctrl-C or SIGTERM stops them all, and so does one of them
+/// exiting (its status is the error).
+fn run_nodes(configs: &[PathBuf]) -> anyhow::Result<()> {
+    use tokio::io::AsyncBufReadExt;
+    let exe = std::env::current_exe().context("finding this program")?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let (exited_tx, mut exited) = tokio::sync::mpsc::unbounded_channel();
+        let mut running = Vec::new();
+        for config in configs {
+            let name = node_name(config);
+            let mut child = tokio::process::Command::new(&exe)
+                .args(["node", "--quiet", "--config"])
+                .arg(config)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting {name}"))?;
+            let pid = child.id().context("a child that just started has a pid")?;
+            let (out, err) = (child.stdout.take(), child.stderr.take());
+            let prefix = name.clone();
+            tokio::spawn(async move {
+                let Some(out) = out else { return };
+                let mut lines = tokio::io::BufReader::new(out).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    println!("{prefix} | {line}");
+                }
+            });
+            let prefix = name.clone();
+            tokio::spawn(async move {
+                let Some(err) = err else { return };
+                let mut lines = tokio::io::BufReader::new(err).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    eprintln!("{prefix} | {line}");
+                }
+            });
+            let tx = exited_tx.clone();
+            let waited = name.clone();
+            let task = tokio::spawn(async move {
+                let status = child.wait().await;
+                let _ = tx.send((waited, status));
+            });
+            running.push((name, pid, task));
+        }
+        println!("started {} nodes; Ctrl-C stops them all", running.len());
+        let failed = tokio::select! {
+            _ = crate::node::shutdown_signal() => None,
+            Some((name, status)) = exited.recv() => Some(match status {
+                Ok(s) => format!("{name} exited ({s})"),
+                Err(e) => format!("{name}: {e}"),
+            }),
+        };
+        // SIGTERM each (they flush and stop), then SIGKILL what is left after the grace period.
+        for (_, pid, _) in &running {
+            signal(*pid, libc::SIGTERM);
+        }
+        for (name, pid, task) in running {
+            if tokio::time::timeout(STOP_GRACE, task).await.is_err() {
+                eprintln!("{name} did not stop within {STOP_GRACE:?}; killing it");
+                signal(pid, libc::SIGKILL);
+            }
+        }
+        match failed {
+            Some(why) => bail!("{why}; stopped every node"),
+            None => Ok(()),
+        }
+    })
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) on a child's pid; the worst outcome is ESRCH if it already exited.
+        unsafe { libc::kill(pid, sig) };
+    }
 }
 
 /// Node `i`'s port: `base + i`, or 0 (any free port, printed at start) when `base` is 0.
@@ -290,6 +384,7 @@ mod tests {
             gateway_port: 18080,
             consensus_port: 30300,
             p2p_port: 14001,
+            run: false,
         }
     }
 

@@ -237,3 +237,53 @@ fn a_buyer_gets_the_key_from_three_of_four_validators() {
     assert!(e.contains("only 2 of 3 key shares answered"), "{e}");
     assert!(!out_path.exists());
 }
+
+/// JSON-RPC `eth_blockNumber` at `url`, or None when nothing answers.
+fn block_number_at(url: &str) -> Option<u64> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []});
+    let r: Value = reqwest::blocking::Client::new().post(url).json(&body).timeout(Duration::from_secs(2)).send().ok()?.json().ok()?;
+    u64::from_str_radix(r["result"].as_str()?.trim_start_matches("0x"), 16).ok()
+}
+
+#[test]
+fn testnet_run_starts_every_node_and_stops_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rpc, consensus, p2p) = (free_port_range(2), free_port_range(2), free_port_range(2));
+    let mut testnet = std::process::Command::new(env!("CARGO_BIN_EXE_lightstreams"))
+        .args(["testnet", "--validators", "1", "--full-nodes", "1", "--run", "--gateway-port", "0"])
+        .args(["--rpc-port", &rpc.to_string(), "--consensus-port", &consensus.to_string(), "--p2p-port", &p2p.to_string()])
+        .arg("--dir")
+        .arg(dir.path().join("net"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = testnet.stdout.take().unwrap();
+    let lines = std::thread::spawn(move || std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok).collect::<Vec<_>>());
+    let urls = [format!("http://127.0.0.1:{rpc}"), format!("http://127.0.0.1:{}", rpc + 1)];
+    // The validator finalizes and the full node follows.
+    wait_until("both nodes past block 3", Duration::from_secs(60), || {
+        urls.iter().all(|u| block_number_at(u).is_some_and(|n| n >= 3))
+    });
+    // SIGTERM to `testnet --run` stops both nodes, and it exits cleanly.
+    unsafe { libc::kill(testnet.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = testnet.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = testnet.kill();
+            panic!("testnet --run did not stop within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+    for u in &urls {
+        assert_eq!(block_number_at(u), None, "{u} still answers");
+    }
+    let out = lines.join().unwrap();
+    // Every line of a node's output carries its name.
+    assert!(out.iter().any(|l| l.starts_with("node0 | Listening on")), "{out:?}");
+    assert!(out.iter().any(|l| l.starts_with("full0 | Listening on")), "{out:?}");
+}
