@@ -1,11 +1,13 @@
 //! Transaction gossip between validators: a transaction that becomes pending in one node's
 //! pool goes to every peer, batched; what arrives is checked by the pool like any submission
 //! (so a transaction already known stops there, and nothing loops). A peer that sends bytes
-//! that do not decode as signed transactions is blocked.
+//! that do not decode as signed transactions is blocked. What stays pending for a whole
+//! [`RESEND_EVERY`] is sent again.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::B256;
 use bytes::{Bytes, BytesMut};
 use commonware_codec::{Copying, Decode, Write};
 use commonware_cryptography::ed25519::PublicKey;
@@ -75,14 +77,28 @@ where
         }
     });
     let mut pending = chain.pool().subscribe();
+    // Pending transactions seen at the last resend tick.
+    let mut seen: HashSet<B256> = HashSet::new();
+    let mut tick = context.current() + RESEND_EVERY;
     loop {
-        let first = match pending.recv().await {
-            Ok(h) => h,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                debug!(missed = n, "transaction gossip lagged behind the pool");
+        let first = tokio::select! {
+            _ = context.sleep_until(tick) => {
+                tick = context.current() + RESEND_EVERY;
+                let raw = stuck(&chain, &mut seen);
+                if !raw.is_empty() {
+                    debug!(count = raw.len(), "resending transactions still pending");
+                    sender.send(Recipients::All, encode_batch(raw), false);
+                }
                 continue;
             }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            next = pending.recv() => match next {
+                Ok(h) => h,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    debug!(missed = n, "transaction gossip lagged behind the pool");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
         };
         let mut hashes = vec![first];
         let deadline = context.sleep(BATCH_DELAY);
@@ -110,6 +126,30 @@ where
             sender.send(Recipients::All, encode_batch(raw), false);
         }
     }
+}
+
+/// How often transactions that stayed pending are sent again. Gossip sends a transaction once,
+/// to the peers connected then: one that reached a node before any peer did (a full node that
+/// just started, a validator cut off for a while) would otherwise wait in its pool forever.
+pub const RESEND_EVERY: Duration = Duration::from_secs(2);
+
+/// Raw transactions pending now that were pending at the last tick too (at most [`MAX_BATCH`],
+/// in nonce order per sender), and remembers what is pending now for the next tick.
+fn stuck(chain: &Chain, seen: &mut HashSet<B256>) -> Vec<Vec<u8>> {
+    let now = chain.pool().pending_txs();
+    let mut raw = Vec::new();
+    for tx in &now {
+        if raw.len() == MAX_BATCH {
+            break;
+        }
+        if seen.contains(tx.inner().tx_hash()) {
+            let mut out = Vec::with_capacity(tx.inner().encode_2718_len());
+            tx.inner().encode_2718(&mut out);
+            raw.push(out);
+        }
+    }
+    *seen = now.iter().map(|tx| *tx.inner().tx_hash()).collect();
+    raw
 }
 
 #[cfg(test)]

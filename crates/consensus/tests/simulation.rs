@@ -189,7 +189,8 @@ struct Scenario {
     /// Send every transaction to the first validator only; gossip must bring it to the others.
     submit_to_one: bool,
     /// A full node starts once the validators reach this height (0: with them), and every
-    /// transaction is sent to it alone: it must gossip them to the proposers, and follow.
+    /// transaction is sent to it alone before it has any link: it must resend them to the
+    /// proposers once linked, and follow.
     follower_at: Option<u64>,
     target: u64,
 }
@@ -229,11 +230,6 @@ fn run(seed: u64, sc: Scenario) -> u64 {
         if let Some(h) = sc.follower_at {
             wait_for_height(&context, &nodes, h).await;
             follower = Some(start_follower(&context, &oracle, &keys).await);
-            let mut all = keys.clone();
-            all.push(follower_key());
-            link_with(&oracle, &all, l.clone()).await;
-            // Gossip sends a transaction once, to the peers connected then.
-            context.sleep(Duration::from_millis(500)).await;
         }
         let receivers = match &follower {
             Some(f) => std::slice::from_ref(f),
@@ -244,6 +240,14 @@ fn run(seed: u64, sc: Scenario) -> u64 {
             for tx in &txs {
                 n.chain.submit(tx.clone()).unwrap();
             }
+        }
+        if follower.is_some() {
+            // Linked only now: what it was sent while it had no peer reaches the proposers
+            // when gossip resends what stayed pending.
+            context.sleep(Duration::from_millis(300)).await;
+            let mut all = keys.clone();
+            all.push(follower_key());
+            link_with(&oracle, &all, l.clone()).await;
         }
         nodes.extend(follower);
         if sc.submit_to_one {
@@ -272,6 +276,14 @@ fn run(seed: u64, sc: Scenario) -> u64 {
             link_with(&oracle, &keys, l.clone()).await;
         }
         wait_for_height(&context, &nodes, sc.target).await;
+        if sc.follower_at.is_some() {
+            // The transactions resent from the full node land a few blocks later.
+            while nodes.iter().any(|n| n.chain.pool().len() != (0, 0)) {
+                context.sleep(Duration::from_millis(50)).await;
+            }
+            let top = nodes.iter().map(|n| n.chain.head().header.number).max().unwrap();
+            wait_for_height(&context, &nodes, top).await;
+        }
         assert_same_chain(&nodes, txs.len());
         // Balances follow: the receiver got every transfer.
         let expected: u64 = 3 * (1..=20).sum::<u64>();
