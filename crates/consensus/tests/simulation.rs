@@ -9,8 +9,19 @@ use commonware_p2p::simulated::{self, Link, Network, Oracle};
 use commonware_runtime::{Clock as _, Runner as _, Supervisor as _, deterministic};
 use commonware_utils::{NZUsize, ordered::Set};
 use ls_chain::Chain;
-use commonware_consensus::{Application, marshal::ancestry::Ancestry};
+use commonware_actor::{Feedback, Unreliable};
+use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_consensus::{
+    Application,
+    marshal::ancestry::Ancestry,
+    simplex::{
+        scheme::ed25519::Scheme,
+        types::{Notarize, Proposal, Vote},
+    },
+};
 use commonware_cryptography::Digested;
+use commonware_p2p::{CheckedSender, LimitedSender, Recipients, Sender as _};
+use commonware_runtime::IoBufs;
 use ls_consensus::{
     Block, BlockLimits, ChainApp, Channels, Ctx, Identity, RuntimeClock, ValidatorConfig, max_message_size, quota,
     start_validator_with,
@@ -58,7 +69,7 @@ struct Node {
 struct LyingProposer(ChainApp);
 
 impl<E: commonware_runtime::Clock + commonware_runtime::Spawner> Application<E> for LyingProposer {
-    type SigningScheme = commonware_consensus::simplex::scheme::ed25519::Scheme;
+    type SigningScheme = Scheme;
     type Context = Ctx;
     type Block = Block;
     type Input = ();
@@ -77,19 +88,87 @@ impl<E: commonware_runtime::Clock + commonware_runtime::Spawner> Application<E> 
     }
 }
 
+const NAMESPACE: &[u8] = b"lightstreams-test";
+
+/// How a validator misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    None,
+    /// Proposes blocks with a wrong state root.
+    Lie,
+    /// Signs two different notarize votes in a round: for every one it sends, the victim also
+    /// gets one for another block at the same round and parent.
+    Equivocate { victim: usize },
+}
+
+/// What a two-faced votes channel needs: the equivocator's own signing scheme, and whom to lie to.
+struct Plan {
+    scheme: Scheme,
+    victim: commonware_cryptography::ed25519::PublicKey,
+}
+
+/// A sender that passes every message through; with a plan, it also sends the victim a
+/// conflicting notarize vote for each notarize vote that goes out.
+#[derive(Clone)]
+struct TwoFaced<S> {
+    inner: S,
+    plan: Option<Arc<Plan>>,
+}
+
+struct TwoFacedChecked<'a, S: LimitedSender + 'a> {
+    inner: S::Checked<'a>,
+    extra: Option<(S, Arc<Plan>)>,
+}
+
+impl<S: LimitedSender<PublicKey = commonware_cryptography::ed25519::PublicKey>> LimitedSender for TwoFaced<S> {
+    type PublicKey = commonware_cryptography::ed25519::PublicKey;
+    type Checked<'a>
+        = TwoFacedChecked<'a, S>
+    where
+        Self: 'a;
+
+    fn check(&mut self, recipients: Recipients<Self::PublicKey>) -> Result<Self::Checked<'_>, std::time::SystemTime> {
+        let extra = self.plan.clone().map(|plan| (self.inner.clone(), plan));
+        Ok(TwoFacedChecked { inner: self.inner.check(recipients)?, extra })
+    }
+}
+
+impl<'a, S: LimitedSender<PublicKey = commonware_cryptography::ed25519::PublicKey>> CheckedSender for TwoFacedChecked<'a, S> {
+    type PublicKey = commonware_cryptography::ed25519::PublicKey;
+
+    fn recipients(&self) -> Vec<Self::PublicKey> {
+        self.inner.recipients()
+    }
+
+    fn send(self, message: impl Into<IoBufs> + Send, priority: bool) -> Unreliable<Feedback> {
+        let bytes = message.into().coalesce();
+        if let Some((mut sender, plan)) = self.extra
+            && let Ok(Vote::Notarize(honest)) = Vote::<Scheme, ls_consensus::Digest>::decode(commonware_codec::Copying(bytes.as_ref()))
+        {
+            let mut other: [u8; 32] = honest.proposal.payload.as_ref().try_into().unwrap();
+            other[0] ^= 0xff;
+            let payload = ls_consensus::Digest::decode(commonware_codec::Copying(other.as_slice())).unwrap();
+            let proposal = Proposal::new(honest.proposal.round, honest.proposal.parent, payload);
+            let forged = Notarize::sign(&plan.scheme, proposal).expect("the equivocator signs");
+            let _ = sender.send(Recipients::One(plan.victim.clone()), Vote::<Scheme, _>::Notarize(forged).encode(), true);
+        }
+        self.inner.send(bytes, priority)
+    }
+}
+
 async fn start(
     context: &deterministic::Context,
     oracle: &Oracle<commonware_cryptography::ed25519::PublicKey, deterministic::Context>,
     keys: &[PrivateKey],
     index: usize,
-    lying: bool,
+    fault: Fault,
 ) -> Node {
-    start_as(context, oracle, keys, Identity::Validator(keys[index].clone()), index, lying).await
+    start_as(context, oracle, keys, Identity::Validator(keys[index].clone()), index, fault).await
 }
 
 /// Starts a full node (index `N`): it verifies and commits what the validators finalize.
 async fn start_follower(context: &deterministic::Context, oracle: &PkOracle, keys: &[PrivateKey]) -> Node {
-    start_as(context, oracle, keys, Identity::Follower(follower_key()), N, false).await
+    start_as(context, oracle, keys, Identity::Follower(follower_key()), N, Fault::None).await
 }
 
 async fn start_as(
@@ -98,23 +177,36 @@ async fn start_as(
     keys: &[PrivateKey],
     identity: Identity,
     index: usize,
-    lying: bool,
+    fault: Fault,
 ) -> Node {
     let key = identity.public_key();
     let spec = dev_chain_spec(1337, 30_000_000, 0);
     let clock = Arc::new(RuntimeClock(context.child("clock")));
     let chain = Chain::open_with_clock(spec, Arc::new(Store::in_memory().unwrap()), PoolConfig::default(), clock).unwrap();
     let control = oracle.control(key);
+    // An equivocator's votes go out through a two-faced sender; every other channel is honest.
+    let plan = match (&fault, &identity) {
+        (Fault::Equivocate { victim }, Identity::Validator(k)) => {
+            let participants = Set::from_iter_dedup(keys.iter().map(|k| k.public_key()));
+            let scheme = Scheme::signer(NAMESPACE, participants, k.clone()).expect("a validator's key");
+            Some(Arc::new(Plan { scheme, victim: keys[*victim].public_key() }))
+        }
+        _ => None,
+    };
+    let channel = async |id, plan: Option<Arc<Plan>>| {
+        let (tx, rx) = control.register(id, quota()).await.unwrap();
+        (TwoFaced { inner: tx, plan }, rx)
+    };
     let channels = Channels {
-        votes: control.register(ls_consensus::CH_VOTES, quota()).await.unwrap(),
-        certificates: control.register(ls_consensus::CH_CERTIFICATES, quota()).await.unwrap(),
-        resolver: control.register(ls_consensus::CH_RESOLVER, quota()).await.unwrap(),
-        blocks: control.register(ls_consensus::CH_BLOCKS, quota()).await.unwrap(),
-        backfill: control.register(ls_consensus::CH_BACKFILL, quota()).await.unwrap(),
-        txs: control.register(ls_consensus::CH_TXS, quota()).await.unwrap(),
+        votes: channel(ls_consensus::CH_VOTES, plan).await,
+        certificates: channel(ls_consensus::CH_CERTIFICATES, None).await,
+        resolver: channel(ls_consensus::CH_RESOLVER, None).await,
+        blocks: channel(ls_consensus::CH_BLOCKS, None).await,
+        backfill: channel(ls_consensus::CH_BACKFILL, None).await,
+        txs: channel(ls_consensus::CH_TXS, None).await,
     };
     let cfg = ValidatorConfig {
-        namespace: b"lightstreams-test".to_vec(),
+        namespace: NAMESPACE.to_vec(),
         validators: validators(keys),
         identity,
         block_time: Duration::from_millis(250),
@@ -124,7 +216,7 @@ async fn start_as(
     };
     let context = context.child("validator").with_attribute("index", index);
     let honest = ChainApp::for_validator(chain.clone(), &cfg);
-    let validator = if lying {
+    let validator = if matches!(fault, Fault::Lie) {
         start_validator_with(context, chain.clone(), LyingProposer(honest), cfg, control, oracle.manager(), channels).await
     } else {
         start_validator_with(context, chain.clone(), honest, cfg, control, oracle.manager(), channels).await
@@ -182,6 +274,9 @@ struct Scenario {
     late_join_at: Option<u64>,
     /// This validator proposes blocks with a wrong state root.
     liar: Option<usize>,
+    /// This validator signs conflicting notarize votes (sending the other one to the next
+    /// validator, which must block it).
+    equivocator: Option<usize>,
     /// Links drop this share of messages (0.0: none) and jitter by half their latency.
     loss: f64,
     /// At this height, split the validators 2 | 2 for 5 s (no quorum on either side), then heal.
@@ -193,6 +288,18 @@ struct Scenario {
     /// proposers once linked, and follow.
     follower_at: Option<u64>,
     target: u64,
+}
+
+impl Scenario {
+    fn fault_of(&self, i: usize) -> Fault {
+        if self.liar == Some(i) {
+            Fault::Lie
+        } else if self.equivocator == Some(i) {
+            Fault::Equivocate { victim: (i + 1) % N }
+        } else {
+            Fault::None
+        }
+    }
 }
 
 fn run(seed: u64, sc: Scenario) -> u64 {
@@ -218,7 +325,7 @@ fn run(seed: u64, sc: Scenario) -> u64 {
         let txs = transfers(3, 20);
         let mut nodes = Vec::new();
         for i in 0..sc.online {
-            nodes.push(start(&context, &oracle, &keys, i, sc.liar == Some(i)).await);
+            nodes.push(start(&context, &oracle, &keys, i, sc.fault_of(i)).await);
         }
         let l = Link {
             latency: Duration::from_millis(20),
@@ -260,7 +367,7 @@ fn run(seed: u64, sc: Scenario) -> u64 {
         if let Some(h) = sc.late_join_at {
             wait_for_height(&context, &nodes, h).await;
             for i in sc.online..N {
-                nodes.push(start(&context, &oracle, &keys, i, sc.liar == Some(i)).await);
+                nodes.push(start(&context, &oracle, &keys, i, sc.fault_of(i)).await);
             }
             link_with(&oracle, &keys, l.clone()).await;
         }
@@ -296,6 +403,12 @@ fn run(seed: u64, sc: Scenario) -> u64 {
         let proposers: std::collections::HashSet<Address> =
             (1..=sc.target).map(|h| nodes[0].chain.store().header(h).unwrap().unwrap().beneficiary).collect();
         assert!(proposers.len() > 1, "{proposers:?}");
+        if let Some(e) = sc.equivocator {
+            // The victim saw two notarize votes of one round from it and blocked it.
+            let blocked = oracle.blocked().await.unwrap();
+            let pair = (keys[(e + 1) % N].public_key(), keys[e].public_key());
+            assert!(blocked.contains(&pair), "the victim did not block the equivocator: {blocked:?}");
+        }
         if let Some(liar) = sc.liar {
             assert!(!proposers.contains(&Address::repeat_byte(0xa0 + liar as u8)), "a lying proposer's block was finalized");
         }
@@ -356,6 +469,13 @@ fn a_validator_joining_late_backfills_and_agrees() {
 fn a_validator_proposing_wrong_state_roots_is_outvoted() {
     for seed in seeds() {
         run(seed, Scenario { online: 4, liar: Some(seed as usize % N), target: 10, ..Default::default() });
+    }
+}
+
+#[test]
+fn an_equivocating_validator_is_blocked_and_the_chain_goes_on() {
+    for seed in seeds() {
+        run(seed, Scenario { online: 4, equivocator: Some(seed as usize % N), target: 10, ..Default::default() });
     }
 }
 
