@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{Clock as _, Runner as _, Supervisor as _, deterministic};
+use commonware_runtime::{Clock as _, Runner as _, Spawner as _, Supervisor as _, deterministic};
 use commonware_utils::{NZUsize, ordered::Set};
 use ls_chain::Chain;
 use commonware_actor::{Feedback, Unreliable};
@@ -60,7 +60,11 @@ fn transfers(senders: u32, per_sender: u64) -> Vec<alloy_consensus::transaction:
 
 struct Node {
     chain: Arc<Chain>,
-    _validator: ls_consensus::Validator,
+    /// Its "disk": the chain database outlives a crash (commonware's partitions live in the
+    /// runtime's storage).
+    store: Arc<Store>,
+    /// The task every part of the node runs under: aborting it crashes the whole node.
+    task: commonware_runtime::Handle<()>,
 }
 
 /// A Byzantine validator: builds honest blocks, then proposes them with a made-up state root
@@ -163,12 +167,18 @@ async fn start(
     index: usize,
     fault: Fault,
 ) -> Node {
-    start_as(context, oracle, keys, Identity::Validator(keys[index].clone()), index, fault).await
+    start_as(context, oracle, keys, Identity::Validator(keys[index].clone()), index, fault, None).await
+}
+
+/// Starts validator `index` again on the store it had before it crashed (`restart` counts
+/// restarts, to name its tasks apart).
+async fn restart(context: &deterministic::Context, oracle: &PkOracle, keys: &[PrivateKey], index: usize, store: Arc<Store>, restart: u32) -> Node {
+    start_as(context, oracle, keys, Identity::Validator(keys[index].clone()), index, Fault::None, Some((store, restart))).await
 }
 
 /// Starts a full node (index `N`): it verifies and commits what the validators finalize.
 async fn start_follower(context: &deterministic::Context, oracle: &PkOracle, keys: &[PrivateKey]) -> Node {
-    start_as(context, oracle, keys, Identity::Follower(follower_key()), N, Fault::None).await
+    start_as(context, oracle, keys, Identity::Follower(follower_key()), N, Fault::None, None).await
 }
 
 async fn start_as(
@@ -178,11 +188,13 @@ async fn start_as(
     identity: Identity,
     index: usize,
     fault: Fault,
+    restarted: Option<(Arc<Store>, u32)>,
 ) -> Node {
     let key = identity.public_key();
     let spec = dev_chain_spec(1337, 30_000_000, 0);
     let clock = Arc::new(RuntimeClock(context.child("clock")));
-    let chain = Chain::open_with_clock(spec, Arc::new(Store::in_memory().unwrap()), PoolConfig::default(), clock).unwrap();
+    let (store, run) = restarted.unwrap_or_else(|| (Arc::new(Store::in_memory().unwrap()), 0));
+    let chain = Chain::open_with_clock(spec, store.clone(), PoolConfig::default(), clock).unwrap();
     let control = oracle.control(key);
     // An equivocator's votes go out through a two-faced sender; every other channel is honest.
     let plan = match (&fault, &identity) {
@@ -214,14 +226,21 @@ async fn start_as(
         limits: BlockLimits::default(),
         partition_prefix: format!("validator-{index}"),
     };
-    let context = context.child("validator").with_attribute("index", index);
+    let context = context.child("validator").with_attribute("index", index).with_attribute("run", run);
     let honest = ChainApp::for_validator(chain.clone(), &cfg);
-    let validator = if matches!(fault, Fault::Lie) {
-        start_validator_with(context, chain.clone(), LyingProposer(honest), cfg, control, oracle.manager(), channels).await
-    } else {
-        start_validator_with(context, chain.clone(), honest, cfg, control, oracle.manager(), channels).await
-    };
-    Node { chain, _validator: validator }
+    let manager = oracle.manager();
+    let node_chain = chain.clone();
+    // Everything the validator spawns descends from this task (commonware supervises), so
+    // aborting it takes the whole node down at once.
+    let task = context.spawn(move |context| async move {
+        let validator = if matches!(fault, Fault::Lie) {
+            start_validator_with(context, node_chain, LyingProposer(honest), cfg, control, manager, channels).await
+        } else {
+            start_validator_with(context, node_chain, honest, cfg, control, manager, channels).await
+        };
+        let _ = validator.engine.await;
+    });
+    Node { chain, store, task }
 }
 
 type PkOracle = Oracle<commonware_cryptography::ed25519::PublicKey, deterministic::Context>;
@@ -267,7 +286,7 @@ fn assert_same_chain(nodes: &[Node], txs: usize) {
 }
 
 /// What happens to the network during a run.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Scenario {
     /// Validators started at the beginning (the rest join at `late_join_at`, if set).
     online: usize,
@@ -283,6 +302,9 @@ struct Scenario {
     split_at: Option<u64>,
     /// Send every transaction to the first validator only; gossip must bring it to the others.
     submit_to_one: bool,
+    /// At this height, crash validator 0 (abort every task it runs), and restart it on its own
+    /// storage after 3 s.
+    crash_at: Option<u64>,
     /// A full node starts once the validators reach this height (0: with them), and every
     /// transaction is sent to it alone before it has any link: it must resend them to the
     /// proposers once linked, and follow.
@@ -303,6 +325,8 @@ impl Scenario {
 }
 
 fn run(seed: u64, sc: Scenario) -> u64 {
+    // Shown with a failure: rerun it alone with LS_SIM_FIRST_SEED=<seed> LS_SIM_SEEDS=1.
+    eprintln!("simulation seed {seed}: {sc:?}");
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
     let cfg = deterministic::Config::new().with_seed(seed).with_timeout(Some(Duration::from_secs(600)));
     deterministic::Runner::new(cfg).start(|context| async move {
@@ -370,6 +394,20 @@ fn run(seed: u64, sc: Scenario) -> u64 {
                 nodes.push(start(&context, &oracle, &keys, i, sc.fault_of(i)).await);
             }
             link_with(&oracle, &keys, l.clone()).await;
+        }
+        if let Some(h) = sc.crash_at {
+            wait_for_height(&context, &nodes, h).await;
+            nodes[0].task.abort();
+            let down = nodes[0].chain.head().header.number;
+            context.sleep(Duration::from_secs(3)).await;
+            // The others went on without it (its turns to lead cost a timeout each); it comes
+            // back with what it had committed.
+            let others = nodes[1..].iter().map(|n| n.chain.head().header.number).min().unwrap();
+            assert!(others >= down + 3, "3 of 4 kept finalizing: {others} vs {down}");
+            assert_eq!(nodes[0].chain.head().header.number, down, "the crashed node kept running");
+            let store = nodes[0].store.clone();
+            nodes[0] = restart(&context, &oracle, &keys, 0, store, 1).await;
+            assert!(nodes[0].chain.head().header.number >= down, "a restart lost finalized blocks");
         }
         if let Some(h) = sc.split_at {
             wait_for_height(&context, &nodes, h).await;
@@ -476,6 +514,13 @@ fn a_validator_proposing_wrong_state_roots_is_outvoted() {
 fn an_equivocating_validator_is_blocked_and_the_chain_goes_on() {
     for seed in seeds() {
         run(seed, Scenario { online: 4, equivocator: Some(seed as usize % N), target: 10, ..Default::default() });
+    }
+}
+
+#[test]
+fn a_crashed_validator_restarts_on_its_storage_and_catches_up() {
+    for seed in seeds() {
+        run(seed, Scenario { online: 4, crash_at: Some(3 + seed % 4), target: 20, ..Default::default() });
     }
 }
 
