@@ -185,15 +185,38 @@ impl<E: commonware_runtime::Clock + commonware_runtime::Spawner> Application<E> 
     }
 }
 
-/// Commits the blocks marshal delivers as final, in height order, at least once.
+/// Commits the blocks marshal delivers as final, in height order, at least once. `report`
+/// only queues a block; the commit (the block was executed when verified, so this is writing it
+/// and an fsync) runs on a blocking-friendly task, and marshal gets the acknowledgement once the
+/// block is durable. Marshal's actor never waits on the disk; it holds back the next block
+/// until the acknowledgement (`max_pending_acks`), so the queue holds at most a few.
 #[derive(Clone)]
 pub struct Finalizer {
-    chain: Arc<Chain>,
+    queue: futures::channel::mpsc::UnboundedSender<Update<Block>>,
 }
 
 impl Finalizer {
-    pub fn new(chain: Arc<Chain>) -> Self {
-        Self { chain }
+    /// Starts the committing task on `context`.
+    pub fn start<E: commonware_runtime::Spawner>(context: E, chain: Arc<Chain>) -> Self {
+        let (queue, mut blocks) = futures::channel::mpsc::unbounded::<Update<Block>>();
+        context.spawn(move |context| async move {
+            while let Some(update) = blocks.next().await {
+                let Update::Block(block, ack) = update else { continue };
+                let number = block.inner().sealed().number();
+                let chain = chain.clone();
+                match blocking(&context, move || commit_final(&chain, block.inner())).await {
+                    Some(Ok(())) => ack.acknowledge(),
+                    // The block is final: a node that cannot commit it cannot go on. Marshal
+                    // delivers it again after a restart.
+                    Some(Err(e)) => panic!("cannot commit finalized block {number}: {e}"),
+                    None => {
+                        error!(number, "the commit of a finalized block did not finish (shutting down?)");
+                        return;
+                    }
+                }
+            }
+        });
+        Self { queue }
     }
 }
 
@@ -222,13 +245,8 @@ impl Reporter for Finalizer {
     type Activity = Update<Block>;
 
     fn report(&mut self, activity: Update<Block>) -> commonware_actor::Feedback {
-        if let Update::Block(block, ack) = activity {
-            if let Err(e) = commit_final(&self.chain, block.inner()) {
-                // The block is final: a node that cannot commit it cannot go on. Marshal
-                // delivers it again after a restart.
-                panic!("cannot commit finalized block {}: {e}", block.inner().sealed().number());
-            }
-            ack.acknowledge();
+        if matches!(activity, Update::Block(..)) && self.queue.unbounded_send(activity).is_err() {
+            return commonware_actor::Feedback::Closed;
         }
         commonware_actor::Feedback::Ok
     }

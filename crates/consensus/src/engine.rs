@@ -296,7 +296,8 @@ where
             },
         )
         .await;
-    let marshal_task = actor.start(Finalizer::new(chain), buffer, resolver);
+    let finalizer = Finalizer::start(context.child("finalizer"), chain);
+    let marshal_task = actor.start(finalizer, buffer, resolver);
 
     let inline = Inline::new(context.child("inline"), app, mailbox.clone(), epocher());
     let engine = simplex::Engine::new(
