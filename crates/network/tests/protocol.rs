@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use bytes::Bytes;
 use cid::Cid;
 use futures::StreamExt;
-use libp2p::{Multiaddr, PeerId, Stream, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Stream, noise, swarm::SwarmEvent, tcp, yamux};
 use ls_content::{Blockstore, MemBlockstore};
 use ls_network::{
     Network, NetworkConfig, NetworkHandle,
@@ -53,12 +53,35 @@ async fn raw_peer(dial: Multiaddr) -> Raw {
     let incoming = control.accept(PROTOCOL_1_2).unwrap();
     let id = *swarm.local_peer_id();
     swarm.dial(dial).unwrap();
+    let (connected_tx, connected) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
+        let mut connected_tx = Some(connected_tx);
         loop {
-            swarm.select_next_some().await;
+            match swarm.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { .. } => {
+                    if let Some(tx) = connected_tx.take() {
+                        let _ = tx.send(Ok(()));
+                    }
+                }
+                SwarmEvent::OutgoingConnectionError { error, .. } => {
+                    if let Some(tx) = connected_tx.take() {
+                        let _ = tx.send(Err(error.to_string()));
+                    }
+                }
+                _ => {}
+            }
         }
     });
-    Raw { id, control, incoming, task }
+    // Returned once connected: `libp2p-stream` can lose a stream asked for just as the connection
+    // comes up (the request then waits for a dial the swarm refuses, the peer being connected),
+    // so a test opening a stream at once would now and then wait for it in vain.
+    let raw = Raw { id, control, incoming, task };
+    tokio::time::timeout(Duration::from_secs(10), connected)
+        .await
+        .expect("connected within 10 s")
+        .unwrap()
+        .expect("the node accepts the connection");
+    raw
 }
 
 async fn node(store: Arc<dyn Blockstore>) -> (NetworkHandle, Multiaddr) {
