@@ -335,7 +335,6 @@ fn presence_msg(cid: &Cid, kind: PresenceType) -> Message {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "flaky (about 1 run in 5): a bare peer's connection to the node is found closed right after it connects (yamux: connection is closed); see the stop-10 note on issue 10. Run with --run-ignored all."]
 async fn a_want_asks_who_has_the_block_and_takes_it_from_one_that_does() {
     // Two bare peers connected to the node. A fetch asks both for a HAVE (with DONT_HAVE
     // wanted); P says DONT_HAVE, Q says HAVE; only Q is then asked for the block, and its block
@@ -375,7 +374,6 @@ async fn a_want_asks_who_has_the_block_and_takes_it_from_one_that_does() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "flaky (about 1 run in 5): a bare peer's connection to the node is found closed right after it connects (yamux: connection is closed); see the stop-10 note on issue 10. Run with --run-ignored all."]
 async fn a_block_uploaded_here_goes_to_a_peer_already_waiting_for_it() {
     // The bare peer wants X, which the node lacks; X is then written through the node's
     // fetching store (what a gateway upload does) and the peer gets it without asking again.
