@@ -1,6 +1,7 @@
 //! The IPFS side of a node: a libp2p swarm (TCP + noise + yamux, identify, Kademlia) that serves
-//! and fetches blocks over Bitswap 1.2 ([`bitswap`]: our message layer on `libp2p-stream`; see
-//! docs/decisions.md for why not beetswap).
+//! and fetches blocks over Bitswap 1.2 ([`bitswap`]: our message layer, streams opened with
+//! `libp2p-stream` and accepted by [`bitswap::inbound`]; see docs/decisions.md for why not
+//! beetswap).
 //!
 //! - [`Network::start`] runs the swarm on its own task and returns a [`NetworkHandle`]: peer id,
 //!   listen addresses, `dial`, `peers`, `get_block` (with a timeout; the error names the CID),
@@ -149,6 +150,9 @@ struct Behaviour {
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Inbound Bitswap streams (queued, so none is lost to a moment's delay).
+    bitswap: bitswap::inbound::Behaviour,
+    /// Outbound Bitswap streams.
     stream: libp2p_stream::Behaviour,
 }
 
@@ -181,6 +185,9 @@ impl Network {
         let mut yamux_cfg = yamux::Config::default();
         yamux_cfg.set_max_num_streams(config.max_streams_per_connection);
         let cfg = config.clone();
+        // Identify lists the protocols accepted here from the first connection.
+        let (bitswap_in, incoming) =
+            bitswap::inbound::Behaviour::new(vec![bitswap::PROTOCOL_1_2, bitswap::PROTOCOL_1_1]);
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, move || yamux_cfg.clone())
@@ -208,6 +215,7 @@ impl Network {
                     limits: connection_limits::Behaviour::new(limits),
                     identify,
                     kad,
+                    bitswap: bitswap_in,
                     stream: libp2p_stream::Behaviour::new(),
                 })
             })
@@ -215,12 +223,9 @@ impl Network {
             .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
             .build();
 
-        // Accepting registers the protocols, so identify lists them from the first connection.
-        let mut control = swarm.behaviour().stream.new_control();
+        let control = swarm.behaviour().stream.new_control();
         let (inbound_tx, inbound) = mpsc::channel(256);
-        for proto in [bitswap::PROTOCOL_1_2, bitswap::PROTOCOL_1_1] {
-            bitswap::accept(&mut control, proto, inbound_tx.clone()).map_err(|e| setup(&e))?;
-        }
+        bitswap::accept(incoming, inbound_tx);
         let mut listeners = HashMap::new();
         for addr in &config.listen {
             let id = swarm

@@ -1,4 +1,4 @@
-//! Bitswap 1.2 over libp2p streams (`libp2p-stream` opens and accepts them).
+//! Bitswap 1.2 over libp2p streams ([`inbound`] accepts them, `libp2p-stream` opens them).
 //!
 //! - **Reading** ([`read_stream`]): one task per inbound stream reads length-prefixed messages
 //!   (bounded before buffering), names every block by the sha2-256 of its bytes on the blocking
@@ -14,6 +14,7 @@
 //!   (`crate::session`, from the HAVE/DONT_HAVE presences readers report) and routes between
 //!   the two.
 
+pub mod inbound;
 pub mod message;
 
 use std::{
@@ -24,7 +25,7 @@ use std::{
 
 use bytes::Bytes;
 use cid::Cid;
-use futures::{AsyncWriteExt, StreamExt};
+use futures::AsyncWriteExt;
 use libp2p::{PeerId, Stream, StreamProtocol};
 use ls_content::{Blockstore, BlockstoreError};
 use message::{Block, BlockPresence, Entry, Message, PresenceType, ReadError, WantType, Wantlist};
@@ -426,17 +427,12 @@ fn load_batch(store: &dyn Blockstore, mut cids: Vec<Cid>) -> (Vec<Block>, Vec<Ci
     (out, rest)
 }
 
-/// Accepts inbound Bitswap streams for `protocol` and starts a reader for each.
-pub fn accept(
-    control: &mut libp2p_stream::Control,
-    protocol: StreamProtocol,
-    to_swarm: mpsc::Sender<Inbound>,
-) -> Result<(), String> {
-    let mut incoming = control.accept(protocol).map_err(|e| e.to_string())?;
+/// Starts a reader for each inbound Bitswap stream [`inbound::Behaviour`] accepted (1.2 and
+/// 1.1 alike: the messages are the same).
+pub fn accept(mut incoming: mpsc::Receiver<inbound::Incoming>, to_swarm: mpsc::Sender<Inbound>) {
     tokio::spawn(async move {
-        while let Some((peer, stream)) = incoming.next().await {
+        while let Some((peer, stream, _)) = incoming.recv().await {
             tokio::spawn(read_stream(peer, stream, to_swarm.clone()));
         }
     });
-    Ok(())
 }
