@@ -124,13 +124,32 @@ fn four_validators_agree_survive_a_kill_and_catch_up() {
     let peers = |n: &Node| n.u256("net_peerCount", json!([])).to::<u64>();
     wait_until("every node to count four peers", Duration::from_secs(30), || nodes.iter().chain([&full]).all(|n| peers(n) == 4));
 
-    // kill -9 one validator: the other three keep finalizing, and the full node follows.
+    // A steady load of transfers to validator 0 (40, one every 50 ms) while validator 3 is
+    // killed: none may be lost.
+    let load_url = nodes[0].url.clone();
+    let to_load = Address::repeat_byte(0x43);
+    let load = std::thread::spawn(move || {
+        let client = reqwest::blocking::Client::new();
+        (0..40u64)
+            .map(|nonce| {
+                let raw = signed_tx(common::KEY3, nonce, Some(to_load), U256::from(1), Bytes::new(), 21_000);
+                let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw]});
+                let r: Value = client.post(&load_url).json(&body).send().unwrap().json().unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+                r["result"].as_str().unwrap_or_else(|| panic!("{r}")).to_string()
+            })
+            .collect::<Vec<_>>()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    // kill -9 one validator mid-load: the other three keep finalizing, and the full node follows.
     nodes[3].kill9();
     wait_until("the others to count three peers", Duration::from_secs(30), || nodes[..3].iter().chain([&full]).all(|n| peers(n) == 3));
     let before = head(&nodes[0]);
     wait_until("three validators to finalize 8 more blocks", Duration::from_secs(60), || {
         nodes[..3].iter().all(|n| head(n) >= before + 8)
     });
+    let loaded = load.join().unwrap();
     // It comes back, replays what it missed, and holds the very same blocks.
     nodes[3] = Node::start_config(&config(3));
     let target = head(&nodes[0]);
@@ -158,6 +177,15 @@ fn four_validators_agree_survive_a_kill_and_catch_up() {
     full = Node::start_config(&config(4));
     let target = head(&nodes[0]);
     wait_until("the full node to catch up", Duration::from_secs(60), || head(&full) >= target);
+    // Every transfer of the load is final on every node, the restarted ones included.
+    for hash in &loaded {
+        for n in nodes.iter().chain([&full]) {
+            assert_eq!(n.wait_receipt(hash, Duration::from_secs(30))["status"], json!("0x1"));
+        }
+    }
+    for n in nodes.iter().chain([&full]) {
+        assert_eq!(n.u256("eth_getBalance", json!([to_load, "latest"])), U256::from(40));
+    }
     for number in [1, before, target] {
         let reference = block(&nodes[0], number);
         for n in nodes[1..].iter().chain([&full]) {

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 pub const KEY0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 pub const KEY1: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 pub const KEY2: &str = "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+pub const KEY3: &str = "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
 /// The first two dev accounts (the addresses of KEY0 and KEY1).
 pub const DEV0: Address = alloy_primitives::address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
 pub const DEV1: Address = alloy_primitives::address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
