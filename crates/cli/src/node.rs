@@ -264,19 +264,16 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
     // Key release: on a dev node a committee of one whose member is the first dev account; on
     // a network the share `testnet` dealt to this validator. A full node holds no share: it
     // names the members, who release.
-    let member = match &producer {
-        Producer::Dev(_) => Some(ls_primitives::dev::dev_signer(0).address()),
-        Producer::Network { member, .. } => *member,
+    let open_share = |member| -> anyhow::Result<_> {
+        let (committee, share) = crate::release::open_or_deal(&dir, member).context("opening the key-release share")?;
+        Ok((committee, Some(share)))
     };
-    let (committee, share) = match (member, &producer) {
-        (Some(member), _) => {
-            let (committee, share) = crate::release::open_or_deal(&dir, member).context("opening the key-release share")?;
-            (committee, Some(share))
-        }
-        (None, Producer::Network { committee, .. }) => {
+    let (committee, share) = match &producer {
+        Producer::Dev(_) => open_share(ls_primitives::dev::dev_signer(0).address())?,
+        Producer::Network { member: Some(member), .. } => open_share(*member)?,
+        Producer::Network { member: None, committee, .. } => {
             (ls_access::CommitteePublic::from_hex(committee).context("the network's key-release committee")?, None)
         }
-        (None, Producer::Dev(_)) => unreachable!("a dev node is its own committee"),
     };
     let endpoints = Arc::new(std::sync::OnceLock::new());
     let key_release =

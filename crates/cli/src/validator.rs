@@ -89,9 +89,7 @@ pub fn spawn(
             config.network.display()
         ),
     };
-    let key = match &identity {
-        Identity::Validator(k) | Identity::Follower(k) => k.clone(),
-    };
+    let key = identity.private_key().clone();
     let role = if matches!(identity, Identity::Validator(_)) { "validator" } else { "full node" };
     let n = validators.len();
     let peers = n + secondary.len();

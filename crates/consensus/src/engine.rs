@@ -89,10 +89,15 @@ pub enum Identity {
 }
 
 impl Identity {
-    pub fn public_key(&self) -> PublicKey {
+    /// The key that authenticates this node on the network (and signs votes if a validator).
+    pub fn private_key(&self) -> &PrivateKey {
         match self {
-            Identity::Validator(k) | Identity::Follower(k) => k.public_key(),
+            Identity::Validator(k) | Identity::Follower(k) => k,
         }
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.private_key().public_key()
     }
 }
 
