@@ -13,6 +13,12 @@
 //!   [`block_wait`] is left waiting (its block is still welcome) and the next candidate asked.
 //! - Nobody said HAVE within [`HAVE_WAIT`]: every peer that did not say DONT_HAVE is asked for
 //!   the block (peers that send no presences, a want-have lost to a full queue).
+//! - When nobody new is left to ask, a peer asked for the block that has sent neither it nor a
+//!   DONT_HAVE within [`reask_wait`] is asked again, each time waiting twice as long: its answer
+//!   may have been lost. Kubo answers each message on a new stream, and a burst of them (one
+//!   block each, as it sends a file's leaves) meets libp2p-stream's inbound queue of one, which
+//!   drops (resets) the streams it cannot hand over; Kubo, having sent the block, forgets the
+//!   want, so without asking again the want stalls until it times out.
 //! - "Best" is the lowest (outstanding want-blocks + 1) × latency (want-block to block, a
 //!   moving average), so want-blocks spread over the peers that have the data, a busy or slow
 //!   peer getting fewer. A peer not measured yet counts [`UNKNOWN_LATENCY`].
@@ -38,6 +44,8 @@ pub const MIN_BLOCK_WAIT: Duration = Duration::from_secs(1);
 pub const WARM: Duration = Duration::from_secs(10);
 /// The latency a peer not measured yet is taken to have.
 pub const UNKNOWN_LATENCY: Duration = Duration::from_millis(10);
+/// Re-asks of one want after which the wait between them stops doubling.
+const MAX_REASK_DOUBLINGS: u32 = 4;
 
 /// What a connected peer's identify says about presences.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,6 +80,8 @@ pub struct Want {
     haves: Vec<PeerId>,
     dont_haves: Vec<PeerId>,
     broadcast: bool,
+    /// Times the peers asked were asked again.
+    reasks: u32,
 }
 
 impl Want {
@@ -90,6 +100,12 @@ pub struct Sessions {
 /// How long `latency` earns before the next candidate is asked too.
 pub fn block_wait(latency: Option<Duration>) -> Duration {
     latency.map_or(MIN_BLOCK_WAIT, |l| (l * 4).max(MIN_BLOCK_WAIT))
+}
+
+/// How long a peer asked for a block (for the `reasks`+1-th time) waits before it is asked
+/// again: twice [`block_wait`], doubling with each re-ask up to 2^[`MAX_REASK_DOUBLINGS`] times.
+pub fn reask_wait(latency: Option<Duration>, reasks: u32) -> Duration {
+    block_wait(latency) * 2u32.pow(reasks.min(MAX_REASK_DOUBLINGS) + 1)
 }
 
 impl Sessions {
@@ -142,7 +158,14 @@ impl Sessions {
 
     /// A new want: who hears it, and how.
     pub fn start(&mut self, peers: &[PeerId], now: Instant) -> (Want, Vec<(PeerId, WantType)>) {
-        let mut want = Want { started: now, asked: Vec::new(), haves: Vec::new(), dont_haves: Vec::new(), broadcast: false };
+        let mut want = Want {
+            started: now,
+            asked: Vec::new(),
+            haves: Vec::new(),
+            dont_haves: Vec::new(),
+            broadcast: false,
+            reasks: 0,
+        };
         let target = if let [only] = peers {
             Some(*only)
         } else {
@@ -241,7 +264,8 @@ impl Sessions {
     }
 
     /// Time passed: the peers to ask for the block now (the next candidate when the one asked
-    /// last is overdue; everyone who did not say DONT_HAVE when nobody said HAVE in time).
+    /// last is overdue; everyone who did not say DONT_HAVE when nobody said HAVE in time; else
+    /// the peers asked whose [`reask_wait`] is over, again).
     pub fn tick(&mut self, want: &mut Want, peers: &[PeerId], now: Instant) -> Vec<PeerId> {
         let overdue = match want.asked.last() {
             None => true,
@@ -253,19 +277,35 @@ impl Sessions {
         if let Some(p) = self.ask_next(want, now) {
             return vec![p];
         }
-        if want.broadcast || now.duration_since(want.started) < HAVE_WAIT {
+        if now.duration_since(want.started) < HAVE_WAIT {
             return Vec::new();
         }
-        want.broadcast = true;
-        let rest: Vec<PeerId> = peers
-            .iter()
-            .filter(|p| !want.dont_haves.contains(p) && !want.asked.iter().any(|(a, _)| a == *p))
-            .copied()
-            .collect();
-        for &p in &rest {
-            self.ask(want, p, now);
+        if !want.broadcast {
+            want.broadcast = true;
+            let rest: Vec<PeerId> = peers
+                .iter()
+                .filter(|p| !want.dont_haves.contains(p) && !want.asked.iter().any(|(a, _)| a == *p))
+                .copied()
+                .collect();
+            for &p in &rest {
+                self.ask(want, p, now);
+            }
+            if !rest.is_empty() {
+                return rest;
+            }
         }
-        rest
+        let mut again = Vec::new();
+        for (p, t) in want.asked.iter_mut() {
+            let latency = self.peers.get(p).and_then(|s| s.latency);
+            if now.duration_since(*t) >= reask_wait(latency, want.reasks) {
+                *t = now;
+                again.push(*p);
+            }
+        }
+        if !again.is_empty() {
+            want.reasks += 1;
+        }
+        again
     }
 }
 
@@ -373,6 +413,39 @@ mod tests {
         assert!(s.tick(&mut w, &p, now + HAVE_WAIT / 2).is_empty());
         assert_eq!(s.tick(&mut w, &p, now + HAVE_WAIT), vec![p[1], p[2]]);
         assert!(s.tick(&mut w, &p, now + HAVE_WAIT * 3).is_empty(), "once");
+    }
+
+    #[test]
+    fn a_peer_that_never_answers_is_asked_again_ever_more_slowly() {
+        let mut s = Sessions::default();
+        let p = peers(1);
+        s.connected(p[0]);
+        s.identified(p[0], true, false);
+        let t0 = Instant::now();
+        let (mut w, sends) = s.start(&p, t0);
+        assert_eq!(sends, vec![(p[0], WantType::Block)]);
+        let first = reask_wait(None, 0);
+        assert_eq!(first, MIN_BLOCK_WAIT * 2);
+        assert!(s.tick(&mut w, &p, t0 + first - Duration::from_millis(1)).is_empty());
+        assert_eq!(s.tick(&mut w, &p, t0 + first), vec![p[0]]);
+        assert!(s.tick(&mut w, &p, t0 + first * 2).is_empty(), "the next wait is twice as long");
+        assert_eq!(s.tick(&mut w, &p, t0 + first * 3), vec![p[0]]);
+        assert_eq!(s.peers[&p[0]].outstanding, 1, "asking again is not a second want-block");
+        assert_eq!(reask_wait(None, 100), MIN_BLOCK_WAIT * 32);
+        s.ended(w);
+        assert_eq!(s.peers[&p[0]].outstanding, 0);
+
+        // A peer that said DONT_HAVE is not asked again.
+        let q = peers(2);
+        let mut s = Sessions::default();
+        for &x in &q {
+            s.connected(x);
+            s.identified(x, true, false);
+        }
+        let (mut w, _) = s.start(&q, t0);
+        assert_eq!(s.presence(&mut w, q[0], false, t0), None);
+        assert_eq!(s.tick(&mut w, &q, t0 + HAVE_WAIT), vec![q[1]], "the broadcast comes first");
+        assert_eq!(s.tick(&mut w, &q, t0 + HAVE_WAIT + first), vec![q[1]]);
     }
 
     #[test]
