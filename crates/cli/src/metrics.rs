@@ -1,14 +1,19 @@
-//! `/metrics` in Prometheus text format on `--metrics-addr`: the chain's own gauges, plus on a
-//! validator everything the commonware runtime records (consensus views, latencies, p2p peers
-//! and traffic, marshal and storage).
+//! `/metrics` in Prometheus text format on `--metrics-addr`: the chain's own gauges, the
+//! JSON-RPC calls answered, block interval and finality latency histograms, plus on a validator
+//! or full node everything the commonware runtime records (consensus views, latencies, p2p
+//! peers and traffic, marshal and storage).
 
 use std::{
     net::SocketAddr,
-    sync::{Arc, OnceLock},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use anyhow::Context;
 use ls_chain::Chain;
+use prometheus_client::{metrics::histogram::Histogram, registry::Registry};
 
 /// Where a validator's consensus metrics come from, set once its runtime is up.
 pub type Source = Arc<OnceLock<Box<dyn Fn() -> String + Send + Sync>>>;
@@ -40,14 +45,70 @@ fn chain_metrics(chain: &Chain) -> String {
     out
 }
 
-/// Serves `/metrics` on `addr` until the process exits.
-pub async fn serve(addr: SocketAddr, chain: Arc<Chain>, source: Source) -> anyhow::Result<SocketAddr> {
+/// Milliseconds: from 25 ms to 10 s, dense around the 250 ms block time.
+const BUCKETS_MS: [f64; 13] = [25.0, 50.0, 100.0, 150.0, 200.0, 250.0, 300.0, 400.0, 500.0, 750.0, 1000.0, 2500.0, 10000.0];
+
+/// Block interval (between the millisecond times of consecutive blocks) and finality latency
+/// (from a block's time to its commit on this node), observed as blocks are committed.
+fn block_times(chain: &Chain) -> Registry {
+    let mut registry = Registry::default();
+    let interval = Histogram::new(BUCKETS_MS);
+    let finality = Histogram::new(BUCKETS_MS);
+    registry.register("lightstreams_block_interval_ms", "Time between consecutive blocks (their millisecond times)", interval.clone());
+    registry.register("lightstreams_finality_latency_ms", "From a block's time to its commit on this node", finality.clone());
+    let mut blocks = chain.subscribe();
+    tokio::spawn(async move {
+        let mut last: Option<(u64, u64)> = None;
+        loop {
+            let block = match blocks.recv().await {
+                Ok(b) => b,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    last = None;
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let header = &block.block.header;
+            let ms = ls_primitives::timestamp_ms(header);
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+            finality.observe(now.saturating_sub(ms) as f64);
+            if let Some((number, prev)) = last
+                && number + 1 == header.number
+            {
+                interval.observe(ms.saturating_sub(prev) as f64);
+            }
+            last = Some((header.number, ms));
+        }
+    });
+    registry
+}
+
+/// The histograms in Prometheus text (prometheus-client writes OpenMetrics, whose `# EOF` may
+/// only end the whole page).
+fn encode(registry: &Registry) -> String {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, registry).is_err() {
+        return String::new();
+    }
+    text.lines().filter(|l| *l != "# EOF").map(|l| format!("{l}\n")).collect()
+}
+
+/// Serves `/metrics` on `addr` until the process exits; `calls` counts the JSON-RPC calls the
+/// node answered.
+pub async fn serve(addr: SocketAddr, chain: Arc<Chain>, source: Source, calls: Arc<AtomicU64>) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics to {addr}"))?;
     let bound = listener.local_addr()?;
+    let times = Arc::new(block_times(&chain));
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
             let mut text = chain_metrics(&chain);
+            let name = "lightstreams_rpc_calls_total";
+            text.push_str(&format!(
+                "# HELP {name} JSON-RPC calls answered (each call of a batch counts).\n# TYPE {name} counter\n{name} {}\n",
+                calls.load(Ordering::Relaxed)
+            ));
+            text.push_str(&encode(&times));
             if let Some(consensus) = source.get() {
                 text.push_str(&consensus());
             }

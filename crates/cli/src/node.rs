@@ -346,7 +346,7 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
             Producer::Network { metrics, .. } => metrics.clone(),
             Producer::Dev(_) => Default::default(),
         };
-        let bound = crate::metrics::serve(addr, chain.clone(), source).await?;
+        let bound = crate::metrics::serve(addr, chain.clone(), source, rpc.calls.clone()).await?;
         println!("Metrics on http://{bound}/metrics");
     }
     let producing = match producer {

@@ -215,6 +215,10 @@ fn metrics_follow_the_chain_in_prometheus_text() {
     let raw = signed_tx(KEY0, 0, Some(DEV1), U256::from(1), Bytes::new(), 21_000);
     let hash = node.ok("eth_sendRawTransaction", json!([raw]));
     node.wait_receipt(hash.as_str().unwrap(), Duration::from_secs(5));
+    // A second block, right after the first: one block interval to time.
+    let raw = signed_tx(KEY0, 1, Some(DEV1), U256::from(1), Bytes::new(), 21_000);
+    let hash = node.ok("eth_sendRawTransaction", json!([raw]));
+    node.wait_receipt(hash.as_str().unwrap(), Duration::from_secs(5));
     let head = node.u256("eth_blockNumber", json!([])).to::<u64>();
     let text = reqwest::blocking::get(&url).unwrap().text().unwrap();
     let gauge = |name: &str| -> u64 {
@@ -223,4 +227,16 @@ fn metrics_follow_the_chain_in_prometheus_text() {
     assert!(text.contains("# TYPE lightstreams_head_block gauge"), "{text}");
     assert!(gauge("lightstreams_head_block") >= head && head >= 1);
     assert_eq!(gauge("lightstreams_txpool_pending"), 0);
+    // This test's own calls so far: a send, one receipt poll or more, a block number.
+    assert!(gauge("lightstreams_rpc_calls_total") >= 3, "{text}");
+    // A 100 ms block time: both blocks were timed, and the gap between them.
+    let count = |name: &str| -> f64 {
+        text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap_or_else(|| panic!("no {name} in {text}")).parse().unwrap()
+    };
+    assert!(text.contains("# TYPE lightstreams_block_interval_ms histogram"), "{text}");
+    assert!(count("lightstreams_finality_latency_ms_count") >= 2.0, "{text}");
+    assert!(count("lightstreams_block_interval_ms_count") >= 1.0, "{text}");
+    let sum = count("lightstreams_block_interval_ms_sum");
+    let n = count("lightstreams_block_interval_ms_count");
+    assert!(sum / n >= 50.0, "a 100 ms block time, intervals {sum} / {n}");
 }

@@ -13,6 +13,7 @@
 //! ```
 
 mod api;
+mod counted;
 mod debug;
 pub mod dev;
 pub mod error;
@@ -95,6 +96,8 @@ pub fn module(api: EthApi) -> RpcModule<EthApi> {
 pub struct RunningServer {
     pub local_addr: SocketAddr,
     pub handle: ServerHandle,
+    /// JSON-RPC calls answered so far (each call of a batch counts).
+    pub calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Binds and starts serving `module` (merge more namespaces into it first). Each call's
@@ -114,8 +117,10 @@ pub async fn start<C: Send + Sync + 'static>(
         .set_batch_request_config(BatchRequestConfig::Limit(cfg.max_batch))
         .set_id_provider(HexIdProvider)
         .build();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let service = Server::builder()
         .set_config(config)
+        .set_rpc_middleware(jsonrpsee::core::middleware::RpcServiceBuilder::new().layer(counted::CountedLayer(calls.clone())))
         .set_http_middleware(
             tower::ServiceBuilder::new().layer(guard::GuardLayer(policy.clone())).layer(policy.cors_layer()),
         )
@@ -149,5 +154,5 @@ pub async fn start<C: Send + Sync + 'static>(
             tokio::spawn(serve_with_graceful_shutdown(socket, svc, stop.clone().shutdown()));
         }
     });
-    Ok(RunningServer { local_addr, handle })
+    Ok(RunningServer { local_addr, handle, calls })
 }
