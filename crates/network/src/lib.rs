@@ -1,7 +1,7 @@
-//! The IPFS side of a node: a libp2p swarm (TCP or WebSocket + noise + yamux, and QUIC;
-//! identify, Kademlia) that serves and fetches blocks over Bitswap 1.2 ([`bitswap`]: our message layer, streams opened with
-//! `libp2p-stream` and accepted by [`bitswap::inbound`]; see docs/decisions.md for why not
-//! beetswap).
+//! The IPFS side of a node: a libp2p swarm (TCP or WebSocket with noise and yamux, and QUIC;
+//! identify, Kademlia) that serves and fetches blocks over Bitswap 1.2 ([`bitswap`]: our message
+//! layer, streams opened with `libp2p-stream` and accepted by [`bitswap::inbound`]; see
+//! docs/decisions.md for why not beetswap).
 //!
 //! - [`Network::start`] runs the swarm on its own task and returns a [`NetworkHandle`]: peer id,
 //!   listen addresses, `dial`, `peers`, `get_block` (with a timeout; the error names the CID),
@@ -245,34 +245,29 @@ impl Network {
             let id = swarm
                 .listen_on(addr.clone())
                 .map_err(|e| NetworkError::Listen { addr: addr.clone(), reason: e.to_string() })?;
-            listeners.insert(id, (i, addr.clone()));
+            listeners.insert(id, i);
         }
+        let mut waiting: Vec<_> = listeners.keys().copied().collect();
         let mut by_listener = vec![Vec::new(); config.listen.len()];
+        let failed = |id, reason| NetworkError::Listen { addr: config.listen[listeners[&id]].clone(), reason };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !listeners.is_empty() {
-            let event = tokio::time::timeout_at(deadline, swarm.select_next_some()).await.map_err(|_| {
-                let addr = listeners.values().next().map(|(_, a)| a.clone()).unwrap_or_else(Multiaddr::empty);
-                NetworkError::Listen { addr, reason: "no address within 10 s".into() }
-            })?;
+        while let Some(&first) = waiting.first() {
+            let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+                .await
+                .map_err(|_| failed(first, "no address within 10 s".into()))?;
             match event {
+                // A listener on 0.0.0.0 reports one address per interface.
                 SwarmEvent::NewListenAddr { listener_id, address } => {
-                    if let Some((i, _)) = listeners.remove(&listener_id) {
+                    if let Some(&i) = listeners.get(&listener_id) {
+                        waiting.retain(|w| *w != listener_id);
                         by_listener[i].push(address);
-                    } else if !by_listener.iter().flatten().any(|a| *a == address) {
-                        // A second address of a listener already heard from (0.0.0.0).
-                        by_listener.last_mut().expect("a listener").push(address);
                     }
                 }
-                SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
-                    if let Some((_, addr)) = listeners.remove(&listener_id) {
-                        let reason = reason.err().map_or("closed".to_string(), |e| e.to_string());
-                        return Err(NetworkError::Listen { addr, reason });
-                    }
+                SwarmEvent::ListenerClosed { listener_id, reason, .. } if waiting.contains(&listener_id) => {
+                    return Err(failed(listener_id, reason.err().map_or("closed".to_string(), |e| e.to_string())));
                 }
-                SwarmEvent::ListenerError { listener_id, error } => {
-                    if let Some((_, addr)) = listeners.remove(&listener_id) {
-                        return Err(NetworkError::Listen { addr, reason: error.to_string() });
-                    }
+                SwarmEvent::ListenerError { listener_id, error } if waiting.contains(&listener_id) => {
+                    return Err(failed(listener_id, error.to_string()));
                 }
                 _ => {}
             }
