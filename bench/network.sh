@@ -68,4 +68,8 @@ print(f"blocks observed          {len(nums)} (with transactions: {sum(1 for b in
 print(f"block interval (ms)      p50 {pct(intervals, .5):.0f}  p99 {pct(intervals, .99):.0f}   target <= 250")
 print(f"finality latency (ms)    p50 {pct(latency, .5):.0f}  p99 {pct(latency, .99):.0f}   target p99 <= 500")
 print(f"transfers/s finalized    {load['transfers_per_sec']:.0f} ({load['transfers']} transfers)   target >= 5000")
+full = [blocks[b]["txs"] for b in nums if blocks[b]["txs"]]
+if full:
+    print(f"transactions per block   max {max(full)}  mean {sum(full) / len(full):.0f} (a 30 M gas block fits 1 428 transfers)")
+print(f"load sent in             {load['send_secs']:.2f} s, final after {load['persist_secs']:.2f} s")
 PY

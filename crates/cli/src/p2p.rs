@@ -21,13 +21,16 @@ use crate::remote::{NodeArg, api_post, client, read_json};
 
 #[derive(Debug, Args)]
 pub struct P2pArgs {
-    /// libp2p listen address (repeatable), as Kubo's `Addresses.Swarm`; "none" turns the
-    /// peer-to-peer network off. Default: the config file's `p2p_addr`, else loopback on Kubo's
-    /// port 4001 (/ip4/127.0.0.1/tcp/4001); use /ip4/0.0.0.0/tcp/4001 to be reachable from
-    /// other machines.
+    /// libp2p listen address (repeatable), as Kubo's `Addresses.Swarm`: TCP
+    /// (/ip4/…/tcp/N), QUIC (/ip4/…/udp/N/quic-v1) or WebSocket (/ip4/…/tcp/N/ws); "none"
+    /// turns the peer-to-peer network off. Default: the config file's `p2p_addr`, else TCP and
+    /// QUIC on loopback on Kubo's port 4001 (/ip4/127.0.0.1/tcp/4001 and
+    /// /ip4/127.0.0.1/udp/4001/quic-v1); use 0.0.0.0 to be reachable from other machines. No
+    /// WebSocket unless asked for, e.g. --p2p-addr /ip4/127.0.0.1/tcp/4002/ws.
     #[arg(long = "p2p-addr")]
     p2p_addr: Vec<String>,
-    /// A peer to connect to at start (repeatable), e.g. /ip4/10.0.0.2/tcp/4001/p2p/12D3Koo….
+    /// A peer to connect to at start (repeatable), e.g. /ip4/10.0.0.2/tcp/4001/p2p/12D3Koo…
+    /// (or …/udp/4001/quic-v1/p2p/… or …/tcp/4002/ws/p2p/…).
     #[arg(long)]
     bootstrap: Vec<Multiaddr>,
     /// How long a read waits for a missing block from peers before failing.
@@ -39,8 +42,9 @@ pub struct P2pArgs {
     cache_size: u64,
 }
 
-/// Where the swarm listens when neither `--p2p-addr` nor a config file says.
-pub const DEFAULT_P2P_ADDR: &str = "/ip4/127.0.0.1/tcp/4001";
+/// Where the swarm listens when neither `--p2p-addr` nor a config file says: TCP and QUIC on
+/// one port number, as Kubo does (TCP first: it is the address printed first).
+pub const DEFAULT_P2P_ADDRS: [&str; 2] = ["/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"];
 
 impl P2pArgs {
     /// Takes a config file's `p2p_addr` (unless `--p2p-addr` was given) and adds its bootstrap
@@ -69,7 +73,11 @@ pub struct P2p {
 /// Starts the swarm over `local` (unless `--p2p-addr none`) and prints the peer id and the
 /// addresses it listens on. The key lives in `<datadir>/p2p/peer.key`.
 pub async fn start(args: &P2pArgs, dir: &Path, local: Arc<dyn Blockstore>) -> anyhow::Result<Option<P2p>> {
-    let addrs = if args.p2p_addr.is_empty() { vec![DEFAULT_P2P_ADDR.to_string()] } else { args.p2p_addr.clone() };
+    let addrs = if args.p2p_addr.is_empty() {
+        DEFAULT_P2P_ADDRS.iter().map(|a| a.to_string()).collect()
+    } else {
+        args.p2p_addr.clone()
+    };
     if addrs.iter().any(|a| a == "none") {
         anyhow::ensure!(addrs.len() == 1, "--p2p-addr none cannot be combined with addresses");
         return Ok(None);
@@ -295,7 +303,8 @@ pub enum SwarmCommand {
     Connect {
         #[command(flatten)]
         node: NodeArg,
-        /// The peer's multiaddr, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo….
+        /// The peer's multiaddr, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo… (QUIC:
+        /// …/udp/4001/quic-v1/p2p/…; WebSocket: …/tcp/4002/ws/p2p/…).
         addr: String,
     },
 }

@@ -22,13 +22,15 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// A free loopback port with the next three free too (the validators' consensus ports).
+/// A free loopback port with the next `n - 1` free too (the validators' consensus ports). Taken
+/// below Linux's ephemeral range (32768–60999), where the port-0 binds of tests running beside
+/// this one cannot land on it between this check and the node's bind.
 fn free_port_range(n: u16) -> u16 {
-    for _ in 0..50 {
-        let base = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if base > 65000 {
-            continue;
-        }
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..200 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let base = 20_000 + (h.finish() % 12_000) as u16;
         if (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
             return base;
         }

@@ -262,3 +262,47 @@ fn fetched_content_is_a_cache_bounded_by_cache_size_least_recently_used_first() 
     let first = http.get(format!("{}/ipfs/{}", b.gateway, cids[0])).timeout(Duration::from_secs(20)).send().unwrap();
     assert_ne!(first.status(), 200, "the least recently used file was trimmed");
 }
+
+/// The address `node` lists for `peer` in `swarm/peers`.
+fn peer_addr(node: &Node, peer: &str) -> String {
+    let v = peers(node);
+    let p = v["Peers"].as_array().unwrap().iter().find(|p| p["Peer"] == peer).unwrap_or_else(|| panic!("{peer} in {v}"));
+    p["Addr"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn files_travel_over_quic_and_over_a_websocket() {
+    // A listens on QUIC and a WebSocket only (no TCP). B reaches it with --bootstrap to the
+    // QUIC address, C with `swarm connect` to the /ws one; each reads A's file through its
+    // gateway.
+    let a = Node::start(None, &["--p2p-addr", "/ip4/127.0.0.1/udp/0/quic-v1", "--p2p-addr", "/ip4/127.0.0.1/tcp/0/ws"]);
+    assert_eq!(a.p2p_addrs.len(), 2, "{:?}", a.p2p_addrs);
+    let (quic, ws) = (&a.p2p_addrs[0], &a.p2p_addrs[1]);
+    assert!(quic.starts_with("/ip4/127.0.0.1/udp/") && quic.contains("/quic-v1/p2p/"), "{quic}");
+    assert!(ws.starts_with("/ip4/127.0.0.1/tcp/") && ws.contains("/ws/p2p/"), "{ws}");
+    let b = Node::start(None, &["--bootstrap", quic, "--fetch-timeout", "5s"]);
+    let c = Node::start(None, &["--fetch-timeout", "5s"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lightstreams"))
+        .args(["swarm", "connect", "--node", &c.gateway, ws])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("connect {} success", a.peer_id)));
+    wait_for_peer(&b, &a.peer_id);
+    wait_for_peer(&c, &a.peer_id);
+    wait_for_peer(&a, &b.peer_id);
+    wait_for_peer(&a, &c.peer_id);
+    assert!(peer_addr(&b, &a.peer_id).contains("/quic-v1"), "{}", peer_addr(&b, &a.peer_id));
+    assert!(peer_addr(&a, &b.peer_id).contains("/quic-v1"), "{}", peer_addr(&a, &b.peer_id));
+    assert!(peer_addr(&c, &a.peer_id).contains("/ws"), "{}", peer_addr(&c, &a.peer_id));
+    assert!(peer_addr(&a, &c.peer_id).contains("/ws"), "{}", peer_addr(&a, &c.peer_id));
+
+    let http = reqwest::blocking::Client::new();
+    let data = body(900_000);
+    let cid = a.add(&data);
+    for (n, over) in [(&b, "QUIC"), (&c, "WebSocket")] {
+        let got = http.get(format!("{}/ipfs/{cid}", n.gateway)).send().unwrap();
+        assert_eq!(got.status(), 200, "{cid} over {over}");
+        assert_eq!(got.bytes().unwrap().as_ref(), &data[..], "{cid} over {over}");
+    }
+}

@@ -1,7 +1,7 @@
-//! The IPFS side of a node: a libp2p swarm (TCP + noise + yamux, identify, Kademlia) that serves
-//! and fetches blocks over Bitswap 1.2 ([`bitswap`]: our message layer, streams opened with
-//! `libp2p-stream` and accepted by [`bitswap::inbound`]; see docs/decisions.md for why not
-//! beetswap).
+//! The IPFS side of a node: a libp2p swarm (TCP or WebSocket with noise and yamux, and QUIC;
+//! identify, Kademlia) that serves and fetches blocks over Bitswap 1.2 ([`bitswap`]: our message
+//! layer, streams opened with `libp2p-stream` and accepted by [`bitswap::inbound`]; see
+//! docs/decisions.md for why not beetswap).
 //!
 //! - [`Network::start`] runs the swarm on its own task and returns a [`NetworkHandle`]: peer id,
 //!   listen addresses, `dial`, `peers`, `get_block` (with a timeout; the error names the CID),
@@ -39,6 +39,7 @@ use libp2p::{
     StreamProtocol, Swarm, allow_block_list, connection_limits, identify,
     identity::Keypair,
     kad,
+    core::{Transport as _, muxing::StreamMuxerBox, transport::Boxed, upgrade::Version},
     multiaddr::Protocol,
     noise,
     swarm::{ConnectionId, NetworkBehaviour, SwarmEvent, dial_opts::DialOpts},
@@ -57,7 +58,8 @@ pub const BITSWAP_PROTOCOL: &str = "/ipfs/bitswap/1.2.0";
 /// What the swarm listens on and how far it lets peers go.
 #[derive(Clone, Debug)]
 pub struct NetworkConfig {
-    /// Addresses to listen on (`/ip4/127.0.0.1/tcp/0` picks a free port).
+    /// Addresses to listen on, each TCP (`/ip4/127.0.0.1/tcp/0` picks a free port), QUIC
+    /// (`/ip4/127.0.0.1/udp/0/quic-v1`) or WebSocket (`/ip4/127.0.0.1/tcp/0/ws`).
     pub listen: Vec<Multiaddr>,
     /// Peers dialled at start (failures are logged, not fatal).
     pub bootstrap: Vec<Multiaddr>,
@@ -72,7 +74,8 @@ pub struct NetworkConfig {
     /// Blocks being fetched at once (our wantlist); Kubo and Helia keep at most 1 024 wants
     /// per peer, so more would be dropped by the other side anyway.
     pub max_wants: usize,
-    /// Streams one connection may open (yamux); each can buffer one message (4 MiB at most).
+    /// Streams one connection may open (yamux, and QUIC's limit alike); each can buffer one
+    /// message (4 MiB at most).
     pub max_streams_per_connection: usize,
     /// Connections without traffic are closed after this long.
     pub idle_connection_timeout: Duration,
@@ -184,6 +187,8 @@ impl Network {
         let setup = |e: &dyn std::fmt::Display| NetworkError::Setup(e.to_string());
         let mut yamux_cfg = yamux::Config::default();
         yamux_cfg.set_max_num_streams(config.max_streams_per_connection);
+        let ws_yamux = yamux_cfg.clone();
+        let quic_streams = u32::try_from(config.max_streams_per_connection).unwrap_or(u32::MAX);
         let cfg = config.clone();
         // Identify lists the protocols accepted here from the first connection.
         let (bitswap_in, incoming) =
@@ -191,6 +196,13 @@ impl Network {
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, move || yamux_cfg.clone())
+            .map_err(|e| setup(&e))?
+            // QUIC brings its own encryption (TLS 1.3 with the peer key) and streams.
+            .with_quic_config(|mut c| {
+                c.max_concurrent_stream_limit = quic_streams;
+                c
+            })
+            .with_other_transport(|key| websocket(key, ws_yamux))
             .map_err(|e| setup(&e))?
             .with_behaviour(|key| {
                 let limits = connection_limits::ConnectionLimits::default()
@@ -226,39 +238,41 @@ impl Network {
         let control = swarm.behaviour().stream.new_control();
         let (inbound_tx, inbound) = mpsc::channel(256);
         bitswap::accept(incoming, inbound_tx);
+        // Addresses are kept in the order their listeners were asked for (whichever transport
+        // reports first), so the first one printed is the first `--p2p-addr`.
         let mut listeners = HashMap::new();
-        for addr in &config.listen {
+        for (i, addr) in config.listen.iter().enumerate() {
             let id = swarm
                 .listen_on(addr.clone())
                 .map_err(|e| NetworkError::Listen { addr: addr.clone(), reason: e.to_string() })?;
-            listeners.insert(id, addr.clone());
+            listeners.insert(id, i);
         }
-        let mut listen_addrs = Vec::new();
+        let mut waiting: Vec<_> = listeners.keys().copied().collect();
+        let mut by_listener = vec![Vec::new(); config.listen.len()];
+        let failed = |id, reason| NetworkError::Listen { addr: config.listen[listeners[&id]].clone(), reason };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !listeners.is_empty() {
-            let event = tokio::time::timeout_at(deadline, swarm.select_next_some()).await.map_err(|_| {
-                let addr = listeners.values().next().cloned().unwrap_or_else(Multiaddr::empty);
-                NetworkError::Listen { addr, reason: "no address within 10 s".into() }
-            })?;
+        while let Some(&first) = waiting.first() {
+            let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+                .await
+                .map_err(|_| failed(first, "no address within 10 s".into()))?;
             match event {
+                // A listener on 0.0.0.0 reports one address per interface.
                 SwarmEvent::NewListenAddr { listener_id, address } => {
-                    listeners.remove(&listener_id);
-                    listen_addrs.push(address);
-                }
-                SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
-                    if let Some(addr) = listeners.remove(&listener_id) {
-                        let reason = reason.err().map_or("closed".to_string(), |e| e.to_string());
-                        return Err(NetworkError::Listen { addr, reason });
+                    if let Some(&i) = listeners.get(&listener_id) {
+                        waiting.retain(|w| *w != listener_id);
+                        by_listener[i].push(address);
                     }
                 }
-                SwarmEvent::ListenerError { listener_id, error } => {
-                    if let Some(addr) = listeners.remove(&listener_id) {
-                        return Err(NetworkError::Listen { addr, reason: error.to_string() });
-                    }
+                SwarmEvent::ListenerClosed { listener_id, reason, .. } if waiting.contains(&listener_id) => {
+                    return Err(failed(listener_id, reason.err().map_or("closed".to_string(), |e| e.to_string())));
+                }
+                SwarmEvent::ListenerError { listener_id, error } if waiting.contains(&listener_id) => {
+                    return Err(failed(listener_id, error.to_string()));
                 }
                 _ => {}
             }
         }
+        let listen_addrs: Vec<Multiaddr> = by_listener.into_iter().flatten().collect();
         for addr in &config.bootstrap {
             if let Err(e) = swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "bootstrap dial failed");
@@ -913,8 +927,58 @@ impl Actor {
     }
 }
 
-/// Whether an address a peer reports is worth handing to Kademlia (not a relay or a browser
-/// transport we cannot dial).
+/// The largest WebSocket message taken from a peer. Noise, which runs inside, sends frames of
+/// 64 KiB at most; the transport's default (256 MiB) would let a peer that has not even finished
+/// its handshake make us buffer that much.
+const MAX_WEBSOCKET_MESSAGE: usize = 1 << 20;
+
+/// `/…/tcp/N/ws`: a WebSocket over TCP, then noise and yamux as on TCP itself (what a browser's
+/// js-libp2p speaks). Plain `ws` only: `/tls/ws` (wss) would need a certificate.
+fn websocket(key: &Keypair, yamux_cfg: yamux::Config) -> Result<Boxed<(PeerId, StreamMuxerBox)>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut ws = libp2p_websocket::Config::new(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)));
+    ws.set_max_data_size(MAX_WEBSOCKET_MESSAGE);
+    Ok(ws
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise::Config::new(key)?)
+        .multiplex(yamux_cfg)
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed())
+}
+
+/// Whether an address a peer reports is worth handing to Kademlia: one of our transports on an
+/// IP address (`/ip4|ip6/…/tcp/N`, `…/tcp/N/ws`, `…/udp/N/quic-v1`), not a relay, WebTransport,
+/// WebRTC, a secure WebSocket or a DNS name (we have no resolver).
 fn dialable(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| matches!(p, Protocol::Tcp(_))) && !addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+    let ps: Vec<Protocol> = addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
+    matches!(
+        ps.as_slice(),
+        [Protocol::Ip4(_) | Protocol::Ip6(_), Protocol::Tcp(_)]
+            | [Protocol::Ip4(_) | Protocol::Ip6(_), Protocol::Tcp(_), Protocol::Ws(_)]
+            | [Protocol::Ip4(_) | Protocol::Ip6(_), Protocol::Udp(_), Protocol::QuicV1]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kademlia_keeps_only_addresses_we_can_dial() {
+        let ok = ["/ip4/1.2.3.4/tcp/4001", "/ip6/::1/tcp/4001/ws", "/ip4/1.2.3.4/udp/4001/quic-v1/p2p/12D3KooWA1b3VwZNZ8P1tsTjTv6yGVYNQ6EyDTUuS6fLS7Fnn5vq"];
+        for a in ok {
+            assert!(dialable(&a.parse().unwrap()), "{a}");
+        }
+        let no = [
+            "/ip4/1.2.3.4/udp/4001/quic-v1/webtransport",
+            "/ip4/1.2.3.4/udp/4001/webrtc-direct",
+            "/ip4/1.2.3.4/tcp/443/tls/ws",
+            "/ip4/1.2.3.4/tcp/443/wss",
+            "/dns4/example.com/tcp/4001",
+            "/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA1b3VwZNZ8P1tsTjTv6yGVYNQ6EyDTUuS6fLS7Fnn5vq/p2p-circuit",
+            "/ip4/1.2.3.4/udp/4001/quic",
+        ];
+        for a in no {
+            assert!(!dialable(&a.parse().unwrap()), "{a}");
+        }
+    }
 }

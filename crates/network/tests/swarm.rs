@@ -409,3 +409,148 @@ async fn a_fetched_root_is_announced_so_a_later_reader_finds_the_copy() {
     assert!(c.peers().await.unwrap().iter().any(|p| p.peer_id == b.peer_id()), "C connected to B");
     assert_eq!(read_through(sc, &c, root).await, file);
 }
+
+/// A swarm listening on `listen` only, at most `per_peer` connections to one peer.
+async fn node_on(blocks: Arc<dyn Blockstore>, listen: &[&str], per_peer: u32) -> NetworkHandle {
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let config = NetworkConfig {
+        listen: listen.iter().map(|a| a.parse().unwrap()).collect(),
+        max_connections_per_peer: per_peer,
+        ..Default::default()
+    };
+    Network::start(config, key, blocks).await.expect("start a swarm")
+}
+
+/// A and B listen on `listen` alone (one transport); B dials A there and reads a 1.5 MB file
+/// of A's through its fetching store. Each side's only connection must be over `transport`.
+async fn a_file_crosses_one_transport(listen: &str, transport: &str) {
+    let sa = Arc::new(MemBlockstore::default());
+    let file = ls_testkit::noise(7, 1_500_000);
+    let root = import(&file[..], sa.as_ref(), ImportOptions { cid_version: CidVersion::V1, ..Default::default() })
+        .unwrap()
+        .root;
+    let sb = Arc::new(MemBlockstore::default());
+    let (a, b) = (node_on(sa, &[listen], 2).await, node_on(sb.clone(), &[listen], 2).await);
+    let addrs = a.listen_addrs().await.unwrap();
+    assert_eq!(addrs.len(), 1, "{addrs:?}");
+    assert!(addrs[0].to_string().contains(transport), "{addrs:?}");
+    connect(&b, &a).await;
+    for (n, other) in [(&a, &b), (&b, &a)] {
+        let peers = n.peers().await.unwrap();
+        assert_eq!(peers.len(), 1, "{peers:?}");
+        assert_eq!(peers[0].peer_id, other.peer_id());
+        assert!(peers[0].addr.to_string().contains(transport), "connected over {}", peers[0].addr);
+    }
+    assert_eq!(read_through(sb.clone(), &b, root).await, file);
+    assert!(sb.has(&root).unwrap());
+    let (blocks, bytes) = settled_received(&b).await;
+    assert!(blocks >= 7 && bytes >= file.len() as u64, "B received {blocks} blocks, {bytes} bytes");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// Waits (bounded) until the blocks `net` received stop changing, and returns them.
+async fn settled_received(net: &NetworkHandle) -> (u64, u64) {
+    let mut last = (u64::MAX, 0);
+    for _ in 0..20 {
+        let now = net.received();
+        if now == last {
+            break;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_crosses_quic_alone() {
+    a_file_crosses_one_transport("/ip4/127.0.0.1/udp/0/quic-v1", "/quic-v1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_crosses_a_websocket_alone() {
+    a_file_crosses_one_transport("/ip4/127.0.0.1/tcp/0/ws", "/ws").await;
+}
+
+const EVERY_TRANSPORT: [&str; 3] = ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0/ws"];
+
+/// Which of our transports a multiaddr is for.
+fn kind(addr: &str) -> &'static str {
+    if addr.contains("/quic-v1") {
+        "quic"
+    } else if addr.ends_with("/ws") || addr.contains("/ws/") {
+        "ws"
+    } else {
+        assert!(addr.starts_with("/ip4/127.0.0.1/tcp/"), "{addr}");
+        "tcp"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_addresses_keep_the_order_asked_for() {
+    // Whichever listener reports first, the addresses come back (and are printed) in the order
+    // they were asked for: the node prints its first --p2p-addr first.
+    for order in [[0, 1, 2], [1, 2, 0], [2, 0, 1]] {
+        let listen: Vec<&str> = order.iter().map(|&i| EVERY_TRANSPORT[i]).collect();
+        let n = node_on(Arc::new(MemBlockstore::default()), &listen, 2).await;
+        let got: Vec<String> = n.listen_addrs().await.unwrap().iter().map(|a| a.to_string()).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        let kinds: Vec<&str> = got.iter().map(|a| kind(a)).collect();
+        let wanted: Vec<&str> = listen.iter().map(|a| kind(a)).collect();
+        assert_eq!(kinds, wanted, "{got:?} for {listen:?}");
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_limit_counts_every_transport() {
+    // B allows two connections to one peer: a WebSocket and a QUIC connection to A use them
+    // up, so a third over TCP is refused; A's limit (10) is not what refuses it.
+    let a = node_on(Arc::new(MemBlockstore::default()), &EVERY_TRANSPORT, 10).await;
+    let b = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 2).await;
+    let addrs = a.listen_addrs().await.unwrap();
+    let (tcp, quic, ws) = (addrs[0].clone(), addrs[1].clone(), addrs[2].clone());
+    assert_eq!(b.dial(ws).await.unwrap(), a.peer_id());
+    assert_eq!(b.dial(quic).await.unwrap(), a.peer_id());
+    let third = b.dial(tcp).await;
+    assert!(third.is_err(), "a third connection to one peer was allowed: {third:?}");
+    // C allows three: all three dials succeed, so what refused B's was B's limit.
+    let c = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 3).await;
+    for addr in &addrs {
+        assert_eq!(c.dial(addr.clone()).await.unwrap(), a.peer_id(), "{addr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_peer_cannot_come_back_over_another_transport() {
+    // The liar is caught over TCP; afterwards A refuses it over QUIC and WebSocket too.
+    let honest = Arc::new(MemBlockstore::default());
+    let a = node_on(honest.clone(), &EVERY_TRANSPORT, 2).await;
+    let real = Bytes::from(data(5000, 21));
+    let cid = cid_of(&real);
+    let liar_store = Arc::new(MemBlockstore::default());
+    liar_store.put(cid, Bytes::from(data(5000, 22))).unwrap();
+    let liar = node_on(liar_store, &["/ip4/127.0.0.1/tcp/0"], 2).await;
+    connect(&a, &liar).await;
+    assert!(a.get_block(cid, Duration::from_secs(2)).await.is_err());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while a.peers().await.unwrap().iter().any(|p| p.peer_id == liar.peer_id()) {
+        assert!(tokio::time::Instant::now() < deadline, "the liar is still connected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let addrs = a.listen_addrs().await.unwrap();
+    for addr in &addrs[1..] {
+        let back = liar.dial(addr.clone()).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            back.is_err() || !a.peers().await.unwrap().iter().any(|p| p.peer_id == liar.peer_id()),
+            "a refused peer came back over {addr}"
+        );
+    }
+    // An honest peer still gets in over the same addresses.
+    let other = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 2).await;
+    for addr in &addrs[1..] {
+        assert_eq!(other.dial(addr.clone()).await.unwrap(), a.peer_id(), "{addr}");
+    }
+}

@@ -1,11 +1,15 @@
 // Helia against a running lightstreams node, over loopback only.
 // Usage: node helia.mjs <node multiaddr with /p2p/id> <gateway url> <cid uploaded to the node> <its length>
 //        <manifest cid of an encrypted file on the node> <its ciphertext cid> <plaintext file>
-// 1. Helia (TCP + noise + yamux + identify, Bitswap, no routers, no bootstrap) dials the node
-//    and checks its identify lists /ipfs/bitswap/1.2.0.
+// HELIA_TRANSPORT=ws gives Helia WebSockets only (@libp2p/websockets, no listener: what a
+// browser has) and the node's /ws address must be passed; HELIA_TRANSPORT=quic gives it QUIC
+// only (@chainsafe/libp2p-quic) for the node's /quic-v1 address; otherwise Helia speaks TCP.
+// 1. Helia (that transport, + noise + yamux on TCP and WebSockets, + identify, Bitswap, no
+//    routers, no bootstrap) dials the node over it and checks its identify lists
+//    /ipfs/bitswap/1.2.0.
 // 2. Helia fetches the node's file by CID over Bitswap; bytes must equal the known pattern.
 // 3. Helia adds a file; the node's gateway reads it (the node fetches it from Helia over
-//    Bitswap); bytes must be equal.
+//    Bitswap, on the connection Helia opened); bytes must be equal.
 // 4. Helia fetches an encrypted file's manifest (dag-json, naming the ciphertext) and its
 //    ciphertext, an ordinary UnixFS file: the same bytes the node's gateway serves, and no run
 //    of the plaintext in them.
@@ -18,6 +22,8 @@ import { withLibp2pLight } from '@helia/libp2p'
 import { unixfs } from '@helia/unixfs'
 import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { quic } from '@chainsafe/libp2p-quic'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createHeliaLight } from 'helia'
 import { readFileSync } from 'node:fs'
@@ -40,9 +46,18 @@ const concat = async (it) => {
   return out
 }
 
+const transport = process.env.HELIA_TRANSPORT ?? 'tcp'
+const transports = {
+  tcp: { listen: ['/ip4/127.0.0.1/tcp/0'], make: tcp, marker: '/tcp/', seed: 11 },
+  ws: { listen: [], make: webSockets, marker: '/ws', seed: 13 },
+  quic: { listen: ['/ip4/127.0.0.1/udp/0/quic-v1'], make: quic, marker: '/quic-v1', seed: 17 }
+}
+const t = transports[transport]
+if (t === undefined) throw new Error(`HELIA_TRANSPORT=${transport}: tcp, ws or quic`)
+const label = transport === 'tcp' ? 'helia' : `helia-${transport}`
 const helia = withBitswap(withLibp2pLight(createHeliaLight({ routers: [] }), {
-  addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-  transports: [tcp()],
+  addresses: { listen: t.listen },
+  transports: [t.make()],
   connectionEncrypters: [noise()],
   streamMuxers: [yamux()],
   services: { identify: identify() }
@@ -60,6 +75,8 @@ try {
     protocols = (await helia.libp2p.peerStore.get(conn.remotePeer)).protocols
   }
   if (!protocols.includes('/ipfs/bitswap/1.2.0')) throw new Error(`identify lists no bitswap: ${protocols}`)
+  const over = conn.remoteAddr.toString()
+  if (!over.includes(t.marker) || (transport === 'tcp' && over.includes('/ws'))) throw new Error(`connected over ${over}`)
   passed++
 
   // 2. Helia reads the node's file
@@ -68,7 +85,8 @@ try {
   passed++
 
   // 3. the node reads Helia's file (CIDv1, raw leaves, Helia's defaults), through its gateway
-  const mine = pattern(1_300_000, 11)
+  // (another file per transport: the node must not already hold it from the other run)
+  const mine = pattern(1_300_000, t.seed)
   const cid = await fs.addBytes(mine)
   const resp = await fetch(`${gateway}/ipfs/${cid}`, { signal: AbortSignal.timeout(60000) })
   if (resp.status !== 200) throw new Error(`gateway answered ${resp.status} for Helia's ${cid}: ${await resp.text()}`)
@@ -87,10 +105,13 @@ try {
   const plain = readFileSync(plainFile)
   if (ct.length < plain.length || Buffer.from(ct).includes(plain.subarray(0, 32))) throw new Error('the ciphertext is not encrypted')
   passed++
-  console.log(`node ${conn.remotePeer}; Helia's file ${cid}`)
-  console.log(`helia: ${passed} passed, 0 failed`)
+  // everything went over the one connection Helia dialled
+  const conns = helia.libp2p.getConnections(conn.remotePeer).map(c => c.remoteAddr.toString())
+  if (conns.length !== 1 || conns[0] !== conn.remoteAddr.toString()) throw new Error(`connections to the node: ${conns}`)
+  console.log(`node ${conn.remotePeer} over ${conn.remoteAddr}; Helia's file ${cid}`)
+  console.log(`${label}: ${passed} passed, 0 failed`)
 } catch (e) {
-  console.error(`helia: check ${passed + 1} failed: ${e.stack ?? e}`)
+  console.error(`${label}: check ${passed + 1} failed: ${e.stack ?? e}`)
   process.exitCode = 1
 } finally {
   await helia.stop()
