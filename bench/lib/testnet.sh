@@ -17,21 +17,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The first of VALIDATORS consecutive free loopback ports.
-free_base() { python3 - "$VALIDATORS" <<'PY'
-import socket, sys
-n = int(sys.argv[1])
-for _ in range(100):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); base = s.getsockname()[1]; s.close()
-    if base > 65535 - n: continue
-    ok = True
-    for i in range(n):
-        t = socket.socket()
-        try: t.bind(("127.0.0.1", base + i))
-        except OSError: ok = False
-        finally: t.close()
-    if ok: print(base); break
-PY
-}
+free_base() { "$(dirname "${BASH_SOURCE[0]}")/../../scripts/free-ports" "$VALIDATORS"; }
 rpc_base=$(free_base) gateway_base=$(free_base)
 "$LS" testnet --validators "$VALIDATORS" --dir "$tmp/net" --rpc-port "$rpc_base" --gateway-port "$gateway_base" \
   --p2p-port "$(free_base)" --consensus-port "$(free_base)" >/dev/null

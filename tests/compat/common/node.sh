@@ -34,22 +34,7 @@ free_port() {
 }
 
 # The first of $1 consecutive free loopback ports.
-free_ports() {
-  python3 - "$1" <<'PY'
-import socket, sys
-n = int(sys.argv[1])
-for _ in range(100):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); base = s.getsockname()[1]; s.close()
-    if base > 65535 - n: continue
-    ok = True
-    for i in range(n):
-        t = socket.socket()
-        try: t.bind(("127.0.0.1", base + i))
-        except OSError: ok = False
-        finally: t.close()
-    if ok: print(base); break
-PY
-}
+free_ports() { "$COMPAT_DIR/../../scripts/free-ports" "$1"; }
 
 start_node() {
   local port; port=$(free_port)
