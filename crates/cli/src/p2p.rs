@@ -237,9 +237,13 @@ async fn peers(State(net): State<NetworkHandle>, headers: HeaderMap) -> Response
             let list: Vec<_> = peers
                 .iter()
                 .map(|p| {
+                    // Kubo's `Addr` is the transport address alone; one we dialled still ends
+                    // in the `/p2p/<id>` it was given.
+                    let addr = p.addr.to_string();
+                    let addr = addr.strip_suffix(&format!("/p2p/{}", p.peer_id)).unwrap_or(&addr);
                     json!({
                         "Peer": p.peer_id.to_string(),
-                        "Addr": p.addr.to_string(),
+                        "Addr": addr,
                         "AgentVersion": p.agent_version,
                         "Bitswap": p.speaks_bitswap(),
                     })
