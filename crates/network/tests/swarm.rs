@@ -314,18 +314,24 @@ async fn read_through(store: Arc<MemBlockstore>, net: &NetworkHandle, root: Cid)
     .unwrap()
 }
 
-/// Waits (bounded) until the block bytes `nets` sent stop changing, and returns them.
-async fn settled_sent(nets: &[&NetworkHandle]) -> Vec<u64> {
-    let mut last = Vec::new();
+/// Reads `read` every 100 ms until two readings in a row agree (at most 20 reads), and returns
+/// the last: counters that have stopped moving.
+async fn settled<T: PartialEq>(mut read: impl FnMut() -> T) -> T {
+    let mut last = None;
     for _ in 0..20 {
-        let now: Vec<u64> = nets.iter().map(|n| n.sent().1).collect();
-        if now == last {
+        let now = read();
+        if last.as_ref() == Some(&now) {
             break;
         }
-        last = now;
+        last = Some(now);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    last
+    last.expect("read at least once")
+}
+
+/// Waits (bounded) until the block bytes `nets` sent stop changing, and returns them.
+async fn settled_sent(nets: &[&NetworkHandle]) -> Vec<u64> {
+    settled(|| nets.iter().map(|n| n.sent().1).collect()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,16 +457,7 @@ async fn a_file_crosses_one_transport(listen: &str, transport: &str) {
 
 /// Waits (bounded) until the blocks `net` received stop changing, and returns them.
 async fn settled_received(net: &NetworkHandle) -> (u64, u64) {
-    let mut last = (u64::MAX, 0);
-    for _ in 0..20 {
-        let now = net.received();
-        if now == last {
-            break;
-        }
-        last = now;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    last
+    settled(|| net.received()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
