@@ -122,19 +122,19 @@ impl StateView {
         Ok(Some(header.hash_slow()))
     }
 
-    /// The account trie, loaded from the hashed leaves (O(accounts): done once after start).
+    /// The account trie, loaded from the accounts table (O(accounts): done once after start).
     pub(crate) fn load_account_trie(&self) -> Result<Trie, StorageError> {
         self.head_only()?;
-        load_trie(&self.txn.open_table(HASHED_ACCOUNTS)?)
+        load_trie(&self.txn.open_table(ACCOUNTS)?)
     }
 
-    /// One account's storage trie, loaded from its hashed leaves.
-    pub(crate) fn load_storage_trie(&self, hashed_address: B256) -> Result<Trie, StorageError> {
+    /// One account's storage trie, loaded from its slots.
+    pub(crate) fn load_storage_trie(&self, address: Address) -> Result<Trie, StorageError> {
         self.head_only()?;
-        load_storage_trie(&self.txn.open_table(HASHED_STORAGE)?, hashed_address.0)
+        load_storage_trie(&self.txn.open_table(STORAGE)?, address)
     }
 
-    /// The hashed tables hold the newest state only.
+    /// The plain tables hold the newest state only (older blocks go through the changesets).
     pub(crate) fn head_only(&self) -> Result<(), StorageError> {
         match self.at {
             None => Ok(()),

@@ -9,7 +9,7 @@ use ls_primitives::{
     types::{StoredBody, decode_receipts, encode_receipts},
 };
 use parking_lot::Mutex;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableHandle, WriteTransaction};
 
 use crate::{
     AccountChange, AccountInfo, PendingState, StateChanges, StateReader, StateUpdate, StateView, StorageError,
@@ -54,7 +54,7 @@ pub struct Store {
     db: Database,
     /// The tries after the block named (the finalized head when it is current), kept in
     /// memory so a block re-hashes only the paths it changed. The account trie is built from
-    /// `hashed_accounts` on first use, storage tries as accounts are touched; dropped (and
+    /// `accounts` on first use, storage tries as accounts are touched; dropped (and
     /// rebuilt later) if a commit fails.
     tries: Mutex<Option<(u64, Tries)>>,
 }
@@ -89,10 +89,12 @@ impl Store {
         txn.open_table(ACCOUNTS)?;
         txn.open_table(STORAGE)?;
         txn.open_table(CODE)?;
-        txn.open_table(HASHED_ACCOUNTS)?;
-        txn.open_table(HASHED_STORAGE)?;
         txn.open_table(ACCOUNT_HISTORY)?;
         txn.open_table(STORAGE_HISTORY)?;
+        let dropped: Vec<_> = txn.list_tables()?.filter(|t| DROPPED.contains(&t.name())).collect();
+        for table in dropped {
+            txn.delete_table(table)?;
+        }
         txn.commit()?;
         Ok(Self { db, tries: Mutex::new(None) })
     }
@@ -128,10 +130,10 @@ impl Store {
             );
         }
         let view = self.latest_state()?;
-        let mut update = crate::update::resolve(&view, 0, &changes, Tries::default(), &mut |_| Ok(Trie::default()))?;
+        let mut update = crate::update::resolve(&view, 0, &changes, Tries::default(), &mut |_, _| Ok(Trie::default()))?;
         drop(view);
         if update.state_root != expected.state_root {
-            return Err(corrupt("hashed_accounts", "genesis state root differs from the in-memory root"));
+            return Err(corrupt("accounts", "genesis state root differs from the in-memory root"));
         }
         let block = SealedBlock::new(expected, vec![], vec![]);
         update.seal(block.hash, B256::ZERO);
@@ -175,14 +177,14 @@ impl Store {
             }
             None => self.head_tries(view)?,
         };
-        let mut load = |hashed: B256| -> Result<Trie, StorageError> {
+        let mut load = |address: Address, hashed: B256| -> Result<Trie, StorageError> {
             if let Some((n, cached)) = &*self.tries.lock()
                 && *n == finalized
                 && let Some((_, t)) = cached.storage.get(&hashed)
             {
                 return Ok(t.clone());
             }
-            view.load_storage_trie(hashed)
+            view.load_storage_trie(address)
         };
         crate::update::resolve(&parent, number, changes, tries, &mut load)
     }
@@ -379,11 +381,11 @@ impl Store {
         } else {
             match cached_storage {
                 Some(t) => t,
-                None => view.load_storage_trie(hashed)?,
+                None => view.load_storage_trie(address)?,
             }
         };
         if storage.root() != storage_root {
-            return Err(corrupt("hashed_storage", format!("storage trie of {address} differs from its account's root")));
+            return Err(corrupt("storage", format!("storage trie of {address} differs from its account's root")));
         }
         let storage = slots
             .iter()
@@ -429,15 +431,11 @@ impl Store {
                 }
             }
             let mut accounts = txn.open_table(ACCOUNTS)?;
-            let mut hashed_accounts = txn.open_table(HASHED_ACCOUNTS)?;
             for (addr, pre) in &restore {
-                let hashed = keccak256(addr).0;
                 if pre.is_empty() {
                     accounts.remove(addr)?;
-                    hashed_accounts.remove(hashed)?;
                 } else {
                     accounts.insert(addr, pre.as_slice())?;
-                    hashed_accounts.insert(hashed, pre.as_slice())?;
                 }
             }
             for key in stale {
@@ -456,15 +454,11 @@ impl Store {
                 }
             }
             let mut storage = txn.open_table(STORAGE)?;
-            let mut hashed_storage = txn.open_table(HASHED_STORAGE)?;
             for ((addr, slot), value) in &restore {
-                let hashed = (keccak256(addr).0, keccak256(slot).0);
                 if *value == [0u8; 32] {
                     storage.remove((*addr, *slot))?;
-                    hashed_storage.remove(hashed)?;
                 } else {
                     storage.insert((*addr, *slot), *value)?;
-                    hashed_storage.insert(hashed, *value)?;
                 }
             }
             for key in stale {
@@ -489,7 +483,7 @@ impl Store {
                 }
                 receipts.remove(n)?;
             }
-            let root = crate::trie::load_trie(&hashed_accounts)?.root();
+            let root = crate::trie::load_trie(&accounts)?.root();
             if root != target.state_root {
                 return Err(corrupt(
                     "account_history",
@@ -545,8 +539,6 @@ fn write_update(txn: &WriteTransaction, update: &StateUpdate) -> Result<(), Stor
     let mut accounts = txn.open_table(ACCOUNTS)?;
     let mut storage = txn.open_table(STORAGE)?;
     let mut code = txn.open_table(CODE)?;
-    let mut hashed_accounts = txn.open_table(HASHED_ACCOUNTS)?;
-    let mut hashed_storage = txn.open_table(HASHED_STORAGE)?;
     let mut account_history = txn.open_table(ACCOUNT_HISTORY)?;
     let mut storage_history = txn.open_table(STORAGE_HISTORY)?;
 
@@ -555,7 +547,6 @@ fn write_update(txn: &WriteTransaction, update: &StateUpdate) -> Result<(), Stor
     }
     for (address, record) in &update.accounts {
         let addr = address.0.0;
-        let hashed_addr = keccak256(address).0;
         let old = accounts.get(addr)?.map(|v| v.value().to_vec());
         account_history.insert((addr, number), old.as_deref().unwrap_or(&[]))?;
 
@@ -568,7 +559,6 @@ fn write_update(txn: &WriteTransaction, update: &StateUpdate) -> Result<(), Stor
                 for (slot, value) in slots {
                     storage_history.insert((addr, slot, number), value)?;
                     storage.remove((addr, slot))?;
-                    hashed_storage.remove((hashed_addr, keccak256(slot).0))?;
                 }
             }
             for (slot, value) in &writes.slots {
@@ -578,26 +568,19 @@ fn write_update(txn: &WriteTransaction, update: &StateUpdate) -> Result<(), Stor
                 if storage_history.get((addr, slot.0, number))?.is_none() {
                     storage_history.insert((addr, slot.0, number), old_value)?;
                 }
-                let hashed_slot = keccak256(slot).0;
                 if value.is_zero() {
                     storage.remove(key)?;
-                    hashed_storage.remove((hashed_addr, hashed_slot))?;
                 } else {
-                    let new_value = value.to_be_bytes::<32>();
-                    storage.insert(key, new_value)?;
-                    hashed_storage.insert((hashed_addr, hashed_slot), new_value)?;
+                    storage.insert(key, value.to_be_bytes::<32>())?;
                 }
             }
         }
         match record {
             None => {
                 accounts.remove(addr)?;
-                hashed_accounts.remove(hashed_addr)?;
             }
             Some(acc) => {
-                let record = encode_account(acc);
-                accounts.insert(addr, record.as_slice())?;
-                hashed_accounts.insert(hashed_addr, record.as_slice())?;
+                accounts.insert(addr, encode_account(acc).as_slice())?;
             }
         }
     }

@@ -23,11 +23,10 @@ pub const STORAGE: TableDefinition<([u8; 20], [u8; 32]), [u8; 32]> = TableDefini
 /// code hash -> bytecode.
 pub const CODE: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("code");
 
-/// keccak(address) -> RLP(TrieAccount): the account trie's leaves, in trie order.
-pub const HASHED_ACCOUNTS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("hashed_accounts");
-/// (keccak(address), keccak(slot)) -> value: each storage trie's leaves, in trie order.
-pub const HASHED_STORAGE: TableDefinition<([u8; 32], [u8; 32]), [u8; 32]> =
-    TableDefinition::new("hashed_storage");
+/// Tables older stores kept (hashed copies of `accounts` and `storage`, in trie order), deleted
+/// on open: the tries are loaded from the plain tables, and a second copy cost a random-key
+/// write per changed account and slot in every block.
+pub const DROPPED: [&str; 2] = ["hashed_accounts", "hashed_storage"];
 
 /// (address, n) -> the account as it was before block n (empty: it did not exist).
 pub const ACCOUNT_HISTORY: TableDefinition<([u8; 20], u64), &[u8]> =

@@ -1,10 +1,10 @@
 //! State and storage roots with alloy-trie's `HashBuilder`.
 //!
 //! The live tries are kept in memory ([`crate::mpt::Trie`]) and re-hash only changed paths, so
-//! a block's root costs what the block changed; these helpers load them from the hashed tables
+//! a block's root costs what the block changed; these helpers load them from the plain tables
 //! and compute roots from scratch for genesis checks and tests.
 
-use alloy_primitives::{B256, U256, keccak256};
+use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_rlp::Encodable;
 use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, Nibbles, TrieAccount};
 use redb::ReadableTable;
@@ -18,26 +18,30 @@ pub(crate) fn storage_leaf(value: &U256) -> Vec<u8> {
     out
 }
 
-/// Loads the storage trie of the account whose hashed address is `hashed_address`.
+/// Loads the storage trie of `address` from the plain `storage` table (its slots are one key
+/// range; each is hashed on the way in).
 pub(crate) fn load_storage_trie(
-    table: &impl ReadableTable<([u8; 32], [u8; 32]), [u8; 32]>,
-    hashed_address: [u8; 32],
+    table: &impl ReadableTable<([u8; 20], [u8; 32]), [u8; 32]>,
+    address: Address,
 ) -> Result<Trie, StorageError> {
+    let addr = address.0.0;
     let mut trie = Trie::default();
-    for entry in table.range((hashed_address, [0u8; 32])..=(hashed_address, [0xffu8; 32]))? {
+    for entry in table.range((addr, [0u8; 32])..=(addr, [0xffu8; 32]))? {
         let (key, value) = entry?;
-        let (_, hashed_slot) = key.value();
-        trie.insert(B256::from(hashed_slot), storage_leaf(&U256::from_be_bytes(value.value())));
+        let (_, slot) = key.value();
+        trie.insert(keccak256(slot), storage_leaf(&U256::from_be_bytes(value.value())));
     }
     Ok(trie)
 }
 
-/// Loads the whole account trie from the ordered `hashed_accounts` table.
-pub(crate) fn load_trie(table: &impl ReadableTable<[u8; 32], &'static [u8]>) -> Result<Trie, StorageError> {
+/// Loads the whole account trie from the plain `accounts` table, hashing every address
+/// (O(accounts): once after start, or after an unwind). There is no hashed copy of the state
+/// on disk: it would cost a second random-key write per changed account in every block.
+pub(crate) fn load_trie(table: &impl ReadableTable<[u8; 20], &'static [u8]>) -> Result<Trie, StorageError> {
     let mut trie = Trie::default();
     for entry in table.iter()? {
         let (key, value) = entry?;
-        trie.insert(B256::from(key.value()), value.value().to_vec());
+        trie.insert(keccak256(key.value()), value.value().to_vec());
     }
     Ok(trie)
 }

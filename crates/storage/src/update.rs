@@ -196,7 +196,7 @@ pub(crate) fn resolve(
     number: u64,
     changes: &StateChanges,
     mut tries: Tries,
-    load_storage: &mut dyn FnMut(B256) -> Result<Trie, StorageError>,
+    load_storage: &mut dyn FnMut(Address, B256) -> Result<Trie, StorageError>,
 ) -> Result<StateUpdate, StorageError> {
     let mut accounts = BTreeMap::new();
     let mut storage = BTreeMap::new();
@@ -223,7 +223,7 @@ pub(crate) fn resolve(
         let storage_root = if wiped || !writes.slots.is_empty() {
             let entry = match tries.storage.entry(hashed) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert((number, load_storage(hashed)?)),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert((number, load_storage(*address, hashed)?)),
             };
             entry.0 = number;
             for (slot, value) in &writes.slots {

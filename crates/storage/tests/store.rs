@@ -271,6 +271,51 @@ fn truth_root(store: &Store) -> B256 {
 }
 
 #[test]
+fn a_store_from_before_drops_its_hashed_tables_and_keeps_its_state() {
+    use redb::{ReadableDatabase, TableDefinition, TableHandle};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let spec = spec();
+    let a = Address::repeat_byte(1);
+    {
+        let store = Store::open(&path).unwrap();
+        store.init_genesis(&spec).unwrap();
+        let mut c = StateChanges::default();
+        c.accounts.extend([set_balance(a, 0, 5)]);
+        store.commit_block(child(&store, &spec), vec![], vec![], &[], &c).unwrap();
+    }
+    // What older versions also wrote: a hashed copy of the state.
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        let old: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("hashed_accounts");
+        txn.open_table(old).unwrap().insert(keccak256(a).0, [1u8, 2, 3].as_slice()).unwrap();
+        let old: TableDefinition<([u8; 32], [u8; 32]), [u8; 32]> = TableDefinition::new("hashed_storage");
+        txn.open_table(old).unwrap().insert((keccak256(a).0, [0; 32]), [7; 32]).unwrap();
+        txn.commit().unwrap();
+    }
+    {
+        let store = Store::open(&path).unwrap();
+        store.init_genesis(&spec).unwrap();
+        assert_eq!(store.head().unwrap(), 1);
+        assert_eq!(store.latest_state().unwrap().account(a).unwrap().unwrap().balance, U256::from(5));
+        // The next block's root comes from the tries loaded from the plain tables after the
+        // reopen; it must be the root of the whole state computed from scratch.
+        let mut c = StateChanges::default();
+        c.accounts.extend([set_balance(a, 1, 4)]);
+        let block = store.commit_block(child(&store, &spec), vec![], vec![], &[], &c).unwrap();
+        let mut after = spec.clone();
+        after.alloc.insert(a, GenesisAccount { nonce: 1, balance: U256::from(4), ..Default::default() });
+        assert_eq!(block.header.state_root, state_root_of_alloc(&after));
+    }
+    let db = redb::Database::open(&path).unwrap();
+    let names: Vec<String> =
+        db.begin_read().unwrap().list_tables().unwrap().map(|t| t.name().to_string()).collect();
+    assert!(names.iter().any(|n| n == "accounts"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("hashed")), "{names:?}");
+}
+
+#[test]
 fn commit_refuses_an_update_that_does_not_match_the_block() {
     let spec = spec();
     let store = Store::in_memory().unwrap();
