@@ -23,7 +23,7 @@ use commonware_consensus::{
 };
 use commonware_cryptography::{
     Digested, Signer as _,
-    certificate::{ConstantProvider, Verifier as _},
+    certificate::Verifier as _,
     ed25519::{PrivateKey, PublicKey},
     sha256::Sha256,
 };
@@ -33,7 +33,7 @@ use commonware_storage::archive::immutable;
 use commonware_utils::{NZDuration, NZU16, NZU32, NZU64, NZUsize, ordered::Set};
 use ls_chain::Chain;
 
-use crate::{Block, BlockLimits, ChainApp, Finalizer};
+use crate::{Block, BlockLimits, ChainApp, EpochSets, Finalizer};
 
 /// What a validator needs from a commonware runtime: the deterministic one in tests, tokio in a
 /// node.
@@ -283,7 +283,7 @@ where
             finalizations,
             blocks,
             marshal::Config {
-                provider: ConstantProvider::new(scheme.clone()),
+                provider: EpochSets::new(scheme.clone()),
                 epocher: epocher(),
                 start: marshal::Start::Genesis(Digested::precomputed(Block::new(genesis), genesis_digest)),
                 partition_prefix: prefix.clone(),

@@ -17,9 +17,11 @@ mod app;
 mod block;
 mod engine;
 mod gossip;
+mod sets;
 
 pub use app::{ChainApp, Ctx, Finalizer, RuntimeClock, commit_final};
 pub use gossip::{BATCH_DELAY, MAX_BATCH, decode_batch, encode_batch, gossip_transactions};
+pub use sets::EpochSets;
 pub use block::{Block, BlockLimits, Digest, MAX_HEADER_BYTES};
 pub use engine::{
     CH_BACKFILL, CH_BLOCKS, CH_TXS, CH_CERTIFICATES, CH_RESOLVER, CH_VOTES, Channels, Identity, Runtime, Validator, ValidatorConfig,
