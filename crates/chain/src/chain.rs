@@ -177,6 +177,12 @@ impl Chain {
 
     /// Validates a raw EIP-2718 transaction and adds it to the pool.
     pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, PoolError> {
+        // A transaction's hash is the keccak of its EIP-2718 bytes, so one already pending stops
+        // here, before its signature is recovered: gossip hands every transaction to a node once
+        // per peer, and all but the first copy are known.
+        if self.pool.contains(&alloy_primitives::keccak256(raw)) {
+            return Err(PoolError::AlreadyKnown);
+        }
         // Decoding and signature recovery are the expensive part: done before taking the lock.
         let tx = self.pool.decode_raw(raw)?;
         self.submit(tx)

@@ -60,3 +60,21 @@ fn next_base_fee_follows_the_head() {
     // A nearly empty block lowers the base fee.
     assert!(c.next_base_fee() < before);
 }
+
+#[test]
+fn a_pending_transaction_sent_again_is_known_and_a_mined_one_is_too_old() {
+    use alloy_eips::eip2718::Encodable2718;
+    use ls_txpool::PoolError;
+    let c = chain(30_000_000);
+    let tx = transfer(&dev_signer(0), 0, 21_000);
+    let raw = tx.inner().encoded_2718();
+    assert_eq!(c.submit_raw(&raw).unwrap(), *tx.tx_hash());
+    // Gossip hands every transaction over once per peer: the copies are refused by their hash.
+    assert!(matches!(c.submit_raw(&raw), Err(PoolError::AlreadyKnown)), "{:?}", c.submit_raw(&raw));
+    assert!(matches!(c.submit(tx.clone()), Err(PoolError::AlreadyKnown)));
+    assert_eq!(c.pool().len(), (1, 0));
+    c.build_block(false).unwrap().unwrap();
+    assert!(matches!(c.submit_raw(&raw), Err(PoolError::NonceTooLow { tx: 0, state: 1 })), "{:?}", c.submit_raw(&raw));
+    // Bytes that are not a transaction still get the decoder's error, not "known".
+    assert!(matches!(c.submit_raw(&raw[..raw.len() - 1]), Err(PoolError::Decode(_))));
+}

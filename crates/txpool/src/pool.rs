@@ -358,6 +358,11 @@ impl TxPool {
         }
     }
 
+    /// Whether the transaction `hash` is in the pool (pending or queued).
+    pub fn contains(&self, hash: &B256) -> bool {
+        self.inner.lock().by_hash.contains_key(hash)
+    }
+
     pub fn get(&self, hash: &B256) -> Option<Arc<Recovered<TxEnvelope>>> {
         self.inner.lock().by_hash.get(hash).map(|t| t.tx.clone())
     }
