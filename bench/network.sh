@@ -3,18 +3,25 @@
 # a steady transfer load, measuring what issue 8 targets:
 #   block interval p50/p99        (milliseconds in extra_data between consecutive blocks; ≤ 250)
 #   finality latency p50/p99      (block time → first seen final over RPC, polled every 5 ms; ≤ 500 p99)
-#   transfers/s finalized         (ls-loadgen, timed until every transfer is in a final block; ≥ 5 000)
+#   transfers/s finalized         (ls-loadgen, timed until every transfer is in a final block; ≥ 5 000):
+#                                 all sent to validator 0's RPC, which gossips them to the others;
+#                                 --spread runs one generator per validator instead, each funded by
+#                                 its own dev account and sending SENDERS/4 senders' transfers to
+#                                 its validator's RPC (all transfers over the wall time from the
+#                                 first start to the last finish; the generators' own signing
+#                                 then competes with the nodes for the same cores)
 # Anchors, for the record (not run here): Besu QBFT's minimum block period is 1 s, CometBFT
 # commits after ~1 s, commonware's alto reports ~200 ms blocks and ~300 ms finality.
 # Every process this script starts is stopped when it exits, even on failure.
-# Usage: bench/network.sh [--senders 200] [--txs 50]
+# Usage: bench/network.sh [--senders 200] [--txs 50] [--spread]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-SENDERS=200 TXS=50
+SENDERS=200 TXS=50 SPREAD=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --senders) SENDERS="$2"; shift 2 ;;
     --txs) TXS="$2"; shift 2 ;;
+    --spread) SPREAD=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -51,14 +58,33 @@ json.dump(blocks, open(out, "w"))
 PY
 watcher=$!
 node_pids+=($watcher)
-echo "==> load: $SENDERS senders x $TXS transfers to validator 0" >&2
-"$LOADGEN" --rpc "$rpc" --senders "$SENDERS" --txs-per-sender "$TXS" --json >"$tmp/load.json"
+# The first four accounts of the test mnemonic (funded in the testnet's genesis), one per generator.
+funders=(ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+  59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
+  5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
+  7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6)
+generators=1
+[ "$SPREAD" = 1 ] && generators=$VALIDATORS
+echo "==> load: $SENDERS senders x $TXS transfers, over $generators validator RPC(s)" >&2
+load_pids=()
+for i in $(seq 0 $(( generators - 1 ))); do
+  "$LOADGEN" --rpc "${rpcs[$i]}" --funder "${funders[$i]}" --senders $(( SENDERS / generators )) --txs-per-sender "$TXS" \
+    --json >"$tmp/load$i.json" &
+  load_pids+=($!)
+  node_pids+=($!)
+done
+failed=0
+for p in "${load_pids[@]}"; do wait "$p" || failed=1; done
 touch "$tmp/seen.json.stop"
 wait "$watcher" || true
-python3 - "$tmp/seen.json" "$tmp/load.json" <<'PY'
+[ "$failed" = 0 ] || { echo "a load generator failed" >&2; exit 1; }
+python3 - "$tmp/seen.json" "$tmp"/load*.json <<'PY'
 import json, sys
 blocks = {int(k): v for k, v in json.load(open(sys.argv[1])).items()}
-load = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])
+loads = [json.loads(open(f).read().strip().splitlines()[-1]) for f in sys.argv[2:]]
+start, end = min(l["start_ms"] for l in loads), max(l["end_ms"] for l in loads)
+load = {"transfers": sum(l["transfers"] for l in loads)}
+load["transfers_per_sec"] = load["transfers"] / ((end - start) / 1000)
 nums = sorted(blocks)
 def pct(xs, p):
     xs = sorted(xs); return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
@@ -71,5 +97,6 @@ print(f"transfers/s finalized    {load['transfers_per_sec']:.0f} ({load['transfe
 full = [blocks[b]["txs"] for b in nums if blocks[b]["txs"]]
 if full:
     print(f"transactions per block   max {max(full)}  mean {sum(full) / len(full):.0f} (the default 100 M gas block fits 4 761 transfers)")
-print(f"load sent in             {load['send_secs']:.2f} s, final after {load['persist_secs']:.2f} s")
+for i, l in enumerate(loads):
+    print(f"generator {i}              {l['transfers']} sent in {l['send_secs']:.2f} s, final after {l['persist_secs']:.2f} s")
 PY

@@ -122,12 +122,12 @@ pub async fn wait_nonces(rpc: &Rpc, addrs: &[Address], target: u64, deadline: In
 }
 
 
-/// `n` fresh accounts, deterministic in `run` (a nonce of the funding account, so each run gets
-/// new ones).
-pub fn fresh_keys(run: u64, n: usize) -> Vec<PrivateKeySigner> {
+/// `n` fresh accounts, deterministic in `funder` and `run` (a nonce of the funding account), so
+/// each run, and each funder of generators run side by side, gets new ones.
+pub fn fresh_keys(funder: Address, run: u64, n: usize) -> Vec<PrivateKeySigner> {
     (0..n)
         .map(|i| {
-            let seed = keccak256([run.to_be_bytes(), (i as u64).to_be_bytes()].concat());
+            let seed = keccak256([funder.as_slice(), &run.to_be_bytes(), &(i as u64).to_be_bytes()].concat());
             PrivateKeySigner::from_bytes(&B256::from(seed)).expect("keccak output is a valid key with overwhelming probability")
         })
         .collect()

@@ -43,6 +43,10 @@ struct Args {
     json: bool,
 }
 
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -59,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Fresh, deterministic sender keys (distinct per run via the funder's nonce).
     let funder_nonce = quantity(&rpc.call("eth_getTransactionCount", json!([funder.address(), "pending"])).await?)?;
-    let senders = fresh_keys(funder_nonce, args.senders);
+    let senders = fresh_keys(funder.address(), funder_nonce, args.senders);
     let per_sender_cost = U256::from(args.txs_per_sender) * (U256::from(21_000u64) * U256::from(max_fee) + U256::from(1));
     let funding: Vec<String> = senders
         .iter()
@@ -82,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let total = raws.len();
     let start = Instant::now();
+    let start_ms = unix_ms();
     let errs = send_all(&rpc, raws, args.connections, args.batch).await?;
     let sent = start.elapsed();
     let addrs: Vec<Address> = senders.iter().map(|s| s.address()).collect();
@@ -90,11 +95,20 @@ async fn main() -> anyhow::Result<()> {
     }
     wait_nonces(&rpc, &addrs, args.txs_per_sender, deadline).await?;
     let persisted = start.elapsed();
+    let end_ms = unix_ms();
     let tps = total as f64 / persisted.as_secs_f64();
     if args.json {
         println!(
             "{}",
-            json!({"transfers": total, "send_secs": sent.as_secs_f64(), "persist_secs": persisted.as_secs_f64(), "transfers_per_sec": tps})
+            json!({
+                "transfers": total,
+                "send_secs": sent.as_secs_f64(),
+                "persist_secs": persisted.as_secs_f64(),
+                "transfers_per_sec": tps,
+                // Wall clock, so several generators run side by side can be added up.
+                "start_ms": start_ms,
+                "end_ms": end_ms,
+            })
         );
     } else {
         println!(

@@ -84,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 1. Readers, granted read access by the owner (untimed).
     let owner_nonce = quantity(&rpc.call("eth_getTransactionCount", json!([owner.address(), "pending"])).await?)?;
-    let readers = fresh_keys(owner_nonce, args.readers);
+    let readers = fresh_keys(owner.address(), owner_nonce, args.readers);
     let base_fee = quantity(&rpc.call("eth_getBlockByNumber", json!(["latest", false])).await?["baseFeePerGas"]).unwrap_or(1_000_000_000);
     let max_fee = u128::from(base_fee) * 4 + 100_000_000_000;
     let grant = |account: Address| FileRegistry::grantCall { fileId: args.file_id, account, level: 1, expiry: 0 }.abi_encode();
