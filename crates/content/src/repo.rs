@@ -170,7 +170,9 @@ impl<B: Blockstore + ?Sized> Repo<B> {
     /// Pins `root` once every block it reaches is in the store.
     pub fn pin(&self, root: &Cid) -> Result<(), RepoError> {
         let _adding = self.gc.read();
-        reachable(self.blocks.as_ref(), [*root])?;
+        // Every block is read, raw leaves too: a store that fetches what it lacks from peers
+        // (the node's) then holds the whole DAG before the pin exists.
+        walk(self.blocks.as_ref(), [*root], true)?;
         self.pins.add(root)
     }
 
@@ -247,6 +249,15 @@ impl<B: Blockstore + ?Sized> Repo<B> {
 
 /// Every CID reachable from `roots`, each checked present; raw blocks are not read.
 pub fn reachable<B: Blockstore + ?Sized>(store: &B, roots: impl IntoIterator<Item = Cid>) -> Result<HashSet<Cid>, RepoError> {
+    walk(store, roots, false)
+}
+
+/// [`reachable`]; with `read_raw`, raw blocks are read (`get`) rather than checked (`has`).
+fn walk<B: Blockstore + ?Sized>(
+    store: &B,
+    roots: impl IntoIterator<Item = Cid>,
+    read_raw: bool,
+) -> Result<HashSet<Cid>, RepoError> {
     let mut seen = HashSet::new();
     let mut stack: Vec<Cid> = roots.into_iter().collect();
     while let Some(cid) = stack.pop() {
@@ -254,7 +265,8 @@ pub fn reachable<B: Blockstore + ?Sized>(store: &B, roots: impl IntoIterator<Ite
             continue;
         }
         if cid.codec() == RAW {
-            if !store.has(&cid)? {
+            let present = if read_raw { store.get(&cid)?.is_some() } else { store.has(&cid)? };
+            if !present {
                 return Err(RepoError::Missing(cid));
             }
         } else {
