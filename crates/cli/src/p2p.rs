@@ -113,7 +113,8 @@ impl P2p {
 
     /// Keeps unpinned blocks under `--cache-size`: every [`TRIM_EVERY`] after something was
     /// fetched (and once at start), the least recently used unpinned blocks are removed
-    /// (`Repo::trim`, under the collection lock, so an upload in progress loses nothing).
+    /// (`Repo::trim`, under the collection lock, so an upload in progress loses nothing), and
+    /// the fetched roots they belonged to are no longer announced (`FetchingBlockstore::withdraw`).
     pub fn trim_cache(&self, repo: Arc<ls_content::Repo>) {
         let (fetching, quota, net) = (self.fetching.clone(), self.cache_size, self.net.clone());
         tokio::spawn(async move {
@@ -124,11 +125,16 @@ impl P2p {
                 if trimmed_at != Some(fetched) {
                     let (r, f) = (repo.clone(), fetching.clone());
                     match tokio::task::spawn_blocking(move || r.trim(quota, &f.recent())).await {
-                        Ok(Ok(report)) if !report.removed.is_empty() => tracing::info!(
-                            blocks = report.removed.len(),
-                            bytes = report.freed_bytes,
-                            "cache over --cache-size: least recently used blocks removed"
-                        ),
+                        Ok(Ok(report)) if !report.removed.is_empty() => {
+                            // Files no longer held whole are no longer announced.
+                            let withdrawn = fetching.withdraw(&report.removed);
+                            tracing::info!(
+                                blocks = report.removed.len(),
+                                bytes = report.freed_bytes,
+                                withdrawn = withdrawn.len(),
+                                "cache over --cache-size: least recently used blocks removed"
+                            )
+                        }
                         Ok(Ok(_)) => {}
                         Ok(Err(e)) => tracing::warn!(error = %e, "trimming the cache failed"),
                         Err(_) => return,
