@@ -337,9 +337,10 @@ async fn settled_sent(nets: &[&NetworkHandle]) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_with_two_holders_takes_one_copy_not_two() {
     // A (the origin) and B both hold a file; C is connected to both. C asks each peer whether
-    // it has a block and one of them for it, so A and B together send about one copy (before
-    // sessions every want was a want-block to both and each sent a whole copy), and A sends
-    // less than one.
+    // it has a block and the first to say HAVE for it, so A and B together send about one copy
+    // (before sessions every want was a want-block to both and each sent a whole copy). How
+    // the copy splits between two equally fresh holders follows which answers first (a busy
+    // one answers later), so it is not asserted: A may send nearly all of it.
     let file = ls_testkit::noise(1, 6 << 20);
     let sa = Arc::new(MemBlockstore::default());
     let root = import(&file[..], sa.as_ref(), ImportOptions { cid_version: CidVersion::V0, ..Default::default() })
@@ -357,7 +358,6 @@ async fn a_reader_with_two_holders_takes_one_copy_not_two() {
     let sent = settled_sent(&[&a, &b]).await;
     let len = file.len() as u64;
     assert!(sent[0] + sent[1] <= len + len / 4, "A sent {} and B {} bytes of a {len}-byte file", sent[0], sent[1]);
-    assert!(sent[0] < len * 9 / 10, "A sent {} bytes of a {len}-byte file, B {}", sent[0], sent[1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
