@@ -12,13 +12,11 @@
 #                      kernel's tcpi_bytes_sent, from `ss -tinp`, summed over A's connections)
 #                      divided by the file size = copies served. The topology is kept as it
 #                      was (every reader knows the origin and one earlier reader; others are
-#                      found through the provider records readers publish for fetched roots),
-#                      and it is fair to the origin: a reader spreads its want-blocks over the
-#                      holders it is connected to by load and latency, never avoiding the origin
-#                      on purpose, so with readers one after another the k-th reader takes
-#                      roughly 1/k of its copy from A (less when A answers slower than the
-#                      copies): 1.3-2.4 copies for 5 readers measured, where the even split
-#                      would give 2.3. A steady 1 would need readers told to spare the origin.
+#                      found through the provider records readers publish for fetched roots).
+#                      A reader asks every holder whether it has a block and takes it from the
+#                      first that says HAVE; a holder that sent the block to other peers lately
+#                      answers up to 100 ms later (docs/p2p.md, "Sparing the origin"), so the
+#                      readers serve each other and A about one copy.
 # Chunking differs: ours is Kubo's (CIDv0, 256 KiB leaves), Helia's its default (CIDv1, raw
 # leaves). Helia is timed in-process (no node start-up), which favours it slightly.
 # Usage: bench/p2p.sh                       (SIZE_MB=100, READERS=5)

@@ -1,5 +1,6 @@
 //! The node's IPFS peer (`--p2p-addr`, `--bootstrap`), its Kubo-shaped API calls on the
-//! gateway port (`/api/v0/id`, `swarm/peers`, `swarm/connect`, `routing/provide`), the pin
+//! gateway port (`/api/v0/id`, `swarm/peers`, `swarm/connect`, `routing/provide`,
+//! `routing/findprovs`), the pin
 //! announcer and `lightstreams swarm`.
 
 use std::{path::Path, sync::Arc, time::Duration};
@@ -113,7 +114,8 @@ impl P2p {
 
     /// Keeps unpinned blocks under `--cache-size`: every [`TRIM_EVERY`] after something was
     /// fetched (and once at start), the least recently used unpinned blocks are removed
-    /// (`Repo::trim`, under the collection lock, so an upload in progress loses nothing).
+    /// (`Repo::trim`, under the collection lock, so an upload in progress loses nothing), and
+    /// the fetched roots they belonged to are no longer announced (`FetchingBlockstore::withdraw`).
     pub fn trim_cache(&self, repo: Arc<ls_content::Repo>) {
         let (fetching, quota, net) = (self.fetching.clone(), self.cache_size, self.net.clone());
         tokio::spawn(async move {
@@ -124,11 +126,16 @@ impl P2p {
                 if trimmed_at != Some(fetched) {
                     let (r, f) = (repo.clone(), fetching.clone());
                     match tokio::task::spawn_blocking(move || r.trim(quota, &f.recent())).await {
-                        Ok(Ok(report)) if !report.removed.is_empty() => tracing::info!(
-                            blocks = report.removed.len(),
-                            bytes = report.freed_bytes,
-                            "cache over --cache-size: least recently used blocks removed"
-                        ),
+                        Ok(Ok(report)) if !report.removed.is_empty() => {
+                            // Files no longer held whole are no longer announced.
+                            let withdrawn = fetching.withdraw(&report.removed);
+                            tracing::info!(
+                                blocks = report.removed.len(),
+                                bytes = report.freed_bytes,
+                                withdrawn = withdrawn.len(),
+                                "cache over --cache-size: least recently used blocks removed"
+                            )
+                        }
                         Ok(Ok(_)) => {}
                         Ok(Err(e)) => tracing::warn!(error = %e, "trimming the cache failed"),
                         Err(_) => return,
@@ -148,6 +155,7 @@ impl P2p {
             .route("/api/v0/swarm/peers", post(peers))
             .route("/api/v0/swarm/connect", post(connect))
             .route("/api/v0/routing/provide", post(provide))
+            .route("/api/v0/routing/findprovs", post(findprovs))
             .with_state(self.net.clone())
     }
 
@@ -286,6 +294,36 @@ async fn provide(
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
+
+/// `routing/findprovs`: the providers a Kademlia lookup finds, one NDJSON line each in Kubo's
+/// shape (`Type` 4 is a provider record; addresses are not reported).
+async fn findprovs(
+    State(net): State<NetworkHandle>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let parse = |a: &str| cid::Cid::try_from(a).map_err(|e| format!("invalid CID {a:?}: {e}"));
+    let cid = match parse_arg(&headers, &q, "key", parse) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match tokio::time::timeout(FINDPROVS_TIMEOUT, net.find_providers(cid)).await {
+        Ok(Ok(found)) => {
+            let mut body = String::new();
+            for p in found {
+                let line = json!({"Extra": "", "ID": "", "Responses": [{"Addrs": [], "ID": p.to_string()}], "Type": 4});
+                body.push_str(&line.to_string());
+                body.push('\n');
+            }
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Ok(Err(e)) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(_) => api_error(StatusCode::GATEWAY_TIMEOUT, format!("no answer for {cid} within {FINDPROVS_TIMEOUT:?}")),
+    }
+}
+
+/// How long `routing/findprovs` waits for its lookup.
+const FINDPROVS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often the cache is checked against `--cache-size` (when something was fetched).
 const TRIM_EVERY: Duration = Duration::from_secs(2);

@@ -262,6 +262,18 @@ fn fetched_content_is_a_cache_bounded_by_cache_size_least_recently_used_first() 
     assert_eq!(last.bytes().unwrap().as_ref(), &two[..]);
     let first = http.get(format!("{}/ipfs/{}", b.gateway, cids[0])).timeout(Duration::from_secs(20)).send().unwrap();
     assert_ne!(first.status(), 200, "the least recently used file was trimmed");
+    // B announced both roots when it fetched them and withdrew the trimmed one: a reader asking
+    // B's DHT for providers finds B for the file it holds, not for the one it lost.
+    let c = Node::start(None, &["--bootstrap", &b.p2p_addrs[0]]);
+    wait_for_peer(&c, &b.peer_id);
+    let providers = |cid: &str| {
+        let r = http.post(format!("{}/api/v0/routing/findprovs?arg={cid}", c.gateway)).send().unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().unwrap()
+    };
+    assert!(providers(&cids[1]).contains(&b.peer_id), "B provides the file it holds");
+    let lost = providers(&cids[0]);
+    assert!(!lost.contains(&b.peer_id), "B still provides the trimmed file: {lost}");
 }
 
 /// The address `node` lists for `peer` in `swarm/peers`.

@@ -163,9 +163,17 @@ enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Dial(Multiaddr, oneshot::Sender<Result<PeerId, NetworkError>>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
-    Get { id: u64, cid: Cid, reply: oneshot::Sender<Result<Bytes, FetchError>> },
+    /// `lookup`: whether a Kademlia provider lookup starts at once (else only if the want
+    /// stalls, see [`LOOKUP_AFTER`]).
+    Get { id: u64, cid: Cid, lookup: bool, reply: oneshot::Sender<Result<Bytes, FetchError>> },
     Cancel { id: u64 },
     Provide(Cid, oneshot::Sender<Result<(), NetworkError>>),
+    /// Stops announcing `cid` (its local provider record is removed, no longer republished).
+    StopProviding(Cid),
+    /// Whether this node announces `cid` now.
+    Providing(Cid, oneshot::Sender<bool>),
+    /// The providers of `cid` a Kademlia lookup finds.
+    FindProviders(Cid, oneshot::Sender<Vec<PeerId>>),
     /// Blocks just written to the store by this node (an upload): peers waiting get them.
     Local(Vec<Cid>),
     Shutdown(oneshot::Sender<()>),
@@ -289,6 +297,7 @@ impl Network {
             control,
             store: blocks,
             stats: stats.clone(),
+            handed_out: Default::default(),
             bitswap_peers: HashMap::new(),
             listen_addrs,
             peers: HashMap::new(),
@@ -296,6 +305,8 @@ impl Network {
             queries: HashMap::new(),
             by_request: HashMap::new(),
             lookups: HashMap::new(),
+            last_stalled_lookup: None,
+            finding: HashMap::new(),
             provides: HashMap::new(),
             recently_wanted: lru::LruCache::new(NonZeroUsize::new(16 * 1024).expect("non-zero literal")),
             blocked: VecDeque::new(),
@@ -369,12 +380,20 @@ impl NetworkHandle {
         self.ask(Command::Peers).await
     }
 
-    /// Fetches one block from connected peers, verified against `cid`. Fetched blocks are
+    /// Fetches one block from connected peers, verified against `cid`, while a Kademlia
+    /// provider lookup for it runs (providers found are dialled and asked). Fetched blocks are
     /// also stored locally (in the background) and offered to peers that wanted them.
     pub async fn get_block(&self, cid: Cid, timeout: Duration) -> Result<Bytes, FetchError> {
+        self.want(cid, timeout, true).await
+    }
+
+    /// [`NetworkHandle::get_block`]; with `lookup` false no provider lookup starts unless the
+    /// want stalls (nobody says HAVE within [`LOOKUP_AFTER`]): for the blocks of a DAG whose
+    /// root was looked up already.
+    pub async fn want(&self, cid: Cid, timeout: Duration, lookup: bool) -> Result<Bytes, FetchError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Command::Get { id, cid, reply: tx }).await.map_err(|_| FetchError::Stopped { cid })?;
+        self.tx.send(Command::Get { id, cid, lookup, reply: tx }).await.map_err(|_| FetchError::Stopped { cid })?;
         // Dropped on every way out (timeout, the caller giving up): the want is withdrawn.
         let guard = CancelOnDrop { tx: self.tx.clone(), id };
         let out = match tokio::time::timeout(timeout, rx).await {
@@ -386,28 +405,31 @@ impl NetworkHandle {
             }
         };
         drop(guard);
-        let data = out?;
-        if !verify(&cid, &data) {
-            // Blocks are named by the hash of their bytes, so this cannot happen; checked
-            // because a wrong block here would be served and cached as the real one.
-            return Err(FetchError::Failed { cid, reason: "the block received does not match it".into() });
-        }
-        Ok(data)
+        // Verified once, where it came in: a received block is named by the sha2-256 of its
+        // bytes (`bitswap::parse`), and only a block named `cid` answers a want for `cid`.
+        out
     }
 
     /// [`NetworkHandle::get_block`] for synchronous code (a blocking-pool thread or a thread of
     /// its own); must not be called from async code.
-    pub fn get_block_blocking(&self, cid: Cid, timeout: Duration) -> Result<Bytes, FetchError> {
-        self.runtime.block_on(self.get_block(cid, timeout))
+    pub fn get_block_blocking(&self, cid: Cid, timeout: Duration, lookup: bool) -> Result<Bytes, FetchError> {
+        self.runtime.block_on(self.want(cid, timeout, lookup))
     }
 
-    /// Wants `cid` in the background for at most `timeout` (a prefetch: nobody waits for it;
-    /// the block is stored when it comes).
-    pub fn spawn_prefetch(&self, cid: Cid, timeout: Duration) {
+    /// Wants `cid` in the background for at most `timeout`, without a provider lookup of its
+    /// own (a prefetch: the block is stored when it comes), and hands it to `then`.
+    pub fn spawn_prefetch(&self, cid: Cid, timeout: Duration, then: impl FnOnce(Bytes) + Send + 'static) {
         let me = self.clone();
         self.runtime.spawn(async move {
-            let _ = me.get_block(cid, timeout).await;
+            if let Ok(b) = me.want(cid, timeout, false).await {
+                then(b);
+            }
         });
+    }
+
+    /// Provider lookups started so far (Kademlia `GET_PROVIDERS` walks).
+    pub fn provider_lookups(&self) -> u64 {
+        self.stats.provider_lookups.load(Ordering::Relaxed)
     }
 
     /// Announces in the DHT (Kademlia) that this node provides `cid`, and waits until the
@@ -424,6 +446,23 @@ impl NetworkHandle {
                 tracing::debug!(%cid, error = %e, "not announced");
             }
         });
+    }
+
+    /// Stops announcing `cid`: the local provider record goes (this node no longer names itself
+    /// when asked) and is not republished. Records other peers already store lapse at their
+    /// expiry: Kademlia has no way to delete them. Never blocks (dropped if the queue is full).
+    pub fn stop_providing(&self, cid: Cid) {
+        let _ = self.tx.try_send(Command::StopProviding(cid));
+    }
+
+    /// Whether this node announces `cid` now.
+    pub async fn is_providing(&self, cid: Cid) -> Result<bool, NetworkError> {
+        self.ask(|tx| Command::Providing(cid, tx)).await
+    }
+
+    /// The providers of `cid` a Kademlia lookup finds (this node's own record included).
+    pub async fn find_providers(&self, cid: Cid) -> Result<Vec<PeerId>, NetworkError> {
+        self.ask(|tx| Command::FindProviders(cid, tx)).await
     }
 
     /// Tells the network that `cids` were just written to the local store by this node (an
@@ -459,7 +498,20 @@ struct Query {
     waiters: Vec<(u64, oneshot::Sender<Result<Bytes, FetchError>>)>,
     /// Whom we asked for the block, and how ([`session`]).
     want: session::Want,
+    started: std::time::Instant,
+    /// A provider lookup was started for it.
+    looked_up: bool,
+    /// A peer said HAVE.
+    heard: bool,
 }
+
+/// A want that no peer said HAVE to and no block answered within this long gets a provider
+/// lookup, if it did not start with one ([`NetworkHandle::want`]).
+pub const LOOKUP_AFTER: Duration = Duration::from_secs(1);
+/// At most one such stalled-want lookup starts per this long, over all wants.
+pub const LOOKUP_EVERY: Duration = Duration::from_secs(1);
+/// Provider lookups running at once for our wants; more wait (a stalled want tries again).
+pub const MAX_LOOKUPS: usize = 16;
 
 struct Actor {
     swarm: Swarm<Behaviour>,
@@ -470,6 +522,8 @@ struct Actor {
     control: libp2p_stream::Control,
     store: Arc<dyn ls_content::Blockstore>,
     stats: Arc<bitswap::Stats>,
+    /// Blocks sent lately and to whom, shared by the peers' tasks.
+    handed_out: Arc<bitswap::HandedOut>,
     /// The task serving each connected peer.
     bitswap_peers: HashMap<PeerId, mpsc::Sender<bitswap::ToPeer>>,
     listen_addrs: Vec<Multiaddr>,
@@ -480,6 +534,10 @@ struct Actor {
     by_request: HashMap<u64, Cid>,
     /// Provider lookups running for wants (at most one per want).
     lookups: HashMap<kad::QueryId, Cid>,
+    /// When the last stalled want's lookup started.
+    last_stalled_lookup: Option<std::time::Instant>,
+    /// `find_providers` calls waiting for their lookup to end.
+    finding: HashMap<kad::QueryId, (Vec<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
     /// Provider announcements waiting for their records to be stored.
     provides: HashMap<kad::QueryId, (Cid, oneshot::Sender<Result<(), NetworkError>>)>,
     /// CIDs we asked for lately: a block for one of them arriving after another peer's copy (or
@@ -561,7 +619,7 @@ impl Actor {
                 peers.sort_by_key(|p| p.peer_id.to_string());
                 let _ = reply.send(peers);
             }
-            Command::Get { id, cid, reply } => {
+            Command::Get { id, cid, lookup, reply } => {
                 if let Some(data) = self.storing.get(&cid) {
                     let _ = reply.send(Ok(data.clone()));
                     return;
@@ -588,6 +646,11 @@ impl Actor {
                 if let Some(query) = self.queries.get_mut(&cid) {
                     query.waiters.push((id, reply));
                     self.by_request.insert(id, cid);
+                    // A reader asking for what a prefetch wants: the lookup the reader's want
+                    // would have started.
+                    if lookup && !query.looked_up {
+                        self.look_up(cid);
+                    }
                     return;
                 }
                 if self.queries.len() >= self.config.max_wants {
@@ -602,11 +665,13 @@ impl Actor {
                 for (peer, kind) in sends {
                     self.send_want(peer, vec![(cid, kind)], false);
                 }
-                let key = kad::RecordKey::new(&cid.hash().to_bytes());
-                let lookup = self.swarm.behaviour_mut().kad.get_providers(key);
-                self.lookups.insert(lookup, cid);
                 self.by_request.insert(id, cid);
-                self.queries.insert(cid, Query { waiters: vec![(id, reply)], want });
+                let now = std::time::Instant::now();
+                self.queries
+                    .insert(cid, Query { waiters: vec![(id, reply)], want, started: now, looked_up: false, heard: false });
+                if lookup {
+                    self.look_up(cid);
+                }
             }
             Command::Cancel { id } => {
                 let Some(cid) = self.by_request.remove(&id) else {
@@ -641,6 +706,21 @@ impl Actor {
                         let _ = reply.send(Err(NetworkError::Provide { cid, reason: e.to_string() }));
                     }
                 }
+            }
+            Command::StopProviding(cid) => {
+                let key = kad::RecordKey::new(&cid.hash().to_bytes());
+                self.swarm.behaviour_mut().kad.stop_providing(&key);
+            }
+            Command::Providing(cid, reply) => {
+                use kad::store::RecordStore;
+                let key = kad::RecordKey::new(&cid.hash().to_bytes());
+                let providing = self.swarm.behaviour_mut().kad.store_mut().provided().any(|r| r.key == key);
+                let _ = reply.send(providing);
+            }
+            Command::FindProviders(cid, reply) => {
+                let key = kad::RecordKey::new(&cid.hash().to_bytes());
+                let id = self.swarm.behaviour_mut().kad.get_providers(key);
+                self.finding.insert(id, (Vec::new(), reply));
             }
             Command::Shutdown(_) => unreachable!("handled in run"),
         }
@@ -679,12 +759,41 @@ impl Actor {
         }
     }
 
+    /// Starts a provider lookup for the want of `cid` (unless [`MAX_LOOKUPS`] are running:
+    /// then a stalled want tries again later).
+    fn look_up(&mut self, cid: Cid) {
+        if self.lookups.len() >= MAX_LOOKUPS {
+            return;
+        }
+        let Some(q) = self.queries.get_mut(&cid) else {
+            return;
+        };
+        q.looked_up = true;
+        let key = kad::RecordKey::new(&cid.hash().to_bytes());
+        let id = self.swarm.behaviour_mut().kad.get_providers(key);
+        self.lookups.insert(id, cid);
+        self.stats.provider_lookups.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Moves on wants whose peer is overdue or that heard no HAVE in time.
     fn tick(&mut self) {
         if self.queries.is_empty() {
             return;
         }
         let now = std::time::Instant::now();
+        // The oldest want nobody answered gets a provider lookup, one such per LOOKUP_EVERY.
+        if self.last_stalled_lookup.is_none_or(|t| now.duration_since(t) >= LOOKUP_EVERY) {
+            let stalled = self
+                .queries
+                .iter()
+                .filter(|(_, q)| !q.looked_up && !q.heard && now.duration_since(q.started) >= LOOKUP_AFTER)
+                .min_by_key(|(_, q)| q.started)
+                .map(|(c, _)| *c);
+            if let Some(cid) = stalled {
+                self.last_stalled_lookup = Some(now);
+                self.look_up(cid);
+            }
+        }
         let peers: Vec<PeerId> = self.bitswap_peers.keys().copied().collect();
         let mut sends: HashMap<PeerId, Vec<(Cid, bitswap::message::WantType)>> = HashMap::new();
         for (cid, q) in self.queries.iter_mut() {
@@ -700,7 +809,15 @@ impl Actor {
     /// The task serving `peer`, started on first use.
     fn peer_task(&mut self, peer: PeerId) -> &mpsc::Sender<bitswap::ToPeer> {
         self.bitswap_peers.entry(peer).or_insert_with(|| {
-            bitswap::PeerTask::spawn(peer, self.control.clone(), self.store.clone(), self.stats.clone())
+            bitswap::PeerTask::spawn(
+                peer,
+                bitswap::Shared {
+                    control: self.control.clone(),
+                    store: self.store.clone(),
+                    stats: self.stats.clone(),
+                    handed_out: self.handed_out.clone(),
+                },
+            )
         })
     }
 
@@ -723,10 +840,11 @@ impl Actor {
         let mut next = Vec::new();
         for (cid, have) in presences {
             // A presence for something we no longer want (or never asked about) is ignored.
-            if let Some(q) = self.queries.get_mut(&cid)
-                && let Some(p) = self.sessions.presence(&mut q.want, peer, have, now)
-            {
-                next.push((p, cid));
+            if let Some(q) = self.queries.get_mut(&cid) {
+                q.heard |= have;
+                if let Some(p) = self.sessions.presence(&mut q.want, peer, have, now) {
+                    next.push((p, cid));
+                }
             }
         }
         for (p, cid) in next {
@@ -885,6 +1003,12 @@ impl Actor {
                         }
                     }
                 }
+                if let kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })) =
+                    &result
+                    && let Some((found, _)) = self.finding.get_mut(&id)
+                {
+                    found.extend(providers.iter().copied().filter(|p| !found.contains(p)).collect::<Vec<_>>());
+                }
                 if let kad::QueryResult::StartProviding(r) = &result
                     && let Some((cid, reply)) = self.provides.remove(&id)
                 {
@@ -894,6 +1018,9 @@ impl Actor {
                 if step.last {
                     self.lookups.remove(&id);
                     self.provides.remove(&id);
+                    if let Some((found, reply)) = self.finding.remove(&id) {
+                        let _ = reply.send(found);
+                    }
                 }
             }
             _ => {}

@@ -1,12 +1,14 @@
 //! Whom each of our wants asks for its block (Bitswap 1.2 presences), in the spirit of Kubo's
 //! client sessions: ask the peers whether they have it and the block from one of those that do.
 //!
-//! - A new want goes to every connected peer as a want-have (with send-dont-have), except one
-//!   peer that gets a want-block at once: the only peer, if there is one, or the best *warm*
-//!   peer (one that sent us a block or a HAVE in the last [`WARM`]: a reader going through a
-//!   file keeps asking the peers that had its earlier blocks, so a sequential read costs no
-//!   extra round trip per block). Peers whose identify lists Bitswap 1.1 but not 1.2 know no
-//!   presences: they get a want-block, as before sessions.
+//! - A new want goes to the only connected peer as a want-block; with several, to every one as
+//!   a want-have (with send-dont-have), and the block is asked of the first to say HAVE. Holders
+//!   answer in the order they can: one busy sending answers later, and one that handed the block
+//!   out to other peers lately holds its HAVE back a little (`crate::bitswap::HandedOut`), so a
+//!   reader takes the block from a fresh copy rather than from the origin every reader before it
+//!   used. With the leaves of a file wanted ahead of the reader (`crate::FetchingBlockstore`),
+//!   the HAVE round trip overlaps the transfer of earlier blocks. Peers whose identify lists
+//!   Bitswap 1.1 but not 1.2 know no presences: they get a want-block.
 //! - A HAVE makes the peer a candidate; when no peer is being asked for the block, the best
 //!   candidate is. A DONT_HAVE from a peer asked for the block moves the want to the next
 //!   candidate. A peer that neither sends the block nor says DONT_HAVE within
@@ -19,9 +21,9 @@
 //!   block each, as it sends a file's leaves) meets libp2p-stream's inbound queue of one, which
 //!   drops (resets) the streams it cannot hand over; Kubo, having sent the block, forgets the
 //!   want, so without asking again the want stalls until it times out.
-//! - "Best" is the lowest (outstanding want-blocks + 1) × latency (want-block to block, a
-//!   moving average), so want-blocks spread over the peers that have the data, a busy or slow
-//!   peer getting fewer. A peer not measured yet counts [`UNKNOWN_LATENCY`].
+//! - "Best" among candidates is the lowest (outstanding want-blocks + 1) × latency (want-block
+//!   to block, a moving average), so a busy or slow peer is asked last. A peer not measured yet
+//!   counts [`UNKNOWN_LATENCY`].
 //! - A peer that connects while a want is open hears it as a want-have, or as a want-block when
 //!   nobody is being asked for the block (it was dialled as a provider, or all others lack it).
 //!
@@ -40,8 +42,6 @@ use crate::bitswap::message::WantType;
 pub const HAVE_WAIT: Duration = Duration::from_millis(500);
 /// The least a peer asked for a block gets before the next candidate is asked too.
 pub const MIN_BLOCK_WAIT: Duration = Duration::from_secs(1);
-/// A peer that sent us a block or a HAVE this recently is asked for blocks directly.
-pub const WARM: Duration = Duration::from_secs(10);
 /// The latency a peer not measured yet is taken to have.
 pub const UNKNOWN_LATENCY: Duration = Duration::from_millis(10);
 /// Re-asks of one want after which the wait between them stops doubling.
@@ -66,8 +66,6 @@ struct PeerState {
     outstanding: usize,
     /// Want-block to block, a moving average.
     latency: Option<Duration>,
-    /// When it last sent us a block or a HAVE.
-    useful_at: Option<Instant>,
 }
 
 /// One open want's peers.
@@ -166,16 +164,8 @@ impl Sessions {
             broadcast: false,
             reasks: 0,
         };
-        let target = if let [only] = peers {
-            Some(*only)
-        } else {
-            let warm = peers.iter().filter(|p| {
-                self.peers.get(p).is_some_and(|s| {
-                    s.presences == Presences::Yes && s.useful_at.is_some_and(|t| now.duration_since(t) < WARM)
-                })
-            });
-            self.best(warm)
-        };
+        // With several peers, the block is asked of the first to say HAVE (see the module).
+        let target = if let [only] = peers { Some(*only) } else { None };
         let mut sends = Vec::with_capacity(peers.len());
         for &p in peers {
             let no_presences = self.peers.get(&p).is_some_and(|s| s.presences == Presences::No);
@@ -203,7 +193,6 @@ impl Sessions {
     /// `peer` said HAVE (`true`) or DONT_HAVE: returns the peer to ask for the block now.
     pub fn presence(&mut self, want: &mut Want, peer: PeerId, have: bool, now: Instant) -> Option<PeerId> {
         if have {
-            self.state(peer).useful_at = Some(now);
             if want.asked.iter().any(|(p, _)| *p == peer) {
                 return None;
             }
@@ -235,7 +224,6 @@ impl Sessions {
     pub fn block(&mut self, want: &Want, peer: PeerId, now: Instant) {
         let asked_at = want.asked.iter().find(|(p, _)| *p == peer).map(|(_, t)| *t);
         let s = self.state(peer);
-        s.useful_at = Some(now);
         if let Some(t) = asked_at {
             let sample = now.duration_since(t);
             s.latency = Some(s.latency.map_or(sample, |l| (l * 3 + sample) / 4));
@@ -317,13 +305,12 @@ mod tests {
         (0..n).map(|_| PeerId::random()).collect()
     }
 
-    /// Sessions knowing `p` as connected Bitswap 1.2 peers that were useful at `now`.
-    fn warm(p: &[PeerId], now: Instant) -> Sessions {
+    /// Sessions knowing `p` as connected Bitswap 1.2 peers.
+    fn identified(p: &[PeerId]) -> Sessions {
         let mut s = Sessions::default();
         for &x in p {
             s.connected(x);
             s.identified(x, true, false);
-            s.state(x).useful_at = Some(now);
         }
         s
     }
@@ -358,41 +345,37 @@ mod tests {
     }
 
     #[test]
-    fn warm_peers_get_want_blocks_spread_by_load() {
+    fn peers_that_sent_blocks_still_hear_want_haves_first() {
+        // Having sent blocks before earns no want-block: every want asks who has it, so a
+        // holder that holds its HAVE back (it handed the block out) is passed over.
         let p = peers(2);
         let now = Instant::now();
-        let mut s = warm(&p, now);
-        let mut firsts = HashMap::new();
-        let mut open = Vec::new();
-        for _ in 0..8 {
-            let (w, sends) = s.start(&p, now);
-            let block: Vec<_> = sends.iter().filter(|(_, k)| *k == WantType::Block).collect();
-            assert_eq!(block.len(), 1, "{sends:?}");
-            *firsts.entry(block[0].0).or_insert(0) += 1;
-            open.push(w);
-        }
-        assert_eq!(firsts.values().copied().collect::<Vec<_>>(), vec![4, 4], "{firsts:?}");
+        let mut s = identified(&p);
+        let (mut w, _) = s.start(&p, now);
+        assert_eq!(s.presence(&mut w, p[0], true, now), Some(p[0]));
+        s.block(&w, p[0], now + Duration::from_millis(2));
+        s.ended(w);
+        let (mut w, sends) = s.start(&p, now);
+        assert!(sends.iter().all(|(_, k)| *k == WantType::Have), "{sends:?}");
+        assert_eq!(s.presence(&mut w, p[1], true, now), Some(p[1]), "the first HAVE is asked");
+        assert_eq!(s.presence(&mut w, p[0], true, now), None);
     }
 
     #[test]
-    fn a_slow_peer_gets_fewer_and_an_overdue_one_is_passed_over() {
-        let p = peers(2);
+    fn a_slow_peer_is_asked_last_and_an_overdue_one_is_passed_over() {
+        let p = peers(3);
         let now = Instant::now();
-        let mut s = warm(&p, now);
-        s.state(p[0]).latency = Some(Duration::from_millis(50));
-        s.state(p[1]).latency = Some(Duration::from_millis(5));
-        let mut to_slow = 0;
-        for _ in 0..10 {
-            let (_, sends) = s.start(&p, now);
-            to_slow += sends.iter().filter(|(x, k)| *x == p[0] && *k == WantType::Block).count();
-        }
-        assert!(to_slow <= 1, "{to_slow}");
+        let mut s = identified(&p);
+        s.state(p[1]).latency = Some(Duration::from_millis(50));
+        s.state(p[2]).latency = Some(Duration::from_millis(5));
+        let (mut w, _) = s.start(&p, now);
+        assert_eq!(s.presence(&mut w, p[0], true, now), Some(p[0]));
+        assert_eq!(s.presence(&mut w, p[1], true, now), None);
+        assert_eq!(s.presence(&mut w, p[2], true, now), None);
+        assert_eq!(s.presence(&mut w, p[0], false, now), Some(p[2]), "the faster candidate first");
 
-        let mut s = Sessions::default();
-        for &x in &p {
-            s.connected(x);
-            s.identified(x, true, false);
-        }
+        let p = peers(2);
+        let mut s = identified(&p);
         let (mut w, _) = s.start(&p, now);
         assert_eq!(s.presence(&mut w, p[0], true, now), Some(p[0]));
         assert_eq!(s.presence(&mut w, p[1], true, now), None);

@@ -398,3 +398,48 @@ async fn a_block_uploaded_here_goes_to_a_peer_already_waiting_for_it() {
     assert_eq!(msg.payload.len(), 1, "{msg:?}");
     assert_eq!(msg.payload[0].data, x);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_have_for_a_block_handed_out_to_another_peer_comes_later() {
+    // P is sent block X. Q then asks whether the node has X and Y (never sent to anyone): the
+    // HAVE for Y comes at once, the HAVE for X only after HAVE_DELAY_PER_COPY, so a reader
+    // asking P (which now has X too) and the node would take X from P. A want-block for X is
+    // still answered at once.
+    let store = Arc::new(MemBlockstore::default());
+    let (x, y) = (data(50_000, 21), data(50_000, 22));
+    let (cx, cy) = (Cid::new_v1(0x55, sha256(&x)), Cid::new_v1(0x55, sha256(&y)));
+    store.put(cx, x.clone()).unwrap();
+    store.put(cy, y.clone()).unwrap();
+    let (net, addr) = node(store).await;
+    let mut p = raw_peer(addr.clone()).await;
+    let mut p_out = open(&mut p, net.peer_id()).await;
+    let ask = |entries| Message { wantlist: Some(Wantlist { entries, full: false }), ..Default::default() };
+    message::write(&mut p_out, &ask(vec![want(&cx, WantType::Block, true)])).await.unwrap();
+    let (_, mut p_in) = tokio::time::timeout(Duration::from_secs(10), p.incoming.next()).await.unwrap().unwrap();
+    assert_eq!(next(&mut p_in).await.payload[0].data, x);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while net.sent().0 < 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let mut q = raw_peer(addr).await;
+    let mut q_out = open(&mut q, net.peer_id()).await;
+    let asked = tokio::time::Instant::now();
+    message::write(&mut q_out, &ask(vec![want(&cx, WantType::Have, true), want(&cy, WantType::Have, true)]))
+        .await
+        .unwrap();
+    let (_, mut q_in) = tokio::time::timeout(Duration::from_secs(10), q.incoming.next()).await.unwrap().unwrap();
+    let mut haves = Vec::new();
+    while haves.len() < 2 {
+        let msg = next(&mut q_in).await;
+        for pr in msg.block_presences {
+            assert_eq!(pr.r#type, PresenceType::Have as i32);
+            haves.push((Cid::try_from(&pr.cid[..]).unwrap(), asked.elapsed()));
+        }
+    }
+    assert_eq!(haves.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![cy, cx], "Y first: {haves:?}");
+    assert!(haves[1].1 >= ls_network::bitswap::HAVE_DELAY_PER_COPY, "X's HAVE came after {:?}", haves[1].1);
+    // The block itself is not held back.
+    message::write(&mut q_out, &ask(vec![want(&cx, WantType::Block, true)])).await.unwrap();
+    assert_eq!(next(&mut q_in).await.payload[0].data, x);
+}

@@ -337,9 +337,10 @@ async fn settled_sent(nets: &[&NetworkHandle]) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_with_two_holders_takes_one_copy_not_two() {
     // A (the origin) and B both hold a file; C is connected to both. C asks each peer whether
-    // it has a block and one of them for it, so A and B together send about one copy (before
-    // sessions every want was a want-block to both and each sent a whole copy), and A sends
-    // less than one.
+    // it has a block and the first to say HAVE for it, so A and B together send about one copy
+    // (before sessions every want was a want-block to both and each sent a whole copy). How
+    // the copy splits between two equally fresh holders follows which answers first (a busy
+    // one answers later), so it is not asserted: A may send nearly all of it.
     let file = ls_testkit::noise(1, 6 << 20);
     let sa = Arc::new(MemBlockstore::default());
     let root = import(&file[..], sa.as_ref(), ImportOptions { cid_version: CidVersion::V0, ..Default::default() })
@@ -357,7 +358,6 @@ async fn a_reader_with_two_holders_takes_one_copy_not_two() {
     let sent = settled_sent(&[&a, &b]).await;
     let len = file.len() as u64;
     assert!(sent[0] + sent[1] <= len + len / 4, "A sent {} and B {} bytes of a {len}-byte file", sent[0], sent[1]);
-    assert!(sent[0] < len * 9 / 10, "A sent {} bytes of a {len}-byte file, B {}", sent[0], sent[1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -550,4 +550,118 @@ async fn a_refused_peer_cannot_come_back_over_another_transport() {
     for addr in &addrs[1..] {
         assert_eq!(other.dial(addr.clone()).await.unwrap(), a.peer_id(), "{addr}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_one_after_another_load_the_origin_with_about_one_copy() {
+    // A holds a file; four readers read it one after another, each connected to A and to every
+    // reader before it. A hands its blocks to the first reader; from then on each block's
+    // holders are asked whether they have it and the first HAVE is asked for the block, and A
+    // (having handed the block out) answers later than a reader that has not. So A sends about
+    // one copy in all, not 1 + 1/2 + 1/3 + 1/4 (the even split over holders, 2.08 copies).
+    let file = ls_testkit::noise(11, 4 << 20);
+    let sa = Arc::new(MemBlockstore::default());
+    let root = import(&file[..], sa.as_ref(), ImportOptions { cid_version: CidVersion::V0, ..Default::default() })
+        .unwrap()
+        .root;
+    let a = node(sa).await;
+    let mut readers: Vec<NetworkHandle> = Vec::new();
+    for i in 0..4 {
+        let store = Arc::new(MemBlockstore::default());
+        let r = node(store.clone()).await;
+        connect(&r, &a).await;
+        for earlier in &readers {
+            connect(&r, earlier).await;
+        }
+        assert_eq!(read_through(store, &r, root).await, file, "reader {i}");
+        readers.push(r);
+    }
+    let len = file.len() as u64;
+    let mut nets = vec![&a];
+    nets.extend(readers.iter());
+    let sent = settled_sent(&nets).await;
+    let copies = sent[0] as f64 / len as f64;
+    assert!(copies <= 1.2, "A sent {copies:.2} copies; the readers {:?} bytes", &sent[1..]);
+    assert!(sent[1..].iter().sum::<u64>() >= len * 2, "the readers served each other: {sent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_a_file_starts_one_provider_lookup_not_one_per_block() {
+    // 8 MiB in 33 blocks: only the root (no known node's child) starts a Kademlia lookup; the
+    // leaves and the read-ahead do not (before, every want started one).
+    let file = ls_testkit::noise(12, 8 << 20);
+    let sa = Arc::new(MemBlockstore::default());
+    let root = import(&file[..], sa.as_ref(), ImportOptions { cid_version: CidVersion::V1, ..Default::default() })
+        .unwrap()
+        .root;
+    let blocks = sa.cids().unwrap().len() as u64;
+    assert!(blocks > 30, "{blocks} blocks");
+    let sb = Arc::new(MemBlockstore::default());
+    let (a, b) = (node(sa).await, node(sb.clone()).await);
+    connect(&b, &a).await;
+    assert_eq!(b.provider_lookups(), 0);
+    assert_eq!(read_through(sb, &b, root).await, file);
+    let lookups = b.provider_lookups();
+    assert!((1..=2).contains(&lookups), "{lookups} provider lookups for {blocks} blocks");
+    // A want with no block anywhere still looks for providers, once it has stalled.
+    let missing = cid_of(b"no peer has this");
+    let before = b.provider_lookups();
+    let _ = b.want(missing, ls_network::LOOKUP_AFTER * 3, false).await;
+    assert_eq!(b.provider_lookups(), before + 1, "a stalled want starts one lookup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trimmed_root_is_no_longer_announced() {
+    // B reads A's file through its fetching store, which announces the root; A then goes, so
+    // only B's own record names B. A reader asking B finds B as a provider. B's cache is then
+    // trimmed to nothing: the root is withdrawn, and a later reader no longer finds B.
+    let file = ls_testkit::noise(13, 1 << 20);
+    let sa = Arc::new(MemBlockstore::default());
+    let root = import(&file[..], sa.as_ref(), ImportOptions { cid_version: CidVersion::V0, ..Default::default() })
+        .unwrap()
+        .root;
+    let sb = Arc::new(MemBlockstore::default());
+    let (a, b) = (node(sa).await, node(sb.clone()).await);
+    connect(&b, &a).await;
+    let fetching = Arc::new(FetchingBlockstore::new(sb.clone(), b.clone(), Duration::from_secs(10)));
+    let reader = fetching.clone();
+    let got = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        read_all(reader.as_ref(), &root, &mut out).map(|_| out)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(got, file);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !b.is_providing(root).await.unwrap() {
+        assert!(tokio::time::Instant::now() < deadline, "B never announced the root");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.shutdown().await;
+    let c = node(Arc::new(MemBlockstore::default())).await;
+    connect(&c, &b).await;
+    assert!(c.find_providers(root).await.unwrap().contains(&b.peer_id()), "B is named while it holds the file");
+
+    // Every block B fetched has arrived in its store before the cache is trimmed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sb.len() < 5 {
+        assert!(tokio::time::Instant::now() < deadline, "B stored {} blocks", sb.len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let repo = ls_content::Repo::new(fetching.clone(), ls_content::MemPins::default());
+    let report = repo.trim(0, &fetching.recent()).unwrap();
+    assert!(report.removed.contains(&root), "{report:?}");
+    assert_eq!(fetching.withdraw(&report.removed), vec![root]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while b.is_providing(root).await.unwrap() {
+        assert!(tokio::time::Instant::now() < deadline, "B still announces the root");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let d = node(Arc::new(MemBlockstore::default())).await;
+    connect(&d, &b).await;
+    let found = d.find_providers(root).await.unwrap();
+    assert!(!found.contains(&b.peer_id()), "B is still named: {found:?}");
+    // Withdrawn once: trimming again withdraws nothing more.
+    assert!(fetching.withdraw(&report.removed).is_empty());
 }

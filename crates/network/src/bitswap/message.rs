@@ -126,9 +126,16 @@ pub async fn read<R: AsyncRead + Unpin>(r: &mut R) -> Result<Message, ReadError>
 
 /// Writes one length-prefixed message and flushes it.
 pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, msg: &Message) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(msg.encoded_len() + 5);
-    msg.encode_length_delimited(&mut buf).map_err(std::io::Error::other)?;
-    w.write_all(&buf).await?;
+    write_with(w, msg, &mut Vec::new()).await
+}
+
+/// [`write`], encoding into `buf` (cleared first), so a writer can keep one buffer for all its
+/// messages rather than allocate (and fault in) megabytes for each.
+pub async fn write_with<W: AsyncWrite + Unpin>(w: &mut W, msg: &Message, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    buf.clear();
+    buf.reserve(msg.encoded_len() + 5);
+    msg.encode_length_delimited(buf).map_err(std::io::Error::other)?;
+    w.write_all(buf).await?;
     w.flush().await
 }
 

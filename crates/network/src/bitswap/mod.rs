@@ -77,25 +77,48 @@ pub enum Inbound {
     },
 }
 
-/// Reads messages from one inbound stream until it ends or misbehaves.
+/// Messages read from one stream ahead of the one being hashed, so the stream is read while
+/// the blocks of the last message are checked.
+const READ_AHEAD: usize = 2;
+
+/// Reads messages from one inbound stream until it ends or misbehaves. Reading and hashing
+/// overlap: the next message is read (at most [`READ_AHEAD`] of them) while the blocks of the
+/// last are hashed; what they carry reaches the swarm in the order it was sent.
 pub async fn read_stream(peer: PeerId, mut stream: Stream, to_swarm: mpsc::Sender<Inbound>) {
-    loop {
-        let msg = match message::read(&mut stream).await {
-            Ok(m) => m,
-            Err(ReadError::Closed | ReadError::Io(_)) => return,
-            Err(e) => {
-                let _ = to_swarm.send(Inbound::Misbehaved { peer, why: format!("sent {e}") }).await;
+    let (tx, mut rx) = mpsc::channel::<Result<Message, String>>(READ_AHEAD);
+    let reader = async move {
+        loop {
+            let msg = match message::read(&mut stream).await {
+                Ok(m) => Ok(m),
+                Err(ReadError::Closed | ReadError::Io(_)) => return,
+                Err(e) => Err(format!("sent {e}")),
+            };
+            let bad = msg.is_err();
+            if tx.send(msg).await.is_err() || bad {
                 return;
             }
-        };
-        let inbound = match parse(peer, msg).await {
-            Ok(i) => i,
-            Err(why) => Inbound::Misbehaved { peer, why },
-        };
-        let bad = matches!(inbound, Inbound::Misbehaved { .. });
-        if to_swarm.send(inbound).await.is_err() || bad {
-            return;
         }
+    };
+    let checker = async move {
+        while let Some(msg) = rx.recv().await {
+            let inbound = match msg {
+                Ok(m) => match parse(peer, m).await {
+                    Ok(i) => i,
+                    Err(why) => Inbound::Misbehaved { peer, why },
+                },
+                Err(why) => Inbound::Misbehaved { peer, why },
+            };
+            let bad = matches!(inbound, Inbound::Misbehaved { .. });
+            if to_swarm.send(inbound).await.is_err() || bad {
+                return;
+            }
+        }
+    };
+    // The checker ending (misbehaviour, the swarm gone) drops the reader and with it the stream.
+    futures::pin_mut!(reader, checker);
+    match futures::future::select(reader, checker).await {
+        futures::future::Either::Left(((), checker)) => checker.await,
+        futures::future::Either::Right(_) => {}
     }
 }
 
@@ -180,64 +203,165 @@ pub struct Stats {
     pub bytes_sent: std::sync::atomic::AtomicU64,
     pub blocks_received: std::sync::atomic::AtomicU64,
     pub bytes_received: std::sync::atomic::AtomicU64,
+    /// Kademlia provider lookups started for our wants.
+    pub provider_lookups: std::sync::atomic::AtomicU64,
 }
+
+/// How long a block sent to a peer counts as handed out (a copy that peer likely still has).
+pub const HANDED_OUT_FOR: Duration = Duration::from_secs(120);
+/// How long a HAVE waits per copy handed out to other peers ([`HandedOut::have_delay`]).
+pub const HAVE_DELAY_PER_COPY: Duration = Duration::from_millis(25);
+/// Copies counted at most (so a HAVE waits at most 4 × [`HAVE_DELAY_PER_COPY`]).
+pub const MAX_COPIES_COUNTED: usize = 4;
+/// Blocks whose recipients are remembered.
+const HANDED_OUT_BLOCKS: usize = 16 * 1024;
+
+/// The blocks this node sent lately and to whom, over all peers: how a holder lets the copies
+/// it handed out answer before it does.
+///
+/// A want-have for a block this node sent to other peers in the last [`HANDED_OUT_FOR`] is
+/// answered with HAVE after [`HAVE_DELAY_PER_COPY`] for each such peer (at most
+/// [`MAX_COPIES_COUNTED`]). A reader asking several holders takes the block from the first
+/// that says HAVE (`crate::session`), so a copy that has not been handed out yet (a reader
+/// that fetched it) answers first and the origin is spared; a reader that only knows the
+/// origin gets its HAVE a little later and then the blocks at once (a want-block is never
+/// delayed, nor a DONT_HAVE). Nothing is refused and nothing is untrue: only the order in
+/// which holders answer changes, as it would if this node were busy.
+#[derive(Debug)]
+pub struct HandedOut {
+    sent: parking_lot::Mutex<lru::LruCache<Cid, Vec<(PeerId, std::time::Instant)>>>,
+}
+
+impl Default for HandedOut {
+    fn default() -> Self {
+        Self {
+            sent: parking_lot::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(HANDED_OUT_BLOCKS).expect("non-zero constant"),
+            )),
+        }
+    }
+}
+
+impl HandedOut {
+    /// `peer` was sent the blocks `cids`.
+    pub fn record(&self, peer: PeerId, cids: &[Cid]) {
+        let now = std::time::Instant::now();
+        let mut sent = self.sent.lock();
+        for cid in cids {
+            let to = sent.get_or_insert_mut(*cid, Vec::new);
+            to.retain(|(p, at)| *p != peer && now.duration_since(*at) < HANDED_OUT_FOR);
+            to.push((peer, now));
+            if to.len() > MAX_COPIES_COUNTED + 1 {
+                to.remove(0);
+            }
+        }
+    }
+
+    /// How long a HAVE for `cid` to `peer` waits: [`HAVE_DELAY_PER_COPY`] for each other peer
+    /// this node sent it to in the last [`HANDED_OUT_FOR`] (at most [`MAX_COPIES_COUNTED`]).
+    pub fn have_delay(&self, cid: &Cid, peer: PeerId) -> Duration {
+        let now = std::time::Instant::now();
+        let copies = self.sent.lock().peek(cid).map_or(0, |to| {
+            to.iter().filter(|(p, at)| *p != peer && now.duration_since(*at) < HANDED_OUT_FOR).count()
+        });
+        HAVE_DELAY_PER_COPY * copies.min(MAX_COPIES_COUNTED) as u32
+    }
+}
+
+/// What every peer task shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub control: libp2p_stream::Control,
+    pub store: Arc<dyn Blockstore>,
+    pub stats: Arc<Stats>,
+    pub handed_out: Arc<HandedOut>,
+}
+
+/// The most encoding buffer a peer's task keeps while it has nothing to send.
+const IDLE_BUFFER: usize = 64 * 1024;
+
+/// Blocks read for the next message while the last one is written.
+type Loading = tokio::task::JoinHandle<(Vec<(Cid, Block)>, Vec<Cid>)>;
 
 /// Serves one peer and carries our wants to it.
 pub struct PeerTask {
     peer: PeerId,
-    control: libp2p_stream::Control,
-    store: Arc<dyn Blockstore>,
+    shared: Shared,
     rx: mpsc::Receiver<ToPeer>,
     /// Its wants we could not answer yet, and whether it asked for DONT_HAVE.
     theirs: HashMap<Cid, (WantType, bool)>,
     /// What we owe it, in the order it asked.
     owed: VecDeque<(Cid, Owed)>,
+    /// HAVEs held back until then ([`HandedOut`]).
+    later: Vec<(tokio::time::Instant, Cid)>,
+    /// Blocks being read for the next message, and the wants cancelled meanwhile (their
+    /// blocks are then not sent).
+    loading: Option<Loading>,
+    cancelled: std::collections::HashSet<Cid>,
     /// Wantlist entries of ours not sent yet, and whether the next list is a full one.
     entries: Vec<Entry>,
     full: bool,
     stream: Option<(Stream, bool)>,
+    /// The encoding buffer, kept between messages.
+    buf: Vec<u8>,
     /// Neither protocol is spoken: nothing is written to it.
     mute: bool,
-    stats: Arc<Stats>,
 }
 
 impl PeerTask {
-    pub fn spawn(
-        peer: PeerId,
-        control: libp2p_stream::Control,
-        store: Arc<dyn Blockstore>,
-        stats: Arc<Stats>,
-    ) -> mpsc::Sender<ToPeer> {
+    pub fn spawn(peer: PeerId, shared: Shared) -> mpsc::Sender<ToPeer> {
         let (tx, rx) = mpsc::channel(PEER_QUEUE);
         let task = PeerTask {
             peer,
-            control,
-            store,
+            shared,
             rx,
             theirs: HashMap::new(),
             owed: VecDeque::new(),
+            later: Vec::new(),
+            loading: None,
+            cancelled: Default::default(),
             entries: Vec::new(),
             full: false,
             stream: None,
+            buf: Vec::new(),
             mute: false,
-            stats,
         };
         tokio::spawn(task.run());
         tx
     }
 
     async fn run(mut self) {
-        while let Some(first) = self.rx.recv().await {
-            self.apply(first).await;
+        loop {
+            // The next thing to do: a message from the swarm's task, or a held HAVE falling due.
+            let due = self.later.iter().map(|(t, _)| *t).min();
+            let got = match due {
+                Some(t) => tokio::select! {
+                    m = self.rx.recv() => Some(m),
+                    _ = tokio::time::sleep_until(t) => None,
+                },
+                None => Some(self.rx.recv().await),
+            };
+            match got {
+                Some(Some(m)) => self.apply(m).await,
+                Some(None) => break,
+                None => {}
+            }
             loop {
                 // Everything queued meanwhile (cancels among it) counts before the next message.
                 while let Ok(m) = self.rx.try_recv() {
                     self.apply(m).await;
                 }
-                let Some(msg) = self.next_message().await else {
+                self.release_due();
+                let Some((msg, cids)) = self.next_message().await else {
                     break;
                 };
-                self.send(msg).await;
+                // The blocks of the next message are read while this one is written.
+                self.start_loading();
+                self.send(msg, &cids).await;
+            }
+            // Idle: a buffer grown for a burst of blocks is not kept for a peer that is quiet.
+            if self.buf.capacity() > IDLE_BUFFER {
+                self.buf = Vec::new();
             }
         }
         if let Some((mut s, _)) = self.stream.take() {
@@ -262,22 +386,56 @@ impl PeerTask {
             ToPeer::Theirs { wants, full } => self.theirs_wants(wants, full).await,
             ToPeer::Arrived(cid) => {
                 if let Some((kind, _)) = self.theirs.remove(&cid) {
-                    self.owed.push_back((cid, if kind == WantType::Have { Owed::Have } else { Owed::Block }));
+                    self.owe(cid, kind);
                 }
             }
         }
+    }
+
+    /// Owes `cid` (here now) for a want of `kind`: the block, or a HAVE, held back while copies
+    /// handed out to other peers may answer first.
+    fn owe(&mut self, cid: Cid, kind: WantType) {
+        if kind == WantType::Have {
+            let delay = self.shared.handed_out.have_delay(&cid, self.peer);
+            if !delay.is_zero() {
+                self.later.push((tokio::time::Instant::now() + delay, cid));
+                return;
+            }
+            self.owed.push_back((cid, Owed::Have));
+        } else {
+            // A block answers a HAVE still held back too.
+            self.later.retain(|(_, c)| *c != cid);
+            self.owed.push_back((cid, Owed::Block));
+        }
+    }
+
+    /// HAVEs whose time has come.
+    fn release_due(&mut self) {
+        if self.later.is_empty() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let (due, rest): (Vec<_>, Vec<_>) = self.later.drain(..).partition(|(t, _)| *t <= now);
+        self.later = rest;
+        self.owed.extend(due.into_iter().map(|(_, c)| (c, Owed::Have)));
     }
 
     async fn theirs_wants(&mut self, wants: Vec<Want>, full: bool) {
         if full {
             self.theirs.clear();
             self.owed.retain(|(_, o)| *o == Owed::DontHave);
+            self.later.clear();
+            self.cancel_loading();
         }
         let mut new = Vec::new();
         for w in wants {
             if w.cancel {
                 self.theirs.remove(&w.cid);
                 self.owed.retain(|(c, _)| *c != w.cid);
+                self.later.retain(|(_, c)| *c != w.cid);
+                if self.loading.is_some() {
+                    self.cancelled.insert(w.cid);
+                }
             } else if w.cid.hash().code() == SHA2_256
                 && (self.theirs.len() < MAX_PEER_WANTS || self.theirs.contains_key(&w.cid))
             {
@@ -289,7 +447,7 @@ impl PeerTask {
             return;
         }
         // Which of them are here (an index lookup per CID, on the blocking pool).
-        let store = self.store.clone();
+        let store = self.shared.store.clone();
         let cids: Vec<Cid> = new.iter().map(|w| w.cid).collect();
         let here = tokio::task::spawn_blocking(move || cids.iter().map(|c| store.has(c).unwrap_or(false)).collect())
             .await
@@ -298,46 +456,80 @@ impl PeerTask {
             if here {
                 // Owing it ends the want: asked again later, it is answered again.
                 self.theirs.remove(&w.cid);
-                self.owed.push_back((w.cid, if w.kind == WantType::Have { Owed::Have } else { Owed::Block }));
+                self.owe(w.cid, w.kind);
             } else if w.send_dont_have {
                 self.owed.push_back((w.cid, Owed::DontHave));
             }
         }
     }
 
+    /// A full wantlist replaced everything: blocks being read are not sent.
+    fn cancel_loading(&mut self) {
+        if let Some(l) = self.loading.take() {
+            l.abort();
+        }
+        self.cancelled.clear();
+    }
+
+    /// Starts reading the blocks owed now for the next message (if any), in the background.
+    fn start_loading(&mut self) {
+        if self.loading.is_some() || self.mute {
+            return;
+        }
+        let wanted: Vec<Cid> = self.owed.iter().filter(|(_, o)| *o == Owed::Block).map(|(c, _)| *c).collect();
+        if wanted.is_empty() {
+            return;
+        }
+        self.owed.retain(|(_, o)| *o != Owed::Block);
+        let store = self.shared.store.clone();
+        self.loading = Some(tokio::task::spawn_blocking(move || load_batch(&*store, wanted)));
+    }
+
     /// The next message: our wantlist entries, presences, and blocks up to
-    /// [`MAX_BATCH_BYTES`]. `None` when there is nothing to say.
-    async fn next_message(&mut self) -> Option<Message> {
+    /// [`MAX_BATCH_BYTES`], with the CIDs of those blocks. `None` when there is nothing to say.
+    async fn next_message(&mut self) -> Option<(Message, Vec<Cid>)> {
         if self.mute {
             self.entries.clear();
             self.owed.clear();
+            self.later.clear();
+            self.cancel_loading();
             return None;
         }
         let wantlist = (!self.entries.is_empty() || self.full)
             .then(|| Wantlist { entries: std::mem::take(&mut self.entries), full: std::mem::take(&mut self.full) });
         let mut presences = Vec::new();
-        let mut wanted_blocks = Vec::new();
-        for (cid, owed) in std::mem::take(&mut self.owed) {
+        for (cid, owed) in &self.owed {
             match owed {
-                Owed::Have => presences.push(presence(&cid, PresenceType::Have)),
-                Owed::DontHave => presences.push(presence(&cid, PresenceType::DontHave)),
-                Owed::Block => wanted_blocks.push(cid),
+                Owed::Have => presences.push(presence(cid, PresenceType::Have)),
+                Owed::DontHave => presences.push(presence(cid, PresenceType::DontHave)),
+                Owed::Block => {}
             }
         }
-        // Blocks are read now, as many as fit; the rest stay owed for the next message.
-        let store = self.store.clone();
-        let (payload, rest) =
-            tokio::task::spawn_blocking(move || load_batch(&*store, wanted_blocks)).await.unwrap_or_default();
-        self.owed.extend(rest.into_iter().map(|c| (c, Owed::Block)));
+        self.owed.retain(|(_, o)| *o == Owed::Block);
+        // Blocks read while the last message was written, else read now; what does not fit
+        // stays owed (first in line) for the next message.
+        self.start_loading();
+        let (loaded, rest) = match self.loading.take() {
+            Some(l) => l.await.unwrap_or_default(),
+            None => Default::default(),
+        };
+        let cancelled = std::mem::take(&mut self.cancelled);
+        for c in rest.into_iter().rev() {
+            if !cancelled.contains(&c) {
+                self.owed.push_front((c, Owed::Block));
+            }
+        }
+        let (cids, payload): (Vec<Cid>, Vec<Block>) = loaded.into_iter().filter(|(c, _)| !cancelled.contains(c)).unzip();
         if wantlist.is_none() && presences.is_empty() && payload.is_empty() {
             return None;
         }
-        Some(Message { wantlist, payload, block_presences: presences, ..Default::default() })
+        Some((Message { wantlist, payload, block_presences: presences, ..Default::default() }, cids))
     }
 
-    /// Writes `msg`, opening a stream if there is none and trying a fresh one once if the old
-    /// one broke. A message that cannot be written is dropped (the peer is likely gone).
-    async fn send(&mut self, mut msg: Message) {
+    /// Writes `msg` (carrying the blocks `cids`), opening a stream if there is none and trying
+    /// a fresh one once if the old one broke. A message that cannot be written is dropped (the
+    /// peer is likely gone).
+    async fn send(&mut self, mut msg: Message, cids: &[Cid]) {
         let (blocks, bytes) = (msg.payload.len() as u64, msg.payload.iter().map(|b| b.data.len() as u64).sum::<u64>());
         for attempt in 0..2 {
             if self.stream.is_none() && !self.open().await {
@@ -350,11 +542,14 @@ impl PeerTask {
                 // 1.1 knows no presences.
                 msg.block_presences.clear();
             }
-            match tokio::time::timeout(WRITE_TIMEOUT, message::write(stream, &msg)).await {
+            match tokio::time::timeout(WRITE_TIMEOUT, message::write_with(stream, &msg, &mut self.buf)).await {
                 Ok(Ok(())) => {
                     use std::sync::atomic::Ordering::Relaxed;
-                    self.stats.blocks_sent.fetch_add(blocks, Relaxed);
-                    self.stats.bytes_sent.fetch_add(bytes, Relaxed);
+                    self.shared.stats.blocks_sent.fetch_add(blocks, Relaxed);
+                    self.shared.stats.bytes_sent.fetch_add(bytes, Relaxed);
+                    if !cids.is_empty() {
+                        self.shared.handed_out.record(self.peer, cids);
+                    }
                     return;
                 }
                 Ok(Err(e)) => {
@@ -368,7 +563,7 @@ impl PeerTask {
 
     async fn open(&mut self) -> bool {
         for (proto, v12) in [(PROTOCOL_1_2, true), (PROTOCOL_1_1, false)] {
-            match tokio::time::timeout(OPEN_TIMEOUT, self.control.open_stream(self.peer, proto)).await {
+            match tokio::time::timeout(OPEN_TIMEOUT, self.shared.control.open_stream(self.peer, proto)).await {
                 Ok(Ok(s)) => {
                     self.stream = Some((s, v12));
                     return true;
@@ -401,7 +596,7 @@ fn presence(cid: &Cid, kind: PresenceType) -> BlockPresence {
 /// Reads owed blocks while they fit in [`MAX_BATCH_BYTES`] (a single block always fits, so a
 /// message stays under the 4 MiB peers accept); returns them and the CIDs left for the next
 /// message. A block that is gone or fails its hash check is skipped (never sent).
-fn load_batch(store: &dyn Blockstore, mut cids: Vec<Cid>) -> (Vec<Block>, Vec<Cid>) {
+fn load_batch(store: &dyn Blockstore, mut cids: Vec<Cid>) -> (Vec<(Cid, Block)>, Vec<Cid>) {
     let mut out = Vec::new();
     let mut size = 0;
     let mut i = 0;
@@ -413,7 +608,7 @@ fn load_batch(store: &dyn Blockstore, mut cids: Vec<Cid>) -> (Vec<Block>, Vec<Ci
                     break;
                 }
                 size += data.len();
-                out.push(Block { prefix: message::prefix(&cid), data });
+                out.push((cid, Block { prefix: message::prefix(&cid), data }));
             }
             Ok(_) => {}
             Err(BlockstoreError::Corrupt(c)) => {
