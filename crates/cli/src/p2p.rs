@@ -119,11 +119,13 @@ impl P2p {
     pub fn trim_cache(&self, repo: Arc<ls_content::Repo>) {
         let (fetching, quota, net) = (self.fetching.clone(), self.cache_size, self.net.clone());
         tokio::spawn(async move {
-            let mut trimmed_at = None;
+            let (mut trimmed_at, mut settled) = (None, true);
             loop {
-                // Everything stored from peers counts, prefetched blocks included.
+                // Everything stored from peers counts, prefetched blocks included. A block is
+                // counted when it arrives and stored just after, in the background, so the
+                // round after the count stops moving trims once more.
                 let fetched = net.received().1;
-                if trimmed_at != Some(fetched) {
+                if trimmed_at != Some(fetched) || !settled {
                     let (r, f) = (repo.clone(), fetching.clone());
                     match tokio::task::spawn_blocking(move || r.trim(quota, &f.recent())).await {
                         Ok(Ok(report)) if !report.removed.is_empty() => {
@@ -140,6 +142,7 @@ impl P2p {
                         Ok(Err(e)) => tracing::warn!(error = %e, "trimming the cache failed"),
                         Err(_) => return,
                     }
+                    settled = trimmed_at == Some(fetched);
                     trimmed_at = Some(fetched);
                 }
                 tokio::time::sleep(TRIM_EVERY).await;
@@ -223,6 +226,11 @@ fn parse_arg<T>(
     parse(arg).map_err(|e| api_error(StatusCode::BAD_REQUEST, e))
 }
 
+/// The CID in `arg` (Kubo calls the argument "key").
+fn cid_arg(headers: &HeaderMap, query: &std::collections::HashMap<String, String>) -> Result<cid::Cid, Response> {
+    parse_arg(headers, query, "key", |a| cid::Cid::try_from(a).map_err(|e| format!("invalid CID {a:?}: {e}")))
+}
+
 async fn id(State(net): State<NetworkHandle>, headers: HeaderMap) -> Response {
     if let Some(r) = refused(&headers) {
         return r;
@@ -284,8 +292,7 @@ async fn provide(
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let parse = |a: &str| cid::Cid::try_from(a).map_err(|e| format!("invalid CID {a:?}: {e}"));
-    let cid = match parse_arg(&headers, &q, "key", parse) {
+    let cid = match cid_arg(&headers, &q) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -302,8 +309,7 @@ async fn findprovs(
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let parse = |a: &str| cid::Cid::try_from(a).map_err(|e| format!("invalid CID {a:?}: {e}"));
-    let cid = match parse_arg(&headers, &q, "key", parse) {
+    let cid = match cid_arg(&headers, &q) {
         Ok(c) => c,
         Err(r) => return r,
     };
