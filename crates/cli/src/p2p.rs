@@ -227,6 +227,7 @@ fn parse_arg<T>(
 }
 
 /// The CID in `arg` (Kubo calls the argument "key").
+#[allow(clippy::result_large_err)] // as `parse_arg`
 fn cid_arg(headers: &HeaderMap, query: &std::collections::HashMap<String, String>) -> Result<cid::Cid, Response> {
     parse_arg(headers, query, "key", |a| cid::Cid::try_from(a).map_err(|e| format!("invalid CID {a:?}: {e}")))
 }
