@@ -19,6 +19,9 @@
 #                      readers serve each other and A about one copy.
 # Chunking differs: ours is Kubo's (CIDv0, 256 KiB leaves), Helia's its default (CIDv1, raw
 # leaves). Helia is timed in-process (no node start-up), which favours it slightly.
+# Our nodes keep every block in a file under their datadir, as a node does; Helia here keeps
+# them in memory (its default MemoryBlockstore). BENCH_TMPDIR=/dev/shm puts our datadirs on
+# tmpfs, which takes most of the disk's per-file cost out of our side too.
 # Usage: bench/p2p.sh                       (SIZE_MB=100, READERS=5)
 #        LIGHTSTREAMS_BIN=path/to/lightstreams bench/p2p.sh   (skips the release build)
 set -euo pipefail
@@ -36,7 +39,7 @@ if [ ! -d "$helia/node_modules" ]; then
 fi
 
 pids=()
-tmp=$(mktemp -d)
+tmp=$(mktemp -d -p "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}")
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 die() { echo "p2p bench: $*" >&2; exit 1; }
