@@ -697,7 +697,7 @@ impl Actor {
                 }
             }
             Command::Provide(cid, reply) => {
-                let key = kad::RecordKey::new(&cid.hash().to_bytes());
+                let key = provider_key(&cid);
                 match self.swarm.behaviour_mut().kad.start_providing(key) {
                     Ok(id) => {
                         self.provides.insert(id, (cid, reply));
@@ -708,17 +708,17 @@ impl Actor {
                 }
             }
             Command::StopProviding(cid) => {
-                let key = kad::RecordKey::new(&cid.hash().to_bytes());
+                let key = provider_key(&cid);
                 self.swarm.behaviour_mut().kad.stop_providing(&key);
             }
             Command::Providing(cid, reply) => {
                 use kad::store::RecordStore;
-                let key = kad::RecordKey::new(&cid.hash().to_bytes());
+                let key = provider_key(&cid);
                 let providing = self.swarm.behaviour_mut().kad.store_mut().provided().any(|r| r.key == key);
                 let _ = reply.send(providing);
             }
             Command::FindProviders(cid, reply) => {
-                let key = kad::RecordKey::new(&cid.hash().to_bytes());
+                let key = provider_key(&cid);
                 let id = self.swarm.behaviour_mut().kad.get_providers(key);
                 self.finding.insert(id, (Vec::new(), reply));
             }
@@ -769,7 +769,7 @@ impl Actor {
             return;
         };
         q.looked_up = true;
-        let key = kad::RecordKey::new(&cid.hash().to_bytes());
+        let key = provider_key(&cid);
         let id = self.swarm.behaviour_mut().kad.get_providers(key);
         self.lookups.insert(id, cid);
         self.stats.provider_lookups.fetch_add(1, Ordering::Relaxed);
@@ -1052,6 +1052,12 @@ impl Actor {
         }
         let _ = self.swarm.disconnect_peer_id(peer);
     }
+}
+
+/// The Kademlia key of `cid`'s provider records: its multihash, as Kubo keys them (so one
+/// record serves a CIDv0 and a CIDv1 of the same block).
+fn provider_key(cid: &Cid) -> kad::RecordKey {
+    kad::RecordKey::new(&cid.hash().to_bytes())
 }
 
 /// The largest WebSocket message taken from a peer. Noise, which runs inside, sends frames of
