@@ -70,7 +70,7 @@ fn block_times(chain: &Chain) -> Registry {
             };
             let header = &block.block.header;
             let ms = ls_primitives::timestamp_ms(header);
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+            let now = ls_chain::Clock::now_millis(&ls_chain::SystemClock);
             finality.observe(now.saturating_sub(ms) as f64);
             if let Some((number, prev)) = last
                 && number + 1 == header.number
