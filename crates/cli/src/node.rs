@@ -288,7 +288,10 @@ async fn serve(args: NodeArgs, chain: Arc<Chain>, dir: PathBuf, producer: Produc
         Producer::Network { endpoints, .. } => endpoints.clone(),
     });
 
-    let disk = ls_content::FsBlockstore::open(dir.join("blocks")).context("opening the block store")?;
+    let disk = ls_content::PackBlockstore::open(dir.join("blocks")).context("opening the block store")?;
+    if disk.migrated() > 0 {
+        tracing::info!(blocks = disk.migrated(), "block store moved from one file per block into packs");
+    }
     let blocks: Arc<dyn ls_content::Blockstore> = match args.block_cache {
         0 => Arc::new(disk),
         n => Arc::new(ls_content::CachedBlockstore::new(disk, usize::try_from(n).unwrap_or(usize::MAX))),

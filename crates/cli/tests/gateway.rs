@@ -236,6 +236,12 @@ fn pins_gc_and_the_leftovers_of_a_cut_upload() {
     let got = http.get(format!("{}/ipfs/{kept}", node.gateway)).send().unwrap().bytes().unwrap();
     assert_eq!(got.as_ref(), &body(600_000)[..]);
     assert!(gc(&node).is_empty(), "nothing left to collect");
+    // What is left: the pinned file, three leaves and its root.
+    let (status, stat) = post_json(&http, format!("{}/api/v0/repo/stat", node.gateway));
+    assert_eq!(status, 200);
+    assert_eq!(stat["NumObjects"], 4, "{stat}");
+    let size = stat["RepoSize"].as_u64().unwrap();
+    assert!((600_000..601_000).contains(&size), "{stat}");
 
     // Pin errors and refusals.
     let (status, v) = post_json(&http, format!("{}/api/v0/pin/add?arg=QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH", node.gateway));
@@ -244,7 +250,7 @@ fn pins_gc_and_the_leftovers_of_a_cut_upload() {
     assert_eq!(post_json(&http, format!("{}/api/v0/pin/add?arg=nope", node.gateway)).0, 400);
     assert_eq!(post_json(&http, format!("{}/api/v0/pin/add", node.gateway)).0, 400);
     for origin in ["https://evil.example", node.gateway.as_str()] {
-        for call in ["/api/v0/repo/gc", "/api/v0/pin/ls", "/api/v0/dag/import", "/ipfs"] {
+        for call in ["/api/v0/repo/gc", "/api/v0/repo/stat", "/api/v0/pin/ls", "/api/v0/dag/import", "/ipfs"] {
             let r = http.post(format!("{}{call}", node.gateway)).header("Origin", origin).body("x").send().unwrap();
             assert_eq!(r.status(), 403, "{call} from {origin}");
         }
@@ -256,6 +262,7 @@ fn pins_gc_and_the_leftovers_of_a_cut_upload() {
     assert_eq!(post_json(&http, format!("{}/api/v0/pin/rm?arg={kept}", node.gateway)).0, 200);
     assert_eq!(post_json(&http, format!("{}/api/v0/pin/rm?arg={kept}", node.gateway)).0, 404);
     assert_eq!(gc(&node).len(), 4);
+    assert_eq!(post_json(&http, format!("{}/api/v0/repo/stat", node.gateway)).1, serde_json::json!({"RepoSize": 0, "NumObjects": 0}));
     assert_eq!(http.get(format!("{}/ipfs/{kept}", node.gateway)).send().unwrap().status(), 404);
 }
 

@@ -4,8 +4,9 @@
 //!
 //! - [`import`] streams any `Read` into a [`Blockstore`] in constant memory: at most one chunk
 //!   and one pending link list of up to 174 entries per tree level.
-//! - [`Blockstore`] is the storage boundary: [`FsBlockstore`] on disk (atomic writes, every
-//!   read verified) and [`MemBlockstore`] in memory, tested by the same suite.
+//! - [`Blockstore`] is the storage boundary: [`PackBlockstore`] on disk (blocks appended to
+//!   pack files, indexed in redb, batches durable whole, every read verified) and
+//!   [`MemBlockstore`] in memory, tested by the same suite.
 //!
 //! - [`read_range`] / [`read_all`] read any UnixFS file (dag-pb or raw leaves, any layout)
 //!   back, fetching only the blocks a range covers and verifying each against its CID.
@@ -34,10 +35,12 @@ mod exporter;
 pub mod fuzzing;
 mod manifest;
 mod importer;
+mod pack;
 mod pb;
 mod repo;
 
-pub use blockstore::{Blockstore, BlockstoreError, CachedBlockstore, FLUSH_EVERY, FsBlockstore, MemBlockstore};
+pub use blockstore::{Blockstore, BlockstoreError, CachedBlockstore, MemBlockstore};
+pub use pack::{FLUSH_EVERY, PackBlockstore, PackOptions, pack_files};
 pub use repo::{FsPins, GcReport, MemPins, PinStore, Repo, RepoError, reachable};
 pub use dir::{DirEntry, PathError, list_directory, put_directory, resolve_path};
 pub use car::{CarError, export_car, import_car, single_block_car};

@@ -192,6 +192,20 @@ impl<B: Blockstore + ?Sized> Repo<B> {
     /// Removes every block no pin reaches. If any pinned DAG cannot be walked (a block missing
     /// or unreadable), nothing is removed and the error says which.
     pub fn gc(&self) -> Result<GcReport, RepoError> {
+        let report = self.gc_locked()?;
+        self.compact()?;
+        Ok(report)
+    }
+
+    /// Gives the disk space of what was removed back, outside the collection's lock (the store
+    /// keeps itself consistent; uploads need not wait for it). Also after a round that removed
+    /// nothing: space a compaction had to leave for later (a pack still being written) goes then.
+    fn compact(&self) -> Result<(), RepoError> {
+        self.blocks.compact()?;
+        Ok(())
+    }
+
+    fn gc_locked(&self) -> Result<GcReport, RepoError> {
         let _collecting = self.gc.write();
         let keep = reachable(self.blocks.as_ref(), self.pins.list()?)?;
         let mut report = GcReport { kept: keep.len(), ..Default::default() };
@@ -216,6 +230,12 @@ impl<B: Blockstore + ?Sized> Repo<B> {
     /// earlier run, or an unpinned upload) is the oldest there is. Runs under the same
     /// exclusive lock as [`Repo::gc`], so an upload in progress loses nothing.
     pub fn trim(&self, quota: u64, recent: &[Cid]) -> Result<GcReport, RepoError> {
+        let report = self.trim_locked(quota, recent)?;
+        self.compact()?;
+        Ok(report)
+    }
+
+    fn trim_locked(&self, quota: u64, recent: &[Cid]) -> Result<GcReport, RepoError> {
         let _collecting = self.gc.write();
         let keep = reachable(self.blocks.as_ref(), self.pins.list()?)?;
         let mut report = GcReport { kept: keep.len(), ..Default::default() };

@@ -11,7 +11,7 @@ use std::{
 use bytes::Bytes;
 use cid::Cid;
 use ls_content::{
-    Blockstore, BlockstoreError, CachedBlockstore, FileKey, FsBlockstore, FsPins, ImportOptions, Manifest, MemBlockstore,
+    Blockstore, BlockstoreError, CachedBlockstore, FileKey, FsPins, ImportOptions, Manifest, MemBlockstore, PackBlockstore,
     MemPins, Repo, RepoError, decrypt_range, encrypt_import, import, read_all,
 };
 
@@ -235,7 +235,7 @@ fn fs_pins_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let open = || {
         Repo::new(
-            Arc::new(FsBlockstore::open(dir.path().join("blocks")).unwrap()) as Arc<dyn Blockstore>,
+            Arc::new(PackBlockstore::open(dir.path().join("blocks")).unwrap()) as Arc<dyn Blockstore>,
             FsPins::open(dir.path().join("pins")).unwrap(),
         )
     };
@@ -248,6 +248,7 @@ fn fs_pins_survive_reopen() {
     assert!(!repo.blocks().has(&loose).unwrap());
     // Stray files in the pin directory are not pins.
     std::fs::write(dir.path().join("pins").join("not-a-cid"), b"").unwrap();
+    drop(repo);
     assert_eq!(open().pins().unwrap(), vec![root]);
 }
 

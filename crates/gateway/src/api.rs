@@ -1,5 +1,6 @@
-//! The Kubo RPC calls for pins and garbage collection, answered as Kubo answers them
-//! (`{"Pins": [...]}`, `{"Keys": {cid: {"Type": "recursive"}}}`, NDJSON `{"Key": {"/": cid}}`);
+//! The Kubo RPC calls for pins, garbage collection and repository figures, answered as Kubo
+//! answers them (`{"Pins": [...]}`, `{"Keys": {cid: {"Type": "recursive"}}}`, NDJSON
+//! `{"Key": {"/": cid}}`, `{"RepoSize", "NumObjects"}`);
 //! errors are `{"Message", "Code": 0, "Type": "error"}` with a fitting HTTP status.
 
 use std::{collections::HashMap, sync::Arc};
@@ -66,6 +67,25 @@ pub(crate) async fn pin_ls(State(st): State<Arc<AppState>>) -> Response {
                 pins.into_iter().map(|c| (c.to_string(), json!({"Type": "recursive"}))).collect();
             axum::Json(json!({"Keys": keys})).into_response()
         }
+        Ok(Err(e)) => repo_error(e),
+        Err(r) => r,
+    }
+}
+
+/// `repo/stat`: the blocks held and their bytes (what Kubo's flatfs reports as `RepoSize`; the
+/// pack files may hold up to about as much again in deleted blocks until they are compacted).
+pub(crate) async fn repo_stat(State(st): State<Arc<AppState>>) -> Response {
+    let count = move || -> Result<(u64, u64), RepoError> {
+        let blocks = st.repo.blocks();
+        let cids = blocks.cids()?;
+        let mut bytes = 0;
+        for cid in &cids {
+            bytes += blocks.size(cid)?.unwrap_or(0);
+        }
+        Ok((cids.len() as u64, bytes))
+    };
+    match blocking(count).await {
+        Ok(Ok((objects, bytes))) => axum::Json(json!({"RepoSize": bytes, "NumObjects": objects})).into_response(),
         Ok(Err(e)) => repo_error(e),
         Err(r) => r,
     }

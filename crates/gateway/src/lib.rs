@@ -123,6 +123,7 @@ pub fn router_with(repo: Arc<Repo>, cfg: GatewayConfig, paid: Option<Arc<dyn Pai
         .route("/api/v0/pin/rm", post(api::pin_rm))
         .route("/api/v0/pin/ls", post(api::pin_ls))
         .route("/api/v0/repo/gc", post(api::repo_gc))
+        .route("/api/v0/repo/stat", post(api::repo_stat))
         .route("/api/v0/dag/import", post(upload::dag_import))
         .route_layer(middleware::from_fn(refuse_web_pages));
     reads.merge(paid).merge(calls).layer(DefaultBodyLimit::disable()).with_state(state)

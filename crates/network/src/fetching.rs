@@ -350,4 +350,8 @@ impl Blockstore for FetchingBlockstore {
     fn flush(&self) -> Result<(), BlockstoreError> {
         self.local.flush()
     }
+
+    fn compact(&self) -> Result<u64, BlockstoreError> {
+        self.local.compact()
+    }
 }

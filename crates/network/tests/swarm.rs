@@ -161,13 +161,15 @@ async fn a_corrupt_local_block_is_fetched_again() {
     let cid = cid_of(&good);
     let sa = Arc::new(MemBlockstore::default());
     sa.put(cid, good.clone()).unwrap();
-    // B's disk copy is damaged: FsBlockstore reports it, and the fetching store replaces it.
+    // B's disk copy is damaged: the pack store reports it, and the fetching store replaces it.
     let dir = tempfile::tempdir().unwrap();
-    let disk = Arc::new(ls_content::FsBlockstore::open(dir.path()).unwrap());
+    let disk = Arc::new(ls_content::PackBlockstore::open(dir.path()).unwrap());
     disk.put(cid, good.clone()).unwrap();
     disk.flush().unwrap();
-    let path = walk(dir.path().join("blocks")).into_iter().find(|p| p.ends_with(cid.to_string())).unwrap();
-    std::fs::write(&path, b"bit rot").unwrap();
+    let pack = ls_content::pack_files(dir.path()).remove(0);
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&pack, bytes).unwrap();
     assert!(matches!(disk.get(&cid), Err(ls_content::BlockstoreError::Corrupt(_))));
     let (a, b) = (node(sa).await, node(disk.clone()).await);
     connect(&b, &a).await;
@@ -175,15 +177,6 @@ async fn a_corrupt_local_block_is_fetched_again() {
     let got = tokio::task::spawn_blocking(move || fetching.get(&cid)).await.unwrap().unwrap();
     assert_eq!(got, Some(good.clone()));
     assert_eq!(disk.get(&cid).unwrap(), Some(good), "the local copy was repaired");
-}
-
-fn walk(dir: std::path::PathBuf) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() { out.extend(walk(p)) } else { out.push(p) }
-    }
-    out
 }
 
 #[test]
