@@ -14,9 +14,9 @@
 #                      python, which includes the process start
 #   peak RSS           VmHWM of our node (a fresh node per size) after the adds and after the
 #                      reads; Helia's add and cat processes (ru_maxrss)
-# Durability differs: our node syncs every block to disk before it answers (batched syncfs,
-# docs/decisions.md); Helia's blockstore-fs writes without syncing. Our node's RSS after reads
-# includes its read cache (--block-cache, 64 MiB by default).
+# Durability differs: our node syncs every block to disk before it answers (batched fdatasync
+# of its pack files, docs/decisions.md); Helia's blockstore-fs writes without syncing. Our
+# node's RSS after reads includes its read cache (--block-cache, 64 MiB by default).
 # Throughputs are MB/s (10^6 bytes). Ours is wall time of the client process; Helia's is timed
 # inside its process (no node start-up), which favours Helia slightly.
 # Usage: bench/content.sh            (SIZES="100 1024" MiB by default)
