@@ -4,8 +4,9 @@
 //! docs/decisions.md for why not beetswap).
 //!
 //! - [`Network::start`] runs the swarm on its own task and returns a [`NetworkHandle`]: peer id,
-//!   listen addresses, `dial`, `peers`, `get_block` (with a timeout; the error names the CID),
-//!   `provide`, `notify_local` (a block written here reaches peers waiting for it).
+//!   listen addresses (kept current as listeners report and expire them), `listen_on`, `dial`,
+//!   `peers`, `get_block` (with a timeout; the error names the CID), `provide`, `notify_local`
+//!   (a block written here reaches peers waiting for it).
 //! - [`session`]: whom a want asks (want-have to all, want-block to one holder).
 //! - [`FetchingBlockstore`] is a `Blockstore` that reads locally and fetches what is missing from
 //!   peers, so the gateway and the exporter need not know about the network.
@@ -49,7 +50,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use fetching::{FetchingBlockstore, PARENTS, PREFETCH};
 pub use key::{KeyError, load_or_create_keypair};
-pub use libp2p::{Multiaddr, PeerId};
+pub use libp2p::{Multiaddr, PeerId, core::transport::ListenerId};
 pub use store::{MAX_BLOCK_SIZE, SHA2_256, verify};
 
 /// The Bitswap protocol identify advertises (Helia only speaks Bitswap to peers listing it).
@@ -161,6 +162,10 @@ struct Behaviour {
 
 enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    /// Listens on one more address; answered with the listener's first address.
+    Listen(Multiaddr, ListenReply),
+    /// Closes a listener (its addresses go once the transport reports it closed).
+    RemoveListener(ListenerId, oneshot::Sender<bool>),
     Dial(Multiaddr, oneshot::Sender<Result<PeerId, NetworkError>>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     /// `lookup`: whether a Kademlia provider lookup starts at once (else only if the want
@@ -178,6 +183,9 @@ enum Command {
     Local(Vec<Cid>),
     Shutdown(oneshot::Sender<()>),
 }
+
+/// Where a listener added after start answers: the listener and its first address.
+type ListenReply = oneshot::Sender<Result<(ListenerId, Multiaddr), NetworkError>>;
 
 /// Starts the swarm.
 pub struct Network;
@@ -300,6 +308,7 @@ impl Network {
             handed_out: Default::default(),
             bitswap_peers: HashMap::new(),
             listen_addrs,
+            listening: HashMap::new(),
             peers: HashMap::new(),
             dials: HashMap::new(),
             queries: HashMap::new(),
@@ -364,6 +373,27 @@ impl NetworkHandle {
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetworkError> {
         let addrs = self.ask(Command::ListenAddrs).await?;
         Ok(addrs.into_iter().map(|a| a.with_p2p(self.peer_id).unwrap_or_else(|a| a)).collect())
+    }
+
+    /// Listens on one more address (TCP, QUIC or WebSocket, as [`NetworkConfig::listen`]),
+    /// within 10 s: the listener, for [`NetworkHandle::remove_listener`], and its first address
+    /// (ending in `/p2p/<peer id>`). Every address a listener reports, now or later (one on
+    /// 0.0.0.0 meeting a new interface), joins [`NetworkHandle::listen_addrs`] and is logged.
+    pub async fn listen_on(&self, addr: Multiaddr) -> Result<(ListenerId, Multiaddr), NetworkError> {
+        let a = addr.clone();
+        match tokio::time::timeout(Duration::from_secs(10), self.ask(|tx| Command::Listen(a, tx))).await {
+            Ok(r) => {
+                let (id, first) = r??;
+                Ok((id, first.with_p2p(self.peer_id).unwrap_or_else(|a| a)))
+            }
+            Err(_) => Err(NetworkError::Listen { addr, reason: "no address within 10 s".into() }),
+        }
+    }
+
+    /// Closes a listener; its addresses leave [`NetworkHandle::listen_addrs`] once the transport
+    /// reports it closed (at once, as a rule). Whether there was such a listener.
+    pub async fn remove_listener(&self, id: ListenerId) -> Result<bool, NetworkError> {
+        self.ask(|tx| Command::RemoveListener(id, tx)).await
     }
 
     /// Connects to `addr` (with or without `/p2p/<id>`), within 10 s.
@@ -526,7 +556,10 @@ struct Actor {
     handed_out: Arc<bitswap::HandedOut>,
     /// The task serving each connected peer.
     bitswap_peers: HashMap<PeerId, mpsc::Sender<bitswap::ToPeer>>,
+    /// Where the swarm listens now: what listeners reported, less what expired or closed.
     listen_addrs: Vec<Multiaddr>,
+    /// Listeners asked for after start ([`NetworkHandle::listen_on`]) and no address yet.
+    listening: HashMap<ListenerId, (Multiaddr, ListenReply)>,
     peers: HashMap<PeerId, PeerInfo>,
     dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetworkError>>)>,
     /// Our wants.
@@ -601,6 +634,17 @@ impl Actor {
         match cmd {
             Command::ListenAddrs(reply) => {
                 let _ = reply.send(self.listen_addrs.clone());
+            }
+            Command::Listen(addr, reply) => match self.swarm.listen_on(addr.clone()) {
+                Ok(id) => {
+                    self.listening.insert(id, (addr, reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(NetworkError::Listen { addr, reason: e.to_string() }));
+                }
+            },
+            Command::RemoveListener(id, reply) => {
+                let _ = reply.send(self.swarm.remove_listener(id));
             }
             Command::Dial(addr, reply) => {
                 let opts = DialOpts::from(addr.clone());
@@ -913,10 +957,37 @@ impl Actor {
 
     fn event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr { address, .. } if !self.listen_addrs.contains(&address) => {
-                self.listen_addrs.push(address);
+            // Addresses reported after start: another interface under 0.0.0.0, a listener added
+            // by `listen_on`. The ones reported during `Network::start` the caller prints.
+            SwarmEvent::NewListenAddr { listener_id, address } => {
+                if !self.listen_addrs.contains(&address) {
+                    tracing::info!("P2P listening on {}", self.dialable_as(&address));
+                    self.listen_addrs.push(address.clone());
+                }
+                if let Some((_, reply)) = self.listening.remove(&listener_id) {
+                    let _ = reply.send(Ok((listener_id, address)));
+                }
             }
-            SwarmEvent::ExpiredListenAddr { address, .. } => self.listen_addrs.retain(|a| *a != address),
+            SwarmEvent::ExpiredListenAddr { address, .. } => self.unlisten(&[address]),
+            // A closed listener's addresses are not reported expired one by one.
+            SwarmEvent::ListenerClosed { listener_id, addresses, reason } => {
+                self.unlisten(&addresses);
+                let reason = reason.err().map(|e| e.to_string());
+                if let Some(e) = &reason {
+                    tracing::warn!(error = %e, "a P2P listener failed");
+                }
+                if let Some((addr, reply)) = self.listening.remove(&listener_id) {
+                    let reason = reason.unwrap_or_else(|| "closed".into());
+                    let _ = reply.send(Err(NetworkError::Listen { addr, reason }));
+                }
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                tracing::warn!(%error, "a P2P listener reported an error");
+                if let Some((addr, reply)) = self.listening.remove(&listener_id) {
+                    self.swarm.remove_listener(listener_id);
+                    let _ = reply.send(Err(NetworkError::Listen { addr, reason: error.to_string() }));
+                }
+            }
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
                 let addr = endpoint.get_remote_address().clone();
                 if num_established.get() == 1 {
@@ -1024,6 +1095,21 @@ impl Actor {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// `addr` as others dial it: with `/p2p/<our id>`.
+    fn dialable_as(&self, addr: &Multiaddr) -> Multiaddr {
+        addr.clone().with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a)
+    }
+
+    /// Addresses no longer listened on (expired, or their listener closed).
+    fn unlisten(&mut self, gone: &[Multiaddr]) {
+        for addr in gone {
+            if self.listen_addrs.contains(addr) {
+                tracing::info!("P2P no longer listening on {}", self.dialable_as(addr));
+                self.listen_addrs.retain(|a| a != addr);
+            }
         }
     }
 

@@ -665,3 +665,89 @@ async fn a_trimmed_root_is_no_longer_announced() {
     // Withdrawn once: trimming again withdraws nothing more.
     assert!(fetching.withdraw(&report.removed).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_addresses_follow_listeners_added_and_closed_after_start() {
+    let log = captured_log();
+    let a = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 4).await;
+    let first = a.listen_addrs().await.unwrap();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let (ws, ws_addr) = a.listen_on("/ip4/127.0.0.1/tcp/0/ws".parse().unwrap()).await.unwrap();
+    let (_, quic_addr) = a.listen_on("/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()).await.unwrap();
+    assert!(ws_addr.to_string().contains("/ws/p2p/"), "{ws_addr}");
+    assert_eq!(a.listen_addrs().await.unwrap(), vec![first[0].clone(), ws_addr.clone(), quic_addr.clone()]);
+    // The new address is dialable as given.
+    let b = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 4).await;
+    assert_eq!(b.dial(ws_addr.clone()).await.unwrap(), a.peer_id());
+    // A listener that cannot be had is an error naming it, and nothing changes.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", held.local_addr().unwrap().port()).parse().unwrap();
+    let err = a.listen_on(taken.clone()).await.unwrap_err().to_string();
+    assert!(err.contains(&taken.to_string()), "{err}");
+    assert_eq!(a.listen_addrs().await.unwrap().len(), 3);
+    // Closing the WebSocket listener takes its address away (the transport reports the
+    // listener closed, not each address expired).
+    assert!(a.remove_listener(ws).await.unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = a.listen_addrs().await.unwrap();
+        if now == vec![first[0].clone(), quic_addr.clone()] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the closed listener's address stayed: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!a.remove_listener(ws).await.unwrap(), "gone already");
+    // Each change is logged as it happens; the addresses of the start are the caller's to print.
+    let log = log.text();
+    let lines = [
+        format!("P2P listening on {ws_addr}"),
+        format!("P2P listening on {quic_addr}"),
+        format!("P2P no longer listening on {ws_addr}"),
+    ];
+    for line in lines {
+        assert_eq!(log.matches(&line).count(), 1, "{line} in {log}");
+    }
+    assert!(!log.contains(&first[0].to_string()), "{log}");
+    let c = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 4).await;
+    assert!(c.dial(ws_addr).await.is_err(), "nobody listens there now");
+}
+
+/// What every swarm of this process logs at info and above, from now on (a test reads the
+/// lines naming its own addresses or peers).
+fn captured_log() -> Captured {
+    static LOG: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Captured::default();
+        let sink = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber in these tests");
+        log
+    })
+    .clone()
+}
+
+/// Log output kept in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
