@@ -31,7 +31,9 @@ pub struct P2pArgs {
     #[arg(long = "p2p-addr")]
     p2p_addr: Vec<String>,
     /// A peer to connect to at start (repeatable), e.g. /ip4/10.0.0.2/tcp/4001/p2p/12D3Koo…
-    /// (or …/udp/4001/quic-v1/p2p/… or …/tcp/4002/ws/p2p/…).
+    /// (or …/udp/4001/quic-v1/p2p/… or …/tcp/4002/ws/p2p/…); a DNS name instead of the IP
+    /// address (/dns4/host/…, /dns6/…, /dns/…) or /dnsaddr/host/p2p/12D3Koo… is resolved
+    /// through the system's resolver when dialled.
     #[arg(long)]
     bootstrap: Vec<Multiaddr>,
     /// How long a read waits for a missing block from peers before failing.
@@ -353,7 +355,8 @@ pub enum SwarmCommand {
         #[command(flatten)]
         node: NodeArg,
         /// The peer's multiaddr, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo… (QUIC:
-        /// …/udp/4001/quic-v1/p2p/…; WebSocket: …/tcp/4002/ws/p2p/…).
+        /// …/udp/4001/quic-v1/p2p/…; WebSocket: …/tcp/4002/ws/p2p/…; a DNS name:
+        /// /dns4/host/tcp/4001/p2p/…, or /dnsaddr/host/p2p/…).
         addr: String,
     },
 }

@@ -335,3 +335,36 @@ fn files_travel_over_quic_and_over_a_websocket() {
         assert_eq!(got.bytes().unwrap().as_ref(), &data[..], "{cid} over {over}");
     }
 }
+
+#[test]
+fn dns_multiaddrs_work_for_bootstrap_and_swarm_connect() {
+    // `localhost` resolves without a name server, so this runs offline. B bootstraps from A by
+    // name, connects to C by name through the API; a name that cannot resolve is refused in
+    // bounded time with the address in the error.
+    let a = Node::start(None, &[]);
+    let c = Node::start(None, &[]);
+    let named = |addr: &str| {
+        assert!(addr.starts_with("/ip4/127.0.0.1/"), "{addr}");
+        addr.replacen("/ip4/127.0.0.1/", "/dns4/localhost/", 1)
+    };
+    let b = Node::start(None, &["--bootstrap", &named(&a.p2p_addrs[0])]);
+    wait_for_peer(&b, &a.peer_id);
+    let http = reqwest::blocking::Client::new();
+    let connect = |arg: &str| {
+        http.post(format!("{}/api/v0/swarm/connect", b.gateway))
+            .query(&[("arg", arg)])
+            .timeout(Duration::from_secs(30))
+            .send()
+            .unwrap()
+    };
+    let r: serde_json::Value = connect(&named(&c.p2p_addrs[0])).json().unwrap();
+    assert_eq!(r["Strings"][0], format!("connect {} success", c.peer_id), "{r}");
+    wait_for_peer(&b, &c.peer_id);
+    let bad = format!("/dns4/nowhere.invalid/tcp/4001/p2p/{}", c.peer_id);
+    let started = Instant::now();
+    let resp = connect(&bad);
+    assert_eq!(resp.status(), 500);
+    let msg = resp.text().unwrap();
+    assert!(msg.contains(&bad), "the error names the address: {msg}");
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+}

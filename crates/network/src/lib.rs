@@ -1,11 +1,12 @@
 //! The IPFS side of a node: a libp2p swarm (TCP or WebSocket with noise and yamux, and QUIC;
-//! identify, Kademlia) that serves and fetches blocks over Bitswap 1.2 ([`bitswap`]: our message
-//! layer, streams opened with `libp2p-stream` and accepted by [`bitswap::inbound`]; see
-//! docs/decisions.md for why not beetswap).
+//! `/dns…` names resolved when dialled; identify, Kademlia) that serves and fetches blocks over
+//! Bitswap 1.2 ([`bitswap`]: our message layer, streams opened with `libp2p-stream` and accepted
+//! by [`bitswap::inbound`]; see docs/decisions.md for why not beetswap).
 //!
 //! - [`Network::start`] runs the swarm on its own task and returns a [`NetworkHandle`]: peer id,
-//!   listen addresses, `dial`, `peers`, `get_block` (with a timeout; the error names the CID),
-//!   `provide`, `notify_local` (a block written here reaches peers waiting for it).
+//!   listen addresses (kept current as listeners report and expire them), `listen_on`, `dial`,
+//!   `peers`, `get_block` (with a timeout; the error names the CID), `provide`, `notify_local`
+//!   (a block written here reaches peers waiting for it).
 //! - [`session`]: whom a want asks (want-have to all, want-block to one holder).
 //! - [`FetchingBlockstore`] is a `Blockstore` that reads locally and fetches what is missing from
 //!   peers, so the gateway and the exporter need not know about the network.
@@ -24,6 +25,7 @@ mod store;
 
 use std::{
     collections::{HashMap, VecDeque},
+    net::SocketAddr,
     num::NonZeroUsize,
     sync::{
         Arc,
@@ -40,16 +42,17 @@ use libp2p::{
     identity::Keypair,
     kad,
     core::{Transport as _, muxing::StreamMuxerBox, transport::Boxed, upgrade::Version},
+    dns::{ResolverConfig, ResolverOpts},
     multiaddr::Protocol,
     noise,
-    swarm::{ConnectionId, NetworkBehaviour, SwarmEvent, dial_opts::DialOpts},
+    swarm::{ConnectionId, DialError, NetworkBehaviour, SwarmEvent, dial_opts::DialOpts},
     tcp, yamux,
 };
 use tokio::sync::{mpsc, oneshot};
 
 pub use fetching::{FetchingBlockstore, PARENTS, PREFETCH};
 pub use key::{KeyError, load_or_create_keypair};
-pub use libp2p::{Multiaddr, PeerId};
+pub use libp2p::{Multiaddr, PeerId, core::transport::ListenerId};
 pub use store::{MAX_BLOCK_SIZE, SHA2_256, verify};
 
 /// The Bitswap protocol identify advertises (Helia only speaks Bitswap to peers listing it).
@@ -63,6 +66,10 @@ pub struct NetworkConfig {
     pub listen: Vec<Multiaddr>,
     /// Peers dialled at start (failures are logged, not fatal).
     pub bootstrap: Vec<Multiaddr>,
+    /// Name servers that resolve `/dns4`, `/dns6`, `/dns` and `/dnsaddr` addresses; empty: the
+    /// system's (`/etc/resolv.conf`). `/etc/hosts` is read either way, and `localhost` is
+    /// always the loopback address, asking nobody.
+    pub name_servers: Vec<SocketAddr>,
     /// Identify's agent version, e.g. `lightstreams/0.1.0`.
     pub agent_version: String,
     /// Connections to one peer at once.
@@ -88,6 +95,7 @@ impl Default for NetworkConfig {
         Self {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid multiaddr literal")],
             bootstrap: Vec::new(),
+            name_servers: Vec::new(),
             agent_version: format!("lightstreams/{}", env!("CARGO_PKG_VERSION")),
             max_connections_per_peer: 2,
             max_connections: 512,
@@ -161,6 +169,10 @@ struct Behaviour {
 
 enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    /// Listens on one more address; answered with the listener's first address.
+    Listen(Multiaddr, ListenReply),
+    /// Closes a listener (its addresses go once the transport reports it closed).
+    RemoveListener(ListenerId, oneshot::Sender<bool>),
     Dial(Multiaddr, oneshot::Sender<Result<PeerId, NetworkError>>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     /// `lookup`: whether a Kademlia provider lookup starts at once (else only if the want
@@ -178,6 +190,9 @@ enum Command {
     Local(Vec<Cid>),
     Shutdown(oneshot::Sender<()>),
 }
+
+/// Where a listener added after start answers: the listener and its first address.
+type ListenReply = oneshot::Sender<Result<(ListenerId, Multiaddr), NetworkError>>;
 
 /// Starts the swarm.
 pub struct Network;
@@ -198,6 +213,7 @@ impl Network {
         let ws_yamux = yamux_cfg.clone();
         let quic_streams = u32::try_from(config.max_streams_per_connection).unwrap_or(u32::MAX);
         let cfg = config.clone();
+        let (dns_cfg, dns_opts) = resolver(&config.name_servers);
         // Identify lists the protocols accepted here from the first connection.
         let (bitswap_in, incoming) =
             bitswap::inbound::Behaviour::new(vec![bitswap::PROTOCOL_1_2, bitswap::PROTOCOL_1_1]);
@@ -212,6 +228,9 @@ impl Network {
             })
             .with_other_transport(|key| websocket(key, ws_yamux))
             .map_err(|e| setup(&e))?
+            // Around all three: a `/dns4|dns6|dns|dnsaddr/…` address is resolved, then each
+            // address it names is dialled in turn (`…/ws` keeps its place after the IP address).
+            .with_dns_config(dns_cfg, dns_opts)
             .with_behaviour(|key| {
                 let limits = connection_limits::ConnectionLimits::default()
                     .with_max_established_per_peer(Some(cfg.max_connections_per_peer))
@@ -281,9 +300,17 @@ impl Network {
             }
         }
         let listen_addrs: Vec<Multiaddr> = by_listener.into_iter().flatten().collect();
+        // A dial that fails later (a name that does not resolve, a peer that is not there) is
+        // logged when it does, naming the address as given.
+        let mut bootstrapping = HashMap::new();
         for addr in &config.bootstrap {
-            if let Err(e) = swarm.dial(addr.clone()) {
-                tracing::warn!(%addr, error = %e, "bootstrap dial failed");
+            let opts = DialOpts::from(addr.clone());
+            let id = opts.connection_id();
+            match swarm.dial(opts) {
+                Ok(()) => {
+                    bootstrapping.insert(id, addr.clone());
+                }
+                Err(e) => tracing::warn!(%addr, error = %dial_reason(&e), "bootstrap dial failed"),
             }
         }
         let (tx, rx) = mpsc::channel(1024);
@@ -300,8 +327,10 @@ impl Network {
             handed_out: Default::default(),
             bitswap_peers: HashMap::new(),
             listen_addrs,
+            listening: HashMap::new(),
             peers: HashMap::new(),
             dials: HashMap::new(),
+            bootstrapping,
             queries: HashMap::new(),
             by_request: HashMap::new(),
             lookups: HashMap::new(),
@@ -366,7 +395,30 @@ impl NetworkHandle {
         Ok(addrs.into_iter().map(|a| a.with_p2p(self.peer_id).unwrap_or_else(|a| a)).collect())
     }
 
-    /// Connects to `addr` (with or without `/p2p/<id>`), within 10 s.
+    /// Listens on one more address (TCP, QUIC or WebSocket, as [`NetworkConfig::listen`]),
+    /// within 10 s: the listener, for [`NetworkHandle::remove_listener`], and its first address
+    /// (ending in `/p2p/<peer id>`). Every address a listener reports, now or later (one on
+    /// 0.0.0.0 meeting a new interface), joins [`NetworkHandle::listen_addrs`] and is logged.
+    pub async fn listen_on(&self, addr: Multiaddr) -> Result<(ListenerId, Multiaddr), NetworkError> {
+        let a = addr.clone();
+        match tokio::time::timeout(Duration::from_secs(10), self.ask(|tx| Command::Listen(a, tx))).await {
+            Ok(r) => {
+                let (id, first) = r??;
+                Ok((id, first.with_p2p(self.peer_id).unwrap_or_else(|a| a)))
+            }
+            Err(_) => Err(NetworkError::Listen { addr, reason: "no address within 10 s".into() }),
+        }
+    }
+
+    /// Closes a listener; its addresses leave [`NetworkHandle::listen_addrs`] once the transport
+    /// reports it closed (at once, as a rule). Whether there was such a listener.
+    pub async fn remove_listener(&self, id: ListenerId) -> Result<bool, NetworkError> {
+        self.ask(|tx| Command::RemoveListener(id, tx)).await
+    }
+
+    /// Connects to `addr` (with or without `/p2p/<id>`), within 10 s. A `/dns4`, `/dns6`,
+    /// `/dns` or `/dnsaddr` name is resolved first; a name that does not resolve fails naming
+    /// `addr`.
     pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NetworkError> {
         let a = addr.clone();
         match tokio::time::timeout(Duration::from_secs(10), self.ask(|tx| Command::Dial(a, tx))).await {
@@ -526,9 +578,14 @@ struct Actor {
     handed_out: Arc<bitswap::HandedOut>,
     /// The task serving each connected peer.
     bitswap_peers: HashMap<PeerId, mpsc::Sender<bitswap::ToPeer>>,
+    /// Where the swarm listens now: what listeners reported, less what expired or closed.
     listen_addrs: Vec<Multiaddr>,
+    /// Listeners asked for after start ([`NetworkHandle::listen_on`]) and no address yet.
+    listening: HashMap<ListenerId, (Multiaddr, ListenReply)>,
     peers: HashMap<PeerId, PeerInfo>,
     dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetworkError>>)>,
+    /// Bootstrap dials under way.
+    bootstrapping: HashMap<ConnectionId, Multiaddr>,
     /// Our wants.
     queries: HashMap<Cid, Query>,
     by_request: HashMap<u64, Cid>,
@@ -602,6 +659,17 @@ impl Actor {
             Command::ListenAddrs(reply) => {
                 let _ = reply.send(self.listen_addrs.clone());
             }
+            Command::Listen(addr, reply) => match self.swarm.listen_on(addr.clone()) {
+                Ok(id) => {
+                    self.listening.insert(id, (addr, reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(NetworkError::Listen { addr, reason: e.to_string() }));
+                }
+            },
+            Command::RemoveListener(id, reply) => {
+                let _ = reply.send(self.swarm.remove_listener(id));
+            }
             Command::Dial(addr, reply) => {
                 let opts = DialOpts::from(addr.clone());
                 let id = opts.connection_id();
@@ -610,7 +678,7 @@ impl Actor {
                         self.dials.insert(id, (addr, reply));
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(NetworkError::Dial { addr, reason: e.to_string() }));
+                        let _ = reply.send(Err(NetworkError::Dial { addr, reason: dial_reason(&e) }));
                     }
                 }
             }
@@ -913,10 +981,37 @@ impl Actor {
 
     fn event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr { address, .. } if !self.listen_addrs.contains(&address) => {
-                self.listen_addrs.push(address);
+            // Addresses reported after start: another interface under 0.0.0.0, a listener added
+            // by `listen_on`. The ones reported during `Network::start` the caller prints.
+            SwarmEvent::NewListenAddr { listener_id, address } => {
+                if !self.listen_addrs.contains(&address) {
+                    tracing::info!("P2P listening on {}", self.dialable_as(&address));
+                    self.listen_addrs.push(address.clone());
+                }
+                if let Some((_, reply)) = self.listening.remove(&listener_id) {
+                    let _ = reply.send(Ok((listener_id, address)));
+                }
             }
-            SwarmEvent::ExpiredListenAddr { address, .. } => self.listen_addrs.retain(|a| *a != address),
+            SwarmEvent::ExpiredListenAddr { address, .. } => self.unlisten(&[address]),
+            // A closed listener's addresses are not reported expired one by one.
+            SwarmEvent::ListenerClosed { listener_id, addresses, reason } => {
+                self.unlisten(&addresses);
+                let reason = reason.err().map(|e| e.to_string());
+                if let Some(e) = &reason {
+                    tracing::warn!(error = %e, "a P2P listener failed");
+                }
+                if let Some((addr, reply)) = self.listening.remove(&listener_id) {
+                    let reason = reason.unwrap_or_else(|| "closed".into());
+                    let _ = reply.send(Err(NetworkError::Listen { addr, reason }));
+                }
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                tracing::warn!(%error, "a P2P listener reported an error");
+                if let Some((addr, reply)) = self.listening.remove(&listener_id) {
+                    self.swarm.remove_listener(listener_id);
+                    let _ = reply.send(Err(NetworkError::Listen { addr, reason: error.to_string() }));
+                }
+            }
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
                 let addr = endpoint.get_remote_address().clone();
                 if num_established.get() == 1 {
@@ -942,6 +1037,7 @@ impl Actor {
                 if let Some((_, reply)) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }
+                self.bootstrapping.remove(&connection_id);
                 tracing::debug!(%peer_id, %addr, "connected");
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
@@ -963,7 +1059,10 @@ impl Actor {
             }
             SwarmEvent::OutgoingConnectionError { connection_id, error, .. } => {
                 if let Some((addr, reply)) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Err(NetworkError::Dial { addr, reason: error.to_string() }));
+                    let _ = reply.send(Err(NetworkError::Dial { addr, reason: dial_reason(&error) }));
+                }
+                if let Some(addr) = self.bootstrapping.remove(&connection_id) {
+                    tracing::warn!(%addr, error = %dial_reason(&error), "bootstrap dial failed");
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
@@ -1027,6 +1126,21 @@ impl Actor {
         }
     }
 
+    /// `addr` as others dial it: with `/p2p/<our id>`.
+    fn dialable_as(&self, addr: &Multiaddr) -> Multiaddr {
+        addr.clone().with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a)
+    }
+
+    /// Addresses no longer listened on (expired, or their listener closed).
+    fn unlisten(&mut self, gone: &[Multiaddr]) {
+        for addr in gone {
+            if self.listen_addrs.contains(addr) {
+                tracing::info!("P2P no longer listening on {}", self.dialable_as(addr));
+                self.listen_addrs.retain(|a| a != addr);
+            }
+        }
+    }
+
     /// Stops the provider lookup of a want that ended.
     fn end_lookups(&mut self, q: Cid) {
         let ids: Vec<kad::QueryId> = self.lookups.iter().filter(|(_, w)| **w == q).map(|(k, _)| *k).collect();
@@ -1068,7 +1182,7 @@ const MAX_WEBSOCKET_MESSAGE: usize = 1 << 20;
 /// `/…/tcp/N/ws`: a WebSocket over TCP, then noise and yamux as on TCP itself (what a browser's
 /// js-libp2p speaks). Plain `ws` only: `/tls/ws` (wss) would need a certificate.
 fn websocket(key: &Keypair, yamux_cfg: yamux::Config) -> Result<Boxed<(PeerId, StreamMuxerBox)>, Box<dyn std::error::Error + Send + Sync>> {
-    let mut ws = libp2p_websocket::Config::new(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)));
+    let mut ws = libp2p::websocket::Config::new(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)));
     ws.set_max_data_size(MAX_WEBSOCKET_MESSAGE);
     Ok(ws
         .upgrade(Version::V1Lazy)
@@ -1078,17 +1192,63 @@ fn websocket(key: &Keypair, yamux_cfg: yamux::Config) -> Result<Boxed<(PeerId, S
         .boxed())
 }
 
+/// Why a dial failed, on one line: what each address tried said, without the swarm's wrapping
+/// ("Failed to negotiate transport protocol(s)") and the chain of sources it repeats. The DNS
+/// transport lists the error of every address a name resolved to, a line each (" - …").
+fn dial_reason(e: &DialError) -> String {
+    let DialError::Transport(tried) = e else {
+        return e.to_string();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (_, err) in tried {
+        let text = match err {
+            libp2p::TransportError::MultiaddrNotSupported(a) => format!("{a} is not an address we can dial"),
+            libp2p::TransportError::Other(e) => e.to_string(),
+        };
+        for line in text.lines().map(|l| l.trim().trim_start_matches("- ")) {
+            if !line.is_empty() && line != "Multiple dial errors occurred:" && !out.iter().any(|o| o == line) {
+                out.push(line.to_string());
+            }
+        }
+    }
+    out.join("; ")
+}
+
+/// The resolver for `/dns…` addresses: `name_servers` (UDP, then TCP for long answers) if any,
+/// else the system's. A system without `/etc/resolv.conf` still resolves `localhost` and the
+/// names in `/etc/hosts`; others then fail at once, naming the address.
+fn resolver(name_servers: &[SocketAddr]) -> (ResolverConfig, ResolverOpts) {
+    use hickory_resolver::{config::NameServerConfig, proto::xfer::Protocol as Dns};
+    if !name_servers.is_empty() {
+        let mut cfg = ResolverConfig::new();
+        for &ns in name_servers {
+            cfg.add_name_server(NameServerConfig::new(ns, Dns::Udp));
+            cfg.add_name_server(NameServerConfig::new(ns, Dns::Tcp));
+        }
+        return (cfg, ResolverOpts::default());
+    }
+    hickory_resolver::system_conf::read_system_conf().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "no system DNS configuration: /dns addresses resolve from /etc/hosts only");
+        (ResolverConfig::new(), ResolverOpts::default())
+    })
+}
+
 /// Whether an address a peer reports is worth handing to Kademlia: one of our transports on an
-/// IP address (`/ip4|ip6/…/tcp/N`, `…/tcp/N/ws`, `…/udp/N/quic-v1`), not a relay, WebTransport,
-/// WebRTC, a secure WebSocket or a DNS name (we have no resolver).
+/// IP address or a DNS name (`/ip4|ip6|dns4|dns6|dns/…/tcp/N`, `…/tcp/N/ws`,
+/// `…/udp/N/quic-v1`), not a relay, WebTransport, WebRTC or a secure WebSocket. Not
+/// `/dnsaddr` either: a name standing for a list of addresses (several lookups) is for
+/// bootstrap lists, not for every address a peer reports.
 fn dialable(addr: &Multiaddr) -> bool {
     let ps: Vec<Protocol> = addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
-    matches!(
-        ps.as_slice(),
-        [Protocol::Ip4(_) | Protocol::Ip6(_), Protocol::Tcp(_)]
-            | [Protocol::Ip4(_) | Protocol::Ip6(_), Protocol::Tcp(_), Protocol::Ws(_)]
-            | [Protocol::Ip4(_) | Protocol::Ip6(_), Protocol::Udp(_), Protocol::QuicV1]
-    )
+    let host = |p: &Protocol| {
+        matches!(p, Protocol::Ip4(_) | Protocol::Ip6(_) | Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_))
+    };
+    match ps.as_slice() {
+        [h, Protocol::Tcp(_)]
+        | [h, Protocol::Tcp(_), Protocol::Ws(_)]
+        | [h, Protocol::Udp(_), Protocol::QuicV1] => host(h),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -1097,7 +1257,14 @@ mod tests {
 
     #[test]
     fn kademlia_keeps_only_addresses_we_can_dial() {
-        let ok = ["/ip4/1.2.3.4/tcp/4001", "/ip6/::1/tcp/4001/ws", "/ip4/1.2.3.4/udp/4001/quic-v1/p2p/12D3KooWA1b3VwZNZ8P1tsTjTv6yGVYNQ6EyDTUuS6fLS7Fnn5vq"];
+        let ok = [
+            "/ip4/1.2.3.4/tcp/4001",
+            "/ip6/::1/tcp/4001/ws",
+            "/ip4/1.2.3.4/udp/4001/quic-v1/p2p/12D3KooWA1b3VwZNZ8P1tsTjTv6yGVYNQ6EyDTUuS6fLS7Fnn5vq",
+            "/dns4/example.com/tcp/4001",
+            "/dns6/example.com/udp/4001/quic-v1",
+            "/dns/example.com/tcp/4002/ws/p2p/12D3KooWA1b3VwZNZ8P1tsTjTv6yGVYNQ6EyDTUuS6fLS7Fnn5vq",
+        ];
         for a in ok {
             assert!(dialable(&a.parse().unwrap()), "{a}");
         }
@@ -1106,7 +1273,8 @@ mod tests {
             "/ip4/1.2.3.4/udp/4001/webrtc-direct",
             "/ip4/1.2.3.4/tcp/443/tls/ws",
             "/ip4/1.2.3.4/tcp/443/wss",
-            "/dns4/example.com/tcp/4001",
+            "/dnsaddr/bootstrap.libp2p.io/p2p/12D3KooWA1b3VwZNZ8P1tsTjTv6yGVYNQ6EyDTUuS6fLS7Fnn5vq",
+            "/dns4/example.com/tcp/443/wss",
             "/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA1b3VwZNZ8P1tsTjTv6yGVYNQ6EyDTUuS6fLS7Fnn5vq/p2p-circuit",
             "/ip4/1.2.3.4/udp/4001/quic",
         ];

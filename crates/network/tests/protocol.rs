@@ -443,3 +443,53 @@ async fn a_have_for_a_block_handed_out_to_another_peer_comes_later() {
     message::write(&mut q_out, &ask(vec![want(&cx, WantType::Block, true)])).await.unwrap();
     assert_eq!(next(&mut q_in).await.payload[0].data, x);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_want_have_repeated_while_its_have_is_held_back_gets_one_have() {
+    // P is sent block X, so a HAVE for X to Q is held back. Q asks whether the node has X twice
+    // while it waits: one HAVE comes, not two, and not later than the first ask set. Asked again
+    // after that HAVE went, Q is answered again.
+    let store = Arc::new(MemBlockstore::default());
+    let x = data(50_000, 31);
+    let cx = Cid::new_v1(0x55, sha256(&x));
+    store.put(cx, x.clone()).unwrap();
+    let (net, addr) = node(store).await;
+    let mut p = raw_peer(addr.clone()).await;
+    let mut p_out = open(&mut p, net.peer_id()).await;
+    let ask = |kind| Message {
+        wantlist: Some(Wantlist { entries: vec![want(&cx, kind, true)], full: false }),
+        ..Default::default()
+    };
+    message::write(&mut p_out, &ask(WantType::Block)).await.unwrap();
+    let (_, mut p_in) = tokio::time::timeout(Duration::from_secs(10), p.incoming.next()).await.unwrap().unwrap();
+    assert_eq!(next(&mut p_in).await.payload[0].data, x);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while net.sent().0 < 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let mut q = raw_peer(addr).await;
+    let mut q_out = open(&mut q, net.peer_id()).await;
+    let asked = tokio::time::Instant::now();
+    message::write(&mut q_out, &ask(WantType::Have)).await.unwrap();
+    message::write(&mut q_out, &ask(WantType::Have)).await.unwrap();
+    let (_, mut q_in) = tokio::time::timeout(Duration::from_secs(10), q.incoming.next()).await.unwrap().unwrap();
+    let haves = |msg: Message| {
+        for pr in &msg.block_presences {
+            assert_eq!((Cid::try_from(&pr.cid[..]).unwrap(), pr.r#type), (cx, PresenceType::Have as i32));
+        }
+        msg.block_presences.len()
+    };
+    let mut got = haves(next(&mut q_in).await);
+    let first = asked.elapsed();
+    assert!(first >= ls_network::bitswap::HAVE_DELAY_PER_COPY, "held back: {first:?}");
+    // The second ask fell due a moment after the first: anything more comes within 500 ms.
+    let until = tokio::time::Instant::now() + Duration::from_millis(500);
+    while let Ok(msg) = tokio::time::timeout_at(until, message::read(&mut q_in)).await {
+        got += haves(msg.unwrap());
+    }
+    assert_eq!(got, 1, "one HAVE for two asks");
+    // Asked once more now that the HAVE went: answered once more.
+    message::write(&mut q_out, &ask(WantType::Have)).await.unwrap();
+    assert_eq!(haves(next(&mut q_in).await), 1);
+}

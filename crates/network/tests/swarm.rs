@@ -658,3 +658,254 @@ async fn a_trimmed_root_is_no_longer_announced() {
     // Withdrawn once: trimming again withdraws nothing more.
     assert!(fetching.withdraw(&report.removed).is_empty());
 }
+
+/// `addr` with its `/ip4/127.0.0.1` as `/dns4/localhost` (or another name and protocol).
+fn named(addr: &libp2p::Multiaddr, as_: &str) -> libp2p::Multiaddr {
+    let a = addr.to_string();
+    assert!(a.starts_with("/ip4/127.0.0.1/"), "{a}");
+    a.replacen("/ip4/127.0.0.1", as_, 1).parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_names_are_resolved_when_dialled_over_every_transport() {
+    // `localhost` resolves to the loopback address without asking a name server (RFC 6761, and
+    // /etc/hosts), so this needs no network. Each dial is a connection of its own to A.
+    let a = node_on(Arc::new(MemBlockstore::default()), &EVERY_TRANSPORT, 8).await;
+    let b = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 8).await;
+    let addrs = a.listen_addrs().await.unwrap();
+    for addr in &addrs {
+        for name in ["/dns4/localhost", "/dns/localhost"] {
+            let dns = named(addr, name);
+            assert_eq!(b.dial(dns.clone()).await.unwrap_or_else(|e| panic!("{e}")), a.peer_id(), "{dns}");
+        }
+    }
+    let peers = b.peers().await.unwrap();
+    assert_eq!(peers.iter().map(|p| p.peer_id).collect::<Vec<_>>(), vec![a.peer_id()], "{peers:?}");
+    // Without a /p2p/ part the peer is whoever answers.
+    let bare: libp2p::Multiaddr = named(&addrs[0], "/dns4/localhost")
+        .iter()
+        .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+        .collect();
+    assert_eq!(b.dial(bare).await.unwrap(), a.peer_id());
+    // /dns6 where this machine has ::1.
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let six = node_on(Arc::new(MemBlockstore::default()), &["/ip6/::1/tcp/0"], 2).await;
+        let addr = six.listen_addrs().await.unwrap()[0].to_string();
+        let dns: libp2p::Multiaddr = addr.replacen("/ip6/::1", "/dns6/localhost", 1).parse().unwrap();
+        assert_eq!(b.dial(dns).await.unwrap(), six.peer_id());
+    }
+}
+
+/// A name server on 127.0.0.1 (UDP) that knows `records` (lower-case name without the final
+/// dot, record type, rdata): a question for one gets those records, for a name it does not know
+/// NXDOMAIN. Enough of RFC 1035 for hickory's questions.
+async fn name_server(records: Vec<(String, u16, Vec<u8>)>) -> std::net::SocketAddr {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            if let Some(reply) = dns_answer(&buf[..n], &records) {
+                let _ = sock.send_to(&reply, from).await;
+            }
+        }
+    });
+    addr
+}
+
+fn dns_answer(q: &[u8], records: &[(String, u16, Vec<u8>)]) -> Option<Vec<u8>> {
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_lowercase());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
+    let question = q.get(12..i + 4)?;
+    let name = labels.join(".");
+    let found: Vec<&Vec<u8>> = records.iter().filter(|(n, t, _)| *n == name && *t == qtype).map(|(.., d)| d).collect();
+    let rcode = if records.iter().any(|(n, ..)| *n == name) { 0 } else { 3 };
+    let mut r = q[0..2].to_vec();
+    // Response, authoritative, recursion desired as asked; recursion available; the code.
+    r.extend([0x84 | (q[2] & 0x01), 0x80 | rcode, 0, 1, 0, found.len() as u8, 0, 0, 0, 0]);
+    r.extend_from_slice(question);
+    for rdata in found {
+        // The name is the question's (a pointer to offset 12), class IN, 60 s.
+        r.extend([0xc0, 12]);
+        r.extend(qtype.to_be_bytes());
+        r.extend([0, 1, 0, 0, 0, 60]);
+        r.extend((rdata.len() as u16).to_be_bytes());
+        r.extend_from_slice(rdata);
+    }
+    Some(r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dnsaddr_name_is_resolved_through_its_txt_records() {
+    // As Kubo's bootstrap list: `/dnsaddr/<name>/p2p/<id>` stands for the addresses in the TXT
+    // records of `_dnsaddr.<name>` ending in that /p2p/<id>. Here a name server of our own on
+    // loopback holds them (one for another peer, which is skipped) and an A record, so
+    // `/dns4/<name>` goes through the configured name server too.
+    let a = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 4).await;
+    let a_addr = a.listen_addrs().await.unwrap()[0].clone();
+    let other = libp2p::identity::Keypair::generate_ed25519().public().to_peer_id();
+    let txt = |s: String| {
+        let mut d = vec![s.len() as u8];
+        d.extend(s.into_bytes());
+        d
+    };
+    let ns = name_server(vec![
+        ("_dnsaddr.peers.test".into(), 16, txt(format!("dnsaddr=/ip4/127.0.0.1/tcp/1/p2p/{other}"))),
+        ("_dnsaddr.peers.test".into(), 16, txt(format!("dnsaddr={a_addr}"))),
+        ("a.peers.test".into(), 1, vec![127, 0, 0, 1]),
+    ])
+    .await;
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let config = NetworkConfig { name_servers: vec![ns], ..Default::default() };
+    let b = Network::start(config, key, Arc::new(MemBlockstore::default())).await.unwrap();
+    let dnsaddr: libp2p::Multiaddr = format!("/dnsaddr/peers.test/p2p/{}", a.peer_id()).parse().unwrap();
+    assert_eq!(b.dial(dnsaddr).await.unwrap_or_else(|e| panic!("{e}")), a.peer_id());
+    assert_eq!(b.dial(named(&a_addr, "/dns4/a.peers.test")).await.unwrap(), a.peer_id());
+    // A name the server does not know fails at once, naming the address.
+    let unknown = named(&a_addr, "/dns4/nobody.peers.test");
+    let started = std::time::Instant::now();
+    let err = b.dial(unknown.clone()).await.unwrap_err().to_string();
+    assert!(err.contains(&unknown.to_string()), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_address_that_cannot_be_dialled_fails_naming_it_in_bounded_time() {
+    // With the system's resolver: `.invalid` never resolves (RFC 6761: answered without asking),
+    // a resolved address of no transport of ours, a port nobody listens on.
+    let a = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 2).await;
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let b = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 2).await;
+    for bad in [
+        format!("/dns4/nowhere.invalid/tcp/4001/p2p/{}", a.peer_id()),
+        format!("/dnsaddr/nowhere.invalid/p2p/{}", a.peer_id()),
+        "/dns4/localhost/udp/4001".to_string(),
+        "/dns4/localhost".to_string(),
+        format!("/dns4/localhost/tcp/{free}/p2p/{}", a.peer_id()),
+    ] {
+        let started = std::time::Instant::now();
+        let err = b.dial(bad.parse().unwrap()).await.unwrap_err().to_string();
+        assert!(err.contains(&bad), "{bad}: {err}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{bad}: {:?}", started.elapsed());
+    }
+    assert!(b.peers().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_address_that_does_not_resolve_is_logged_naming_it() {
+    let log = captured_log();
+    let a = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 2).await;
+    let good = named(&a.listen_addrs().await.unwrap()[0], "/dns4/localhost");
+    let bad = format!("/dns4/nowhere.invalid/tcp/4001/p2p/{}", a.peer_id());
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let config = NetworkConfig { bootstrap: vec![bad.parse().unwrap(), good], ..Default::default() };
+    let b = Network::start(config, key, Arc::new(MemBlockstore::default())).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let connected = b.peers().await.unwrap().iter().any(|p| p.peer_id == a.peer_id());
+        let text = log.text();
+        let line = text.lines().find(|l| l.contains("bootstrap dial failed") && l.contains(&bad));
+        if connected && let Some(line) = line {
+            assert!(line.contains("WARN") && line.contains("nowhere.invalid"), "{line}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "connected: {connected}; log: {text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_addresses_follow_listeners_added_and_closed_after_start() {
+    let log = captured_log();
+    let a = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 4).await;
+    let first = a.listen_addrs().await.unwrap();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let (ws, ws_addr) = a.listen_on("/ip4/127.0.0.1/tcp/0/ws".parse().unwrap()).await.unwrap();
+    let (_, quic_addr) = a.listen_on("/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()).await.unwrap();
+    assert!(ws_addr.to_string().contains("/ws/p2p/"), "{ws_addr}");
+    assert_eq!(a.listen_addrs().await.unwrap(), vec![first[0].clone(), ws_addr.clone(), quic_addr.clone()]);
+    // The new address is dialable as given.
+    let b = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 4).await;
+    assert_eq!(b.dial(ws_addr.clone()).await.unwrap(), a.peer_id());
+    // A listener that cannot be had is an error naming it, and nothing changes.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", held.local_addr().unwrap().port()).parse().unwrap();
+    let err = a.listen_on(taken.clone()).await.unwrap_err().to_string();
+    assert!(err.contains(&taken.to_string()), "{err}");
+    assert_eq!(a.listen_addrs().await.unwrap().len(), 3);
+    // Closing the WebSocket listener takes its address away (the transport reports the
+    // listener closed, not each address expired).
+    assert!(a.remove_listener(ws).await.unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = a.listen_addrs().await.unwrap();
+        if now == vec![first[0].clone(), quic_addr.clone()] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the closed listener's address stayed: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!a.remove_listener(ws).await.unwrap(), "gone already");
+    // Each change is logged as it happens; the addresses of the start are the caller's to print.
+    let log = log.text();
+    let lines = [
+        format!("P2P listening on {ws_addr}"),
+        format!("P2P listening on {quic_addr}"),
+        format!("P2P no longer listening on {ws_addr}"),
+    ];
+    for line in lines {
+        assert_eq!(log.matches(&line).count(), 1, "{line} in {log}");
+    }
+    assert!(!log.contains(&first[0].to_string()), "{log}");
+    let c = node_on(Arc::new(MemBlockstore::default()), &["/ip4/127.0.0.1/tcp/0"], 4).await;
+    assert!(c.dial(ws_addr).await.is_err(), "nobody listens there now");
+}
+
+/// What every swarm of this process logs at info and above, from now on (a test reads the
+/// lines naming its own addresses or peers).
+fn captured_log() -> Captured {
+    static LOG: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Captured::default();
+        let sink = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber in these tests");
+        log
+    })
+    .clone()
+}
+
+/// Log output kept in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

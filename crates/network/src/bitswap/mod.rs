@@ -292,7 +292,7 @@ pub struct PeerTask {
     theirs: HashMap<Cid, (WantType, bool)>,
     /// What we owe it, in the order it asked.
     owed: VecDeque<(Cid, Owed)>,
-    /// HAVEs held back until then ([`HandedOut`]).
+    /// HAVEs held back until then ([`HandedOut`]), at most one per CID.
     later: Vec<(tokio::time::Instant, Cid)>,
     /// Blocks being read for the next message, and the wants cancelled meanwhile (their
     /// blocks are then not sent).
@@ -396,6 +396,11 @@ impl PeerTask {
     /// handed out to other peers may answer first.
     fn owe(&mut self, cid: Cid, kind: WantType) {
         if kind == WantType::Have {
+            // Asked again while its HAVE waits (or is about to go): that one answers both, at
+            // the time first set (a repeated ask neither adds a HAVE nor puts it off).
+            if self.later.iter().any(|(_, c)| *c == cid) || self.owed.contains(&(cid, Owed::Have)) {
+                return;
+            }
             let delay = self.shared.handed_out.have_delay(&cid, self.peer);
             if !delay.is_zero() {
                 self.later.push((tokio::time::Instant::now() + delay, cid));
