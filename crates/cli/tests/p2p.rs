@@ -50,6 +50,14 @@ fn a_file_uploaded_on_a_reads_through_b_gateway() {
         let part = http.get(format!("{}/ipfs/{cid}", b.gateway)).header("Range", "bytes=10-20").send().unwrap();
         assert_eq!(part.bytes().unwrap().as_ref(), &data[10..=20]);
     }
+    // A CAR of a file B has never seen: fetched from A as it is written out.
+    let data = body(600_001);
+    let created: serde_json::Value = http.post(format!("{}/ipfs", a.gateway)).body(data.clone()).send().unwrap().json().unwrap();
+    let cid = created["Hash"].as_str().unwrap();
+    let car = http.get(format!("{}/ipfs/{cid}?format=car", b.gateway)).send().unwrap();
+    assert_eq!(car.status(), 200, "{cid}");
+    let car = car.bytes().unwrap();
+    assert!(car.len() > data.len() && car.windows(4096).any(|w| w == &data[300_000..304_096]), "{} bytes of CAR", car.len());
 
     // `lightstreams swarm peers` on B names A.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_lightstreams"))

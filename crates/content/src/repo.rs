@@ -170,9 +170,11 @@ impl<B: Blockstore + ?Sized> Repo<B> {
     /// Pins `root` once every block it reaches is in the store.
     pub fn pin(&self, root: &Cid) -> Result<(), RepoError> {
         let _adding = self.gc.read();
-        // Every block is read, raw leaves too: a store that fetches what it lacks from peers
-        // (the node's) then holds the whole DAG before the pin exists.
+        // Every block is read, raw leaves too, and written back: a store that fetches what it
+        // lacks from peers (the node's, which stores fetched blocks a moment later, in the
+        // background) then holds the whole DAG, durably, before the pin names it.
         walk(self.blocks.as_ref(), [*root], true)?;
+        self.blocks.flush()?;
         self.pins.add(root)
     }
 
@@ -272,11 +274,12 @@ pub fn reachable<B: Blockstore + ?Sized>(store: &B, roots: impl IntoIterator<Ite
     walk(store, roots, false)
 }
 
-/// [`reachable`]; with `read_raw`, raw blocks are read (`get`) rather than checked (`has`).
+/// [`reachable`]; with `pinning`, every block is read (raw ones too, not only checked with
+/// `has`) and put back (a no-op where it is stored already).
 fn walk<B: Blockstore + ?Sized>(
     store: &B,
     roots: impl IntoIterator<Item = Cid>,
-    read_raw: bool,
+    pinning: bool,
 ) -> Result<HashSet<Cid>, RepoError> {
     let mut seen = HashSet::new();
     let mut stack: Vec<Cid> = roots.into_iter().collect();
@@ -284,9 +287,14 @@ fn walk<B: Blockstore + ?Sized>(
         if seen.contains(&cid) {
             continue;
         }
-        if cid.codec() == RAW {
-            let present = if read_raw { store.get(&cid)?.is_some() } else { store.has(&cid)? };
-            if !present {
+        if pinning {
+            let block = store.get(&cid)?.ok_or(RepoError::Missing(cid))?;
+            if cid.codec() != RAW {
+                stack.extend(links(&cid, &block).map_err(|source| RepoError::Links { cid, source: Box::new(source) })?);
+            }
+            store.put(cid, block)?;
+        } else if cid.codec() == RAW {
+            if !store.has(&cid)? {
                 return Err(RepoError::Missing(cid));
             }
         } else {

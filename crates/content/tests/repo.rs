@@ -174,6 +174,49 @@ fn pinning_a_dag_held_elsewhere_fetches_every_block_raw_leaves_too() {
     }
 }
 
+/// A store like the node's: a fetched block is handed to the reader at once and written a
+/// moment later (here: never), and only `flush` makes writes durable.
+#[derive(Default)]
+struct WriteBehind {
+    local: MemBlockstore,
+    remote: MemBlockstore,
+    durable: parking_lot::Mutex<std::collections::HashSet<Cid>>,
+}
+
+impl Blockstore for WriteBehind {
+    fn put(&self, cid: Cid, data: Bytes) -> Result<(), BlockstoreError> {
+        self.local.put(cid, data)
+    }
+    fn get(&self, cid: &Cid) -> Result<Option<Bytes>, BlockstoreError> {
+        Ok(self.local.get(cid)?.or(self.remote.get(cid)?))
+    }
+    fn has(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
+        self.local.has(cid)
+    }
+    fn delete(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
+        self.local.delete(cid)
+    }
+    fn cids(&self) -> Result<Vec<Cid>, BlockstoreError> {
+        self.local.cids()
+    }
+    fn flush(&self) -> Result<(), BlockstoreError> {
+        self.durable.lock().extend(self.local.cids()?);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_pin_exists_only_once_every_block_is_stored_here_and_durable() {
+    let remote = MemBlockstore::default();
+    let root = import(&bytes(700_000, 4)[..], &remote, ImportOptions::default()).unwrap().root;
+    let all: std::collections::HashSet<Cid> = remote.cids().unwrap().into_iter().collect();
+    let store = Arc::new(WriteBehind { remote, ..Default::default() });
+    let repo = Repo::new(store.clone() as Arc<dyn Blockstore>, MemPins::default());
+    repo.pin(&root).unwrap();
+    assert_eq!(*store.durable.lock(), all, "every block written here and flushed before the pin");
+    assert_eq!(repo.gc().unwrap().removed.len(), 0);
+}
+
 #[test]
 fn a_manifest_pin_keeps_its_ciphertext() {
     let repo = mem_repo();

@@ -203,9 +203,12 @@ async fn raw_block(store: Arc<dyn Blockstore>, cid: Cid, mut h: HeaderMap, head:
 
 async fn car(store: Arc<dyn Blockstore>, cid: Cid, mut h: HeaderMap, head: bool) -> Response {
     let s = store.clone();
-    match blocking(move || s.has(&cid)).await {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => return error(StatusCode::NOT_FOUND, format!("{cid} is not in this node's store")),
+    // The root is read, not only looked for: a store that fetches from peers gets it (and
+    // the export below the rest) instead of answering 404 for what is not local yet.
+    match blocking(move || s.get(&cid)).await {
+        Ok(Ok(Some(_))) => {}
+        Ok(Ok(None)) => return error(StatusCode::NOT_FOUND, format!("{cid} is not in this node's store")),
+        Ok(Err(e)) if fetch_timed_out(&e) => return error(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
         Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(r) => return r,
     }
