@@ -367,31 +367,21 @@ impl Shared {
         }
     }
 
-    /// Indexes every pending block, durably. `c` is the held commit lock.
-    fn commit_pending(&self, c: &mut Committed) -> Result<(), BlockstoreError> {
-        let (batch, dirty) = self.sync_pending()?;
-        if batch.is_empty() && dirty.is_empty() && !c.undurable {
-            return Ok(());
-        }
+    /// One durable index commit: `body` writes its entries and adjusts the pack figures (each
+    /// synced pack's length already raised to `dirty`'s), then the figures are written and the
+    /// transaction committed. On failure nothing changes, and `dirty` goes back for the next.
+    fn commit_with(
+        &self,
+        c: &mut Committed,
+        dirty: BTreeMap<u32, u64>,
+        body: impl FnOnce(&redb::WriteTransaction, &mut BTreeMap<u32, PackStat>) -> Result<(), BlockstoreError>,
+    ) -> Result<(), BlockstoreError> {
         let mut packs = c.packs.clone();
         let committed = (|| {
             let txn = self.db.begin_write().map_err(index_err)?;
-            {
-                let mut index = txn.open_table(INDEX).map_err(index_err)?;
-                let mut by_pack = txn.open_table(BY_PACK).map_err(index_err)?;
-                grow(&mut packs, &dirty);
-                for (cid, loc) in &batch {
-                    let key = cid.to_bytes();
-                    // Two puts of one block racing a flush: the first indexed copy stays.
-                    if index.get(&key[..]).map_err(index_err)?.is_some() {
-                        continue;
-                    }
-                    index.insert(&key[..], (loc.pack, loc.offset, loc.len)).map_err(index_err)?;
-                    by_pack.insert((loc.pack, loc.offset), &key[..]).map_err(index_err)?;
-                    packs.entry(loc.pack).or_default().live += u64::from(loc.len);
-                }
-                write_packs(&txn, &c.packs, &packs)?;
-            }
+            grow(&mut packs, &dirty);
+            body(&txn, &mut packs)?;
+            write_packs(&txn, &c.packs, &packs)?;
             txn.commit().map_err(index_err)
         })();
         if let Err(e) = committed {
@@ -400,6 +390,30 @@ impl Shared {
         }
         c.packs = packs;
         c.undurable = false;
+        Ok(())
+    }
+
+    /// Indexes every pending block, durably. `c` is the held commit lock.
+    fn commit_pending(&self, c: &mut Committed) -> Result<(), BlockstoreError> {
+        let (batch, dirty) = self.sync_pending()?;
+        if batch.is_empty() && dirty.is_empty() && !c.undurable {
+            return Ok(());
+        }
+        self.commit_with(c, dirty, |txn, packs| {
+            let mut index = txn.open_table(INDEX).map_err(index_err)?;
+            let mut by_pack = txn.open_table(BY_PACK).map_err(index_err)?;
+            for (cid, loc) in &batch {
+                let key = cid.to_bytes();
+                // Two puts of one block racing a flush: the first indexed copy stays.
+                if index.get(&key[..]).map_err(index_err)?.is_some() {
+                    continue;
+                }
+                index.insert(&key[..], (loc.pack, loc.offset, loc.len)).map_err(index_err)?;
+                by_pack.insert((loc.pack, loc.offset), &key[..]).map_err(index_err)?;
+                packs.entry(loc.pack).or_default().live += u64::from(loc.len);
+            }
+            Ok(())
+        })?;
         let mut w = self.writer.lock();
         for (cid, loc) in batch {
             if w.pending.get(&cid) == Some(&loc) {
@@ -603,38 +617,26 @@ impl PackBlockstore {
             moved.push((*cid, old, Some(sh.append(&data)?)));
         }
         let (_, dirty) = sh.sync_pending()?;
-        let mut packs = c.packs.clone();
-        let committed = (|| {
-            let txn = sh.db.begin_write().map_err(index_err)?;
-            {
-                let mut index = txn.open_table(INDEX).map_err(index_err)?;
-                let mut by_pack = txn.open_table(BY_PACK).map_err(index_err)?;
-                grow(&mut packs, &dirty);
-                for (cid, old, new) in &moved {
-                    let key = cid.to_bytes();
-                    by_pack.remove((old.pack, old.offset)).map_err(index_err)?;
-                    match new {
-                        Some(new) => {
-                            index.insert(&key[..], (new.pack, new.offset, new.len)).map_err(index_err)?;
-                            by_pack.insert((new.pack, new.offset), &key[..]).map_err(index_err)?;
-                            packs.entry(new.pack).or_default().live += u64::from(new.len);
-                        }
-                        None => {
-                            index.remove(&key[..]).map_err(index_err)?;
-                        }
+        sh.commit_with(c, dirty, |txn, packs| {
+            let mut index = txn.open_table(INDEX).map_err(index_err)?;
+            let mut by_pack = txn.open_table(BY_PACK).map_err(index_err)?;
+            for (cid, old, new) in &moved {
+                let key = cid.to_bytes();
+                by_pack.remove((old.pack, old.offset)).map_err(index_err)?;
+                match new {
+                    Some(new) => {
+                        index.insert(&key[..], (new.pack, new.offset, new.len)).map_err(index_err)?;
+                        by_pack.insert((new.pack, new.offset), &key[..]).map_err(index_err)?;
+                        packs.entry(new.pack).or_default().live += u64::from(new.len);
+                    }
+                    None => {
+                        index.remove(&key[..]).map_err(index_err)?;
                     }
                 }
-                packs.remove(&id);
-                write_packs(&txn, &c.packs, &packs)?;
             }
-            txn.commit().map_err(index_err)
-        })();
-        if let Err(e) = committed {
-            sh.restore_dirty(dirty);
-            return Err(e);
-        }
-        c.packs = packs;
-        c.undurable = false;
+            packs.remove(&id);
+            Ok(())
+        })?;
         // Readers holding the file finish their read; later ones look the block up again.
         sh.files.write().remove(&id);
         std::fs::remove_file(sh.root.join("packs").join(pack_name(id)))?;
