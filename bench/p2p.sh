@@ -120,6 +120,7 @@ for r in $(seq 1 "$ROUNDS"); do
   # Compared as it arrives, through a pipe: Helia's side does not write its copy to disk either.
   rm -f "$tmp/pipe"; mkfifo "$tmp/pipe"
   cmp -s "$tmp/file.bin" "$tmp/pipe" & cmp_pid=$!
+  pids+=("$cmp_pid") # stopped on exit too, should curl fail before it opens the pipe
   ours=$(curl -sf -o "$tmp/pipe" -w '%{time_total}' "${!r_gw}/ipfs/$cid") || die "$reader's read failed"
   wait "$cmp_pid" || die "$reader's copy differs"
   if [ "$r" -gt 1 ]; then
