@@ -40,7 +40,8 @@ pub struct P2pArgs {
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     fetch_timeout: Duration,
     /// Most bytes of unpinned blocks (content fetched from peers) kept; beyond it the least
-    /// recently used go (e.g. 10GiB, 500MB; 0 keeps nothing unpinned).
+    /// recently used go (e.g. 10GiB, 500MB; 0 keeps nothing unpinned). On disk the block
+    /// packs may hold up to about as much again in removed blocks until they are compacted.
     #[arg(long, default_value = "10GiB", value_parser = crate::node::parse_size)]
     cache_size: u64,
 }
