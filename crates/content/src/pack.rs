@@ -333,8 +333,10 @@ impl Shared {
     }
 
     /// Syncs the packs written to and takes the pending blocks; returns them with each synced
-    /// pack's durable length. On failure everything is put back for the next try.
-    fn sync_pending(&self) -> Result<Synced, BlockstoreError> {
+    /// pack's durable length. The directory is synced too when a pack the index does not know
+    /// yet (`known`) was written to: its name must be durable before the index names it. On
+    /// failure everything is put back for the next try.
+    fn sync_pending(&self, known: &BTreeMap<u32, PackStat>) -> Result<Synced, BlockstoreError> {
         let (batch, dirty) = {
             let mut w = self.writer.lock();
             let batch: Vec<(Cid, Loc)> = w.pending.iter().map(|(c, l)| (*c, *l)).collect();
@@ -348,7 +350,10 @@ impl Shared {
                 }
             }
             drop(files);
-            File::open(self.root.join("packs"))?.sync_all()
+            if dirty.keys().any(|id| !known.contains_key(id)) {
+                File::open(self.root.join("packs"))?.sync_all()?;
+            }
+            Ok::<(), std::io::Error>(())
         })();
         if let Err(e) = synced {
             self.restore_dirty(dirty);
@@ -395,7 +400,7 @@ impl Shared {
 
     /// Indexes every pending block, durably. `c` is the held commit lock.
     fn commit_pending(&self, c: &mut Committed) -> Result<(), BlockstoreError> {
-        let (batch, dirty) = self.sync_pending()?;
+        let (batch, dirty) = self.sync_pending(&c.packs)?;
         if batch.is_empty() && dirty.is_empty() && !c.undurable {
             return Ok(());
         }
@@ -616,7 +621,7 @@ impl PackBlockstore {
             };
             moved.push((*cid, old, Some(sh.append(&data)?)));
         }
-        let (_, dirty) = sh.sync_pending()?;
+        let (_, dirty) = sh.sync_pending(&c.packs)?;
         sh.commit_with(c, dirty, |txn, packs| {
             let mut index = txn.open_table(INDEX).map_err(index_err)?;
             let mut by_pack = txn.open_table(BY_PACK).map_err(index_err)?;
