@@ -124,58 +124,9 @@ fn pin_needs_every_block_and_gc_refuses_an_incomplete_pin() {
     assert!(repo.blocks().has(&loose).unwrap(), "nothing removed when the mark phase failed");
 }
 
-/// A store that has only what is local and fetches the rest on `get`, as the node's
-/// `FetchingBlockstore` does from peers.
-struct Fetching {
-    local: MemBlockstore,
-    remote: MemBlockstore,
-}
-
-impl Blockstore for Fetching {
-    fn put(&self, cid: Cid, data: Bytes) -> Result<(), BlockstoreError> {
-        self.local.put(cid, data)
-    }
-    fn get(&self, cid: &Cid) -> Result<Option<Bytes>, BlockstoreError> {
-        if let Some(b) = self.local.get(cid)? {
-            return Ok(Some(b));
-        }
-        let fetched = self.remote.get(cid)?;
-        if let Some(b) = &fetched {
-            self.local.put(*cid, b.clone())?;
-        }
-        Ok(fetched)
-    }
-    fn has(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
-        self.local.has(cid)
-    }
-    fn delete(&self, cid: &Cid) -> Result<bool, BlockstoreError> {
-        self.local.delete(cid)
-    }
-    fn cids(&self) -> Result<Vec<Cid>, BlockstoreError> {
-        self.local.cids()
-    }
-}
-
-#[test]
-fn pinning_a_dag_held_elsewhere_fetches_every_block_raw_leaves_too() {
-    for cid_version in [ls_content::CidVersion::V0, ls_content::CidVersion::V1] {
-        let remote = MemBlockstore::default();
-        let options = ImportOptions { cid_version, ..Default::default() };
-        let root = import(&bytes(700_000, 9)[..], &remote, options).unwrap().root;
-        let expected = remote.cids().unwrap().len();
-        assert!(expected > 2, "a root over several leaves");
-        let store = Arc::new(Fetching { local: MemBlockstore::default(), remote });
-        let repo = Repo::new(store.clone() as Arc<dyn Blockstore>, MemPins::default());
-        repo.pin(&root).unwrap_or_else(|e| panic!("{cid_version:?}: {e}"));
-        assert!(repo.is_pinned(&root).unwrap());
-        assert_eq!(store.local.len(), expected, "{cid_version:?}: every block is here now");
-        // And it is complete for collection, which only checks raw leaves are there.
-        assert_eq!(repo.gc().unwrap().removed.len(), 0);
-    }
-}
-
-/// A store like the node's: a fetched block is handed to the reader at once and written a
-/// moment later (here: never), and only `flush` makes writes durable.
+/// A store like the node's `FetchingBlockstore`: it has what is local, and `get` fetches the
+/// rest, handing it to the reader at once and writing it a moment later (here: never); only
+/// `flush` makes writes durable.
 #[derive(Default)]
 struct WriteBehind {
     local: MemBlockstore,
@@ -202,6 +153,24 @@ impl Blockstore for WriteBehind {
     fn flush(&self) -> Result<(), BlockstoreError> {
         self.durable.lock().extend(self.local.cids()?);
         Ok(())
+    }
+}
+
+#[test]
+fn pinning_a_dag_held_elsewhere_fetches_every_block_raw_leaves_too() {
+    for cid_version in [ls_content::CidVersion::V0, ls_content::CidVersion::V1] {
+        let remote = MemBlockstore::default();
+        let options = ImportOptions { cid_version, ..Default::default() };
+        let root = import(&bytes(700_000, 9)[..], &remote, options).unwrap().root;
+        let expected = remote.cids().unwrap().len();
+        assert!(expected > 2, "a root over several leaves");
+        let store = Arc::new(WriteBehind { remote, ..Default::default() });
+        let repo = Repo::new(store.clone() as Arc<dyn Blockstore>, MemPins::default());
+        repo.pin(&root).unwrap_or_else(|e| panic!("{cid_version:?}: {e}"));
+        assert!(repo.is_pinned(&root).unwrap());
+        assert_eq!(store.local.len(), expected, "{cid_version:?}: every block is here now");
+        // And it is complete for collection, which only checks raw leaves are there.
+        assert_eq!(repo.gc().unwrap().removed.len(), 0);
     }
 }
 

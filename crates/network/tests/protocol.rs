@@ -317,6 +317,23 @@ async fn streams_many_peers_open_at_the_same_moment_are_all_read() {
 }
 
 /// The next message on `stream`, within 10 s.
+/// A raw peer P takes `block` from the node, and the node has counted it sent: it has handed
+/// the block out once, which holds its HAVEs for it back. P's connection and streams are
+/// returned, to stay open as long as the caller keeps them.
+async fn hand_out(net: &NetworkHandle, addr: &Multiaddr, cid: &Cid, block: &Bytes) -> (Raw, Stream, Stream) {
+    let mut p = raw_peer(addr.clone()).await;
+    let mut p_out = open(&mut p, net.peer_id()).await;
+    let ask = Message { wantlist: Some(Wantlist { entries: vec![want(cid, WantType::Block, true)], full: false }), ..Default::default() };
+    message::write(&mut p_out, &ask).await.unwrap();
+    let (_, mut p_in) = tokio::time::timeout(Duration::from_secs(10), p.incoming.next()).await.unwrap().unwrap();
+    assert_eq!(next(&mut p_in).await.payload[0].data, *block);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while net.sent().0 < 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (p, p_out, p_in)
+}
+
 async fn next(stream: &mut Stream) -> Message {
     tokio::time::timeout(Duration::from_secs(10), message::read(stream)).await.expect("a message within 10 s").unwrap()
 }
@@ -411,16 +428,8 @@ async fn a_have_for_a_block_handed_out_to_another_peer_comes_later() {
     store.put(cx, x.clone()).unwrap();
     store.put(cy, y.clone()).unwrap();
     let (net, addr) = node(store).await;
-    let mut p = raw_peer(addr.clone()).await;
-    let mut p_out = open(&mut p, net.peer_id()).await;
+    let _p = hand_out(&net, &addr, &cx, &x).await;
     let ask = |entries| Message { wantlist: Some(Wantlist { entries, full: false }), ..Default::default() };
-    message::write(&mut p_out, &ask(vec![want(&cx, WantType::Block, true)])).await.unwrap();
-    let (_, mut p_in) = tokio::time::timeout(Duration::from_secs(10), p.incoming.next()).await.unwrap().unwrap();
-    assert_eq!(next(&mut p_in).await.payload[0].data, x);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while net.sent().0 < 1 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 
     let mut q = raw_peer(addr).await;
     let mut q_out = open(&mut q, net.peer_id()).await;
@@ -454,19 +463,11 @@ async fn a_want_have_repeated_while_its_have_is_held_back_gets_one_have() {
     let cx = Cid::new_v1(0x55, sha256(&x));
     store.put(cx, x.clone()).unwrap();
     let (net, addr) = node(store).await;
-    let mut p = raw_peer(addr.clone()).await;
-    let mut p_out = open(&mut p, net.peer_id()).await;
+    let _p = hand_out(&net, &addr, &cx, &x).await;
     let ask = |kind| Message {
         wantlist: Some(Wantlist { entries: vec![want(&cx, kind, true)], full: false }),
         ..Default::default()
     };
-    message::write(&mut p_out, &ask(WantType::Block)).await.unwrap();
-    let (_, mut p_in) = tokio::time::timeout(Duration::from_secs(10), p.incoming.next()).await.unwrap().unwrap();
-    assert_eq!(next(&mut p_in).await.payload[0].data, x);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while net.sent().0 < 1 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 
     let mut q = raw_peer(addr).await;
     let mut q_out = open(&mut q, net.peer_id()).await;
